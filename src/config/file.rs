@@ -1,0 +1,161 @@
+//! The configuration file exactly as written: serde structs that refuse
+//! unknown keys, so a misspelled key is an error rather than a silent default.
+//! Nothing outside `config` sees these; `validate` turns them into typed values.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub gateway: RawGateway,
+    pub upstream: RawUpstream,
+    #[serde(default)]
+    pub cookie: RawCookie,
+    #[serde(default)]
+    pub session: RawSession,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    pub listen: Vec<RawListener>,
+    pub data_dir: String,
+    #[serde(default = "default_prefix")]
+    pub path_prefix: String,
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_seconds: u64,
+    /// A header the gateway sets on forwarded requests with the user's id.
+    /// Whatever value a client sends in it is always removed.
+    #[serde(default)]
+    pub user_header: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListener {
+    pub address: String,
+    #[serde(default)]
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub certificate: String,
+    pub key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub address: String,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    #[serde(default)]
+    pub login: RawLogin,
+    #[serde(default)]
+    pub logout: RawLogout,
+    #[serde(default)]
+    pub session_cookie: Option<String>,
+    #[serde(default)]
+    pub identity: RawIdentity,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLogin {
+    pub path: String,
+    pub method: String,
+    pub username_field: String,
+    pub password_field: String,
+}
+
+impl Default for RawLogin {
+    fn default() -> Self {
+        RawLogin {
+            path: "/login".into(),
+            method: "POST".into(),
+            username_field: "email".into(),
+            password_field: "password".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLogout {
+    pub path: String,
+    pub method: String,
+}
+
+impl Default for RawLogout {
+    fn default() -> Self {
+        RawLogout {
+            path: "/logout".into(),
+            method: "POST".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawIdentity {
+    pub path: String,
+    pub user_id: String,
+    pub email: String,
+    pub accounts: String,
+    pub account_id: String,
+    pub account_name: String,
+    pub account_role: String,
+    pub owner_role: String,
+}
+
+impl Default for RawIdentity {
+    fn default() -> Self {
+        RawIdentity {
+            path: "/api/me".into(),
+            user_id: "/id".into(),
+            email: "/email".into(),
+            accounts: "/accounts".into(),
+            account_id: "/id".into(),
+            account_name: "/name".into(),
+            account_role: "/role".into(),
+            owner_role: "owner".into(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCookie {
+    pub name: Option<String>,
+    /// "auto" (Secure when the listener has TLS), "always" or "never".
+    pub secure: Option<String>,
+    /// "strict" or "lax".
+    pub same_site: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSession {
+    pub lifetime_seconds: Option<u64>,
+    pub idle_timeout_seconds: Option<u64>,
+    pub pending_timeout_seconds: Option<u64>,
+}
+
+fn default_prefix() -> String {
+    "/_2fa".into()
+}
+fn default_threads() -> usize {
+    2
+}
+fn default_grace() -> u64 {
+    5
+}
+fn default_timeout() -> u64 {
+    10
+}

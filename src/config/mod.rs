@@ -1,0 +1,396 @@
+//! Configuration: read a TOML file, refuse unknown keys, and validate every
+//! value into a typed form once at start-up. Code past this module never sees
+//! a raw string where an address, a method or a cookie name belongs.
+
+mod file;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::{HeaderName, Method};
+
+use file::RawConfig;
+
+/// What went wrong with a configuration file; always names the file, and for
+/// a bad value the key, so an operator can fix it without reading code.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: key `{key}`: {problem}")]
+    Invalid {
+        path: String,
+        key: &'static str,
+        problem: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listeners: Vec<Listener>,
+    pub data_dir: PathBuf,
+    /// Where the gateway's own pages live, e.g. `/_2fa`; no trailing slash.
+    pub prefix: String,
+    pub threads: usize,
+    pub shutdown_grace: Duration,
+    pub user_header: Option<HeaderName>,
+    pub upstream: Upstream,
+    pub cookie: CookieSettings,
+    pub session: SessionSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct Listener {
+    pub address: SocketAddr,
+    pub tls: Option<Tls>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub method: Method,
+    pub path: String,
+}
+
+impl Route {
+    pub fn matches(&self, method: &Method, path: &str) -> bool {
+        self.method == method && self.path == path
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub address: SocketAddr,
+    /// The Host header sent on the gateway's own requests to the upstream.
+    pub host: String,
+    pub timeout: Duration,
+    pub login: Route,
+    pub username_field: String,
+    pub password_field: String,
+    pub logout: Route,
+    pub session_cookie: String,
+    pub identity: IdentitySpec,
+}
+
+/// Where in the identity endpoint's JSON answer each fact is found
+/// (RFC 6901 JSON pointers; account fields are relative to one account).
+#[derive(Debug, Clone)]
+pub struct IdentitySpec {
+    pub path: String,
+    pub user_id: String,
+    pub email: String,
+    pub accounts: String,
+    pub account_id: String,
+    pub account_name: String,
+    pub account_role: String,
+    pub owner_role: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Strict,
+    Lax,
+}
+
+#[derive(Debug, Clone)]
+pub struct CookieSettings {
+    pub name: String,
+    pub secure: bool,
+    pub same_site: SameSite,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionSettings {
+    /// Longest life of a signed-in session, whatever its activity.
+    pub lifetime_secs: u64,
+    /// A session unused this long ends.
+    pub idle_timeout_secs: u64,
+    /// How long a sign-in may wait for its second factor.
+    pub pending_timeout_secs: u64,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Config::parse(&text, &shown)
+    }
+
+    /// Validates TOML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        validate(raw, origin)
+    }
+}
+
+fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
+    let bad = |key: &'static str, problem: String| ConfigError::Invalid {
+        path: origin.to_string(),
+        key,
+        problem,
+    };
+
+    if raw.gateway.listen.is_empty() {
+        return Err(bad("gateway.listen", "at least one listener is needed".into()));
+    }
+    let mut listeners = Vec::new();
+    for l in raw.gateway.listen {
+        let address = resolve(&l.address)
+            .map_err(|p| bad("gateway.listen.address", format!("{:?}: {p}", l.address)))?;
+        let tls = match l.tls {
+            None => None,
+            Some(t) => {
+                for (key, file) in [
+                    ("gateway.listen.tls.certificate", &t.certificate),
+                    ("gateway.listen.tls.key", &t.key),
+                ] {
+                    if !Path::new(file).is_file() {
+                        return Err(bad(key, format!("{file:?} is not a readable file")));
+                    }
+                }
+                Some(Tls {
+                    certificate: t.certificate.into(),
+                    key: t.key.into(),
+                })
+            }
+        };
+        listeners.push(Listener { address, tls });
+    }
+    if raw.gateway.data_dir.trim().is_empty() {
+        return Err(bad("gateway.data_dir", "must not be empty".into()));
+    }
+    let prefix = raw.gateway.path_prefix.trim_end_matches('/').to_string();
+    if !prefix.starts_with('/') || prefix.len() < 2 || !is_plain_path(&prefix) {
+        return Err(bad(
+            "gateway.path_prefix",
+            format!("{:?} must be a path such as \"/_2fa\"", raw.gateway.path_prefix),
+        ));
+    }
+    if !(1..=256).contains(&raw.gateway.threads) {
+        return Err(bad("gateway.threads", "must be between 1 and 256".into()));
+    }
+    let user_header = match raw.gateway.user_header {
+        None => None,
+        Some(h) => Some(
+            HeaderName::from_bytes(h.as_bytes())
+                .map_err(|_| bad("gateway.user_header", format!("{h:?} is not a header name")))?,
+        ),
+    };
+
+    let up = raw.upstream;
+    let address = resolve(&up.address)
+        .map_err(|p| bad("upstream.address", format!("{:?}: {p}", up.address)))?;
+    let host = up.host.unwrap_or_else(|| up.address.clone());
+    if up.timeout_seconds == 0 || up.timeout_seconds > 300 {
+        return Err(bad("upstream.timeout_seconds", "must be between 1 and 300".into()));
+    }
+    let login = route(&up.login.method, &up.login.path)
+        .map_err(|p| bad("upstream.login", p))?;
+    let logout = route(&up.logout.method, &up.logout.path)
+        .map_err(|p| bad("upstream.logout", p))?;
+    for (key, v) in [
+        ("upstream.login.username_field", &up.login.username_field),
+        ("upstream.login.password_field", &up.login.password_field),
+    ] {
+        if v.is_empty() {
+            return Err(bad(key, "must not be empty".into()));
+        }
+    }
+    let session_cookie = up.session_cookie.unwrap_or_else(|| "dash_session".into());
+    if !is_cookie_name(&session_cookie) {
+        return Err(bad("upstream.session_cookie", format!("{session_cookie:?} is not a cookie name")));
+    }
+    let id = up.identity;
+    if !id.path.starts_with('/') {
+        return Err(bad("upstream.identity.path", "must start with /".into()));
+    }
+    for (key, p) in [
+        ("upstream.identity.user_id", &id.user_id),
+        ("upstream.identity.email", &id.email),
+        ("upstream.identity.accounts", &id.accounts),
+        ("upstream.identity.account_id", &id.account_id),
+        ("upstream.identity.account_name", &id.account_name),
+        ("upstream.identity.account_role", &id.account_role),
+    ] {
+        if !(p.is_empty() || p.starts_with('/')) {
+            return Err(bad(key, format!("{p:?} is not a JSON pointer (it must start with /)")));
+        }
+    }
+
+    let any_tls = listeners.iter().any(|l| l.tls.is_some());
+    let cookie_name = raw.cookie.name.unwrap_or_else(|| "tfa_session".into());
+    if !is_cookie_name(&cookie_name) || cookie_name == session_cookie {
+        return Err(bad(
+            "cookie.name",
+            format!("{cookie_name:?} must be a cookie name different from the upstream's"),
+        ));
+    }
+    let secure = match raw.cookie.secure.as_deref().unwrap_or("auto") {
+        "auto" => any_tls,
+        "always" => true,
+        "never" => false,
+        other => return Err(bad("cookie.secure", format!("{other:?}: expected auto, always or never"))),
+    };
+    let same_site = match raw.cookie.same_site.as_deref().unwrap_or("lax") {
+        "lax" => SameSite::Lax,
+        "strict" => SameSite::Strict,
+        other => return Err(bad("cookie.same_site", format!("{other:?}: expected lax or strict"))),
+    };
+
+    let session = SessionSettings {
+        lifetime_secs: raw.session.lifetime_seconds.unwrap_or(12 * 3600),
+        idle_timeout_secs: raw.session.idle_timeout_seconds.unwrap_or(2 * 3600),
+        pending_timeout_secs: raw.session.pending_timeout_seconds.unwrap_or(600),
+    };
+    for (key, v) in [
+        ("session.lifetime_seconds", session.lifetime_secs),
+        ("session.idle_timeout_seconds", session.idle_timeout_secs),
+        ("session.pending_timeout_seconds", session.pending_timeout_secs),
+    ] {
+        if v < 60 {
+            return Err(bad(key, format!("{v} is too short (at least 60)")));
+        }
+    }
+
+    Ok(Config {
+        listeners,
+        data_dir: PathBuf::from(raw.gateway.data_dir),
+        prefix,
+        threads: raw.gateway.threads,
+        shutdown_grace: Duration::from_secs(raw.gateway.shutdown_grace_seconds),
+        user_header,
+        upstream: Upstream {
+            address,
+            host,
+            timeout: Duration::from_secs(up.timeout_seconds),
+            login,
+            username_field: up.login.username_field,
+            password_field: up.login.password_field,
+            logout,
+            session_cookie,
+            identity: IdentitySpec {
+                path: id.path,
+                user_id: id.user_id,
+                email: id.email,
+                accounts: id.accounts,
+                account_id: id.account_id,
+                account_name: id.account_name,
+                account_role: id.account_role,
+                owner_role: id.owner_role,
+            },
+        },
+        cookie: CookieSettings {
+            name: cookie_name,
+            secure,
+            same_site,
+        },
+        session,
+    })
+}
+
+fn resolve(addr: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = addr.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    addr.to_socket_addrs()
+        .map_err(|e| format!("not a host:port address ({e})"))?
+        .next()
+        .ok_or_else(|| "resolves to no address".to_string())
+}
+
+fn route(method: &str, path: &str) -> Result<Route, String> {
+    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| format!("{method:?} is not an HTTP method"))?;
+    if !path.starts_with('/') || !is_plain_path(path) {
+        return Err(format!("path {path:?} must start with / and hold no query"));
+    }
+    Ok(Route {
+        method,
+        path: path.to_string(),
+    })
+}
+
+fn is_plain_path(p: &str) -> bool {
+    p.bytes().all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
+}
+
+/// RFC 6265 cookie-name: an HTTP token.
+fn is_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[gateway]
+listen = [{ address = "127.0.0.1:8080" }]
+data_dir = "/tmp/x"
+
+[upstream]
+address = "127.0.0.1:3000"
+"#;
+
+    #[test]
+    fn minimal_file_gets_the_demo_dashboard_defaults() {
+        let c = Config::parse(MINIMAL, "t.toml").unwrap();
+        assert_eq!(c.upstream.session_cookie, "dash_session");
+        assert_eq!(c.upstream.login, Route { method: Method::POST, path: "/login".into() });
+        assert_eq!(c.prefix, "/_2fa");
+        assert!(!c.cookie.secure, "no TLS listener, so auto means not Secure");
+    }
+
+    #[test]
+    fn misspelled_key_is_named_in_the_error() {
+        let text = MINIMAL.replace("data_dir", "data_dri");
+        let err = Config::parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(err.contains("data_dri"), "{err}");
+        assert!(err.starts_with("t.toml"), "{err}");
+    }
+
+    #[test]
+    fn bad_upstream_address_names_the_key() {
+        let text = MINIMAL.replace("127.0.0.1:3000", "nowhere");
+        let err = Config::parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(err.contains("upstream.address"), "{err}");
+    }
+
+    #[test]
+    fn gateway_cookie_may_not_shadow_the_upstream_cookie() {
+        let text = format!("{MINIMAL}\n[cookie]\nname = \"dash_session\"\n");
+        let err = Config::parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(err.contains("cookie.name"), "{err}");
+    }
+
+    #[test]
+    fn missing_tls_certificate_is_refused() {
+        let text = MINIMAL.replace(
+            "{ address = \"127.0.0.1:8080\" }",
+            "{ address = \"127.0.0.1:8443\", tls = { certificate = \"/nonexistent.pem\", key = \"/nonexistent.key\" } }",
+        );
+        let err = Config::parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(err.contains("gateway.listen.tls.certificate"), "{err}");
+    }
+}

@@ -1,0 +1,128 @@
+//! Reading and rewriting cookies at the edge. The gateway decides which
+//! cookies the upstream may see (never the gateway's own, the upstream's
+//! session cookie only when the gateway released it) and reads the upstream's
+//! Set-Cookie headers to notice sign-in, rotation and sign-out.
+
+use cookie::Cookie;
+
+use crate::config::{CookieSettings, SameSite};
+
+/// Every `name=value` pair of one or more `Cookie` header values, in order.
+pub fn pairs<'a>(headers: impl IntoIterator<Item = &'a str>) -> Vec<(&'a str, &'a str)> {
+    headers
+        .into_iter()
+        .flat_map(|h| h.split(';'))
+        .filter_map(|p| {
+            let (n, v) = p.trim().split_once('=')?;
+            let v = v.trim();
+            let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+            Some((n.trim(), v))
+        })
+        .filter(|(n, _)| !n.is_empty())
+        .collect()
+}
+
+/// The values of every cookie called `name`; a client may send several.
+pub fn values<'a>(pairs: &[(&'a str, &'a str)], name: &str) -> Vec<&'a str> {
+    pairs.iter().filter(|(n, _)| *n == name).map(|(_, v)| *v).collect()
+}
+
+/// The `Cookie` header to send upstream: all pairs except those named in
+/// `drop`, plus `keep` (the verified upstream session cookie) if any.
+/// `None` means send no Cookie header at all.
+pub fn upstream_header(pairs: &[(&str, &str)], drop: &[&str], keep: Option<(&str, &str)>) -> Option<String> {
+    let mut out: Vec<String> = pairs
+        .iter()
+        .filter(|(n, _)| !drop.contains(n))
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect();
+    if let Some((n, v)) = keep {
+        out.push(format!("{n}={v}"));
+    }
+    (!out.is_empty()).then(|| out.join("; "))
+}
+
+/// What one upstream `Set-Cookie` does to the cookie called `name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetCookieEffect {
+    /// Not about this cookie.
+    Other,
+    /// Sets it to a value.
+    Sets(String),
+    /// Removes it (empty value, `Max-Age` ≤ 0, or an expiry in the past).
+    Clears,
+}
+
+pub fn effect(set_cookie: &str, name: &str, now_unix: u64) -> SetCookieEffect {
+    let Ok(c) = Cookie::parse(set_cookie) else {
+        return SetCookieEffect::Other;
+    };
+    if c.name() != name {
+        return SetCookieEffect::Other;
+    }
+    let expired_by_age = c.max_age().is_some_and(|a| a.whole_seconds() <= 0);
+    let expired_by_date = c
+        .expires_datetime()
+        .is_some_and(|t| t.unix_timestamp() <= now_unix as i64);
+    if c.value().is_empty() || expired_by_age || expired_by_date {
+        SetCookieEffect::Clears
+    } else {
+        SetCookieEffect::Sets(c.value().to_string())
+    }
+}
+
+/// The gateway's own session cookie, with the attributes every one carries.
+pub fn gateway_cookie(settings: &CookieSettings, token: &str) -> String {
+    format!("{}={token}{}", settings.name, attributes(settings))
+}
+
+/// Removes the gateway's cookie from the browser.
+pub fn clear_gateway_cookie(settings: &CookieSettings) -> String {
+    format!("{}=; Max-Age=0{}", settings.name, attributes(settings))
+}
+
+fn attributes(s: &CookieSettings) -> String {
+    let same_site = match s.same_site {
+        SameSite::Lax => "Lax",
+        SameSite::Strict => "Strict",
+    };
+    let secure = if s.secure { "; Secure" } else { "" };
+    format!("; Path=/; HttpOnly; SameSite={same_site}{secure}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_are_read_across_several_headers() {
+        let p = pairs(["a=1; dash_session=x", "b=\"2\""]);
+        assert_eq!(p, vec![("a", "1"), ("dash_session", "x"), ("b", "2")]);
+    }
+
+    #[test]
+    fn upstream_header_drops_named_cookies_and_adds_the_kept_one() {
+        let p = pairs(["theme=dark; tfa_session=t; dash_session=forged; dash_session=x"]);
+        let h = upstream_header(&p, &["tfa_session", "dash_session"], Some(("dash_session", "x")));
+        assert_eq!(h.as_deref(), Some("theme=dark; dash_session=x"));
+        assert_eq!(upstream_header(&p[1..3], &["tfa_session", "dash_session"], None), None);
+    }
+
+    #[test]
+    fn set_cookie_effects_are_recognised() {
+        assert_eq!(effect("dash_session=abc; HttpOnly; Path=/", "dash_session", 0), SetCookieEffect::Sets("abc".into()));
+        assert_eq!(effect("dash_session=; Max-Age=0; Path=/", "dash_session", 0), SetCookieEffect::Clears);
+        assert_eq!(
+            effect("dash_session=abc; Expires=Thu, 01 Jan 1970 00:00:00 GMT", "dash_session", 1000),
+            SetCookieEffect::Clears
+        );
+        assert_eq!(effect("other=abc", "dash_session", 0), SetCookieEffect::Other);
+    }
+
+    #[test]
+    fn gateway_cookie_is_http_only_and_same_site() {
+        let s = CookieSettings { name: "tfa_session".into(), secure: true, same_site: SameSite::Lax };
+        let c = gateway_cookie(&s, "tok");
+        assert_eq!(c, "tfa_session=tok; Path=/; HttpOnly; SameSite=Lax; Secure");
+    }
+}

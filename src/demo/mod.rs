@@ -1,0 +1,82 @@
+//! `tfa-gateway demo`: the demo dashboard and the gateway in front of it, in
+//! one process and with no configuration, so a new user can try the product
+//! with one command. The gateway's settings come from `config/demo.toml`,
+//! compiled in; only the addresses and the data folder are filled in here.
+
+pub mod dashboard;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::config::{Config, ConfigError, Listener};
+
+/// The demo's configuration file, shipped in the repository as an example.
+pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("cannot start the demo dashboard: {0}")]
+    Dashboard(std::io::Error),
+    #[error("the demo dashboard thread ended before it was ready")]
+    DashboardGone,
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// The default data folder: kept across demo runs, under the temp dir.
+pub fn default_data_dir() -> PathBuf {
+    std::env::temp_dir().join("tfa-gateway-demo")
+}
+
+/// Starts the dashboard on a loopback port on its own thread and runtime
+/// (Pingora must own the main thread) and returns its address.
+pub fn start_dashboard() -> Result<SocketAddr, DemoError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("demo-dashboard".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = tx.send(listener.local_addr());
+                if let Err(e) = dashboard::serve(listener).await {
+                    tracing::error!(error = %e, "demo dashboard stopped");
+                }
+            });
+        })
+        .map_err(DemoError::Dashboard)?;
+    rx.recv().map_err(|_| DemoError::DashboardGone)?.map_err(DemoError::Dashboard)
+}
+
+/// The gateway configuration for the demo.
+pub fn config(listen: SocketAddr, dashboard: SocketAddr, data_dir: PathBuf) -> Result<Config, DemoError> {
+    let mut config = Config::parse(DEMO_CONFIG, "config/demo.toml (built in)")?;
+    config.listeners = vec![Listener { address: listen, tls: None }];
+    config.upstream.address = dashboard;
+    config.upstream.host = dashboard.to_string();
+    config.data_dir = data_dir;
+    Ok(config)
+}
+
+/// What the demo prints on start: one line per listener, then the users.
+pub fn banner(gateway: SocketAddr, dashboard: SocketAddr, data_dir: &std::path::Path) -> String {
+    let mut out = format!("gateway: http://{gateway}\ndashboard: http://{dashboard}\ndata: {}\n", data_dir.display());
+    out.push_str("demo users (email / password / account / role):\n");
+    for u in dashboard::DEMO_USERS {
+        out.push_str(&format!("  {} / {} / {} / {}\n", u.email, u.password, u.account_id, u.role));
+    }
+    out.push_str(&format!("open http://{gateway}/login to sign in through the gateway\n"));
+    out
+}

@@ -1,0 +1,175 @@
+//! The gateway's shared state, built once before the server starts and
+//! shared by every request through an `Arc`: configuration, store, sessions,
+//! the upstream client. Its methods are the few state changes a request can
+//! cause (sign-in, sign-out, rotation), each with its store write and audit
+//! event, so the proxy hooks stay thin.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::env::Env;
+use crate::identity::Identity;
+use crate::session::{SessionTable, Stage, TokenHash};
+use crate::store::{AuditEvent, Store, StoreError, UserRecord};
+use crate::upstream::UpstreamClient;
+
+pub struct Gateway {
+    pub config: Config,
+    pub env: Env,
+    pub store: Store,
+    pub sessions: SessionTable,
+    pub upstream: UpstreamClient,
+}
+
+/// A sign-in the gateway has recorded.
+pub struct SignedIn {
+    /// The browser's new gateway token.
+    pub token: String,
+    /// Whether the upstream's cookie is held back for a second factor.
+    pub held: bool,
+}
+
+impl Gateway {
+    /// Builds the state and loads the sessions that survived a restart.
+    pub fn new(config: Config, env: Env, store: Store) -> Arc<Gateway> {
+        let sessions = SessionTable::new(config.session);
+        let (records, errors) = store.sessions();
+        for e in errors {
+            tracing::warn!(error = %e, "skipping an unreadable stored session");
+        }
+        let now = env.now();
+        let mut restored = 0;
+        for r in &records {
+            if sessions.restore(r, now) {
+                restored += 1;
+            } else if let Err(e) = store.delete_session(&r.token_hash) {
+                tracing::warn!(error = %e, "cannot delete an expired session");
+            }
+        }
+        tracing::info!(restored, "sessions restored from the store");
+        let upstream = UpstreamClient::new(&config.upstream);
+        Arc::new(Gateway {
+            config,
+            env,
+            store,
+            sessions,
+            upstream,
+        })
+    }
+
+    /// Runs a store operation on the blocking pool.
+    pub async fn with_store<T: Send + 'static>(
+        self: &Arc<Self>,
+        op: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || op(&store))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Encode(format!("store task failed: {e}"))))
+    }
+
+    /// Records an audit event without making the request wait for it.
+    pub fn audit(self: &Arc<Self>, kind: &str, user_id: Option<&str>, client: Option<String>, detail: String) {
+        let event = AuditEvent {
+            at: self.env.now(),
+            kind: kind.to_string(),
+            user_id: user_id.map(str::to_string),
+            account_id: None,
+            client,
+            detail,
+        };
+        let gw = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = gw.with_store(move |s| s.audit(&event)).await {
+                tracing::error!(error = %e, "cannot write an audit event");
+            }
+        });
+    }
+
+    /// Whether this user must pass a second factor before the upstream's
+    /// session is released. No second factor exists yet, so never.
+    pub fn second_factor_due(&self, _user: &UserRecord) -> bool {
+        false
+    }
+
+    /// Records a successful upstream sign-in: remembers the user, starts a
+    /// gateway session bound to `upstream_cookie`, and persists it if it is
+    /// complete. `held_set_cookies` are kept back when a second factor is due.
+    pub async fn sign_in(
+        self: &Arc<Self>,
+        who: Identity,
+        upstream_cookie: &str,
+        held_set_cookies: Vec<String>,
+        client: Option<String>,
+    ) -> Result<SignedIn, StoreError> {
+        let now = self.env.now();
+        let user = self.with_store(move |s| s.remember_user(&who, now)).await?;
+        let held = self.second_factor_due(&user);
+        let stage = if held {
+            Stage::Pending { held_set_cookies }
+        } else {
+            Stage::Authenticated
+        };
+        let (token, hash, session) = self.sessions.start(&self.env, &user.id, upstream_cookie, stage);
+        if !held {
+            let record = session.to_record(hash);
+            if let Err(e) = self.with_store(move |s| s.put_session(&record)).await {
+                self.sessions.end(&hash);
+                return Err(e);
+            }
+        }
+        self.audit("login", Some(&user.id), client, if held { "second factor due" } else { "signed in" }.into());
+        Ok(SignedIn { token, held })
+    }
+
+    /// Ends a gateway session in memory at once and on disk soon after.
+    pub fn end_session(self: &Arc<Self>, hash: &TokenHash, why: &str, client: Option<String>) {
+        let Some(session) = self.sessions.end(hash) else {
+            return;
+        };
+        let hash = *hash;
+        self.audit("logout", Some(&session.user_id), client, why.to_string());
+        let gw = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = gw.with_store(move |s| s.delete_session(&hash)).await {
+                tracing::error!(error = %e, "cannot delete an ended session");
+            }
+        });
+    }
+
+    /// Follows an upstream that gave a signed-in session a new cookie value.
+    pub fn rebind(self: &Arc<Self>, hash: &TokenHash, upstream_cookie: &str) {
+        if let Some(session) = self.sessions.rebind(hash, upstream_cookie) {
+            let record = session.to_record(*hash);
+            let gw = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = gw.with_store(move |s| s.touch_session(&record)).await {
+                    tracing::error!(error = %e, "cannot save a rotated session");
+                }
+            });
+        }
+    }
+
+    /// Drops expired sessions and saves recent activity, so the idle timer
+    /// survives a restart without a disk write per request.
+    pub async fn sweep(self: &Arc<Self>, since: u64) {
+        let (gone, active) = self.sessions.sweep(self.env.now(), since);
+        if gone.is_empty() && active.is_empty() {
+            return;
+        }
+        let result = self
+            .with_store(move |s| {
+                for h in &gone {
+                    s.delete_session(h)?;
+                }
+                for r in &active {
+                    s.touch_session(r)?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "session sweep could not write to the store");
+        }
+    }
+}

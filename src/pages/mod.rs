@@ -1,0 +1,114 @@
+//! What the gateway answers itself, as plain values: the health check, error
+//! pages and JSON errors, redirects. The proxy turns a `Reply` into bytes on
+//! the wire; nothing here knows Pingora.
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::HeaderMap;
+
+/// The gateway's stylesheet, compiled into the binary.
+pub const CSS: &str = include_str!("../../static/gateway.css");
+
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn new(status: u16, headers: &[(&'static str, &str)], body: Bytes) -> Self {
+        let mut reply = Reply { status, headers: HeaderMap::new(), body };
+        for (n, v) in headers {
+            reply = reply.with_header(n, v);
+        }
+        reply
+    }
+
+    /// Adds a header. Values are built by the gateway from text it checked,
+    /// so one that is still not a valid header value is dropped and logged
+    /// rather than sent malformed.
+    pub fn with_header(mut self, name: &'static str, value: &str) -> Self {
+        match HeaderValue::from_str(value) {
+            Ok(v) => {
+                self.headers.append(HeaderName::from_static(name), v);
+            }
+            Err(_) => tracing::error!(header = name, "dropping a header value that is not valid"),
+        }
+        self
+    }
+}
+
+pub fn health() -> Reply {
+    json(200, serde_json::json!({ "status": "ok" }))
+}
+
+/// `{"error": code, "message": text}` with a 4xx/5xx status, as the API promises.
+pub fn json_error(status: u16, error: &str, message: &str) -> Reply {
+    json(status, serde_json::json!({ "error": error, "message": message }))
+}
+
+pub fn json(status: u16, value: serde_json::Value) -> Reply {
+    Reply::new(
+        status,
+        &[("content-type", "application/json"), ("cache-control", "no-store")],
+        Bytes::from(value.to_string()),
+    )
+}
+
+pub fn redirect(location: &str) -> Reply {
+    Reply::new(303, &[("location", location), ("cache-control", "no-store")], Bytes::new())
+}
+
+/// A calm HTML page for a browser, with our stylesheet inline.
+pub fn error_page(status: u16, title: &str, message: &str) -> Reply {
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{t}</title><style>{CSS}</style></head><body><main class=\"card\">\
+         <h1>{t}</h1><p>{m}</p><p><a href=\"/\">Back to the dashboard</a></p></main></body></html>",
+        t = escape(title),
+        m = escape(message),
+    );
+    Reply::new(
+        status,
+        &[("content-type", "text/html; charset=utf-8"), ("cache-control", "no-store")],
+        Bytes::from(body),
+    )
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_errors_have_code_and_message() {
+        let r = json_error(401, "second_factor_required", "x");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["error"], "second_factor_required");
+        assert_eq!(r.status, 401);
+    }
+
+    #[test]
+    fn error_page_escapes_its_text() {
+        let r = error_page(502, "<b>", "a & b");
+        let body = String::from_utf8(r.body.to_vec()).unwrap();
+        assert!(body.contains("&lt;b&gt;") && body.contains("a &amp; b"));
+    }
+}

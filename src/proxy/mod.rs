@@ -1,0 +1,296 @@
+//! The Pingora side of the gateway: a `ProxyHttp` implementation that stays
+//! thin. Each request is checked against the in-memory session table, the
+//! pure `policy::decide` says what to do, and this module carries it out:
+//! answer itself, handle the upstream's sign-in, or forward with the headers
+//! cleaned. Hooks not implemented here keep Pingora's defaults (no caching,
+//! no retries beyond Pingora's own, upstream errors become 502).
+
+mod login;
+mod wire;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{ErrorSource, ErrorType};
+
+use crate::cookies::{self, SetCookieEffect};
+use crate::gateway::Gateway;
+use crate::pages;
+use crate::policy::{self, ClientKind, Decision, Facts, Forward, OwnPage, Routes, SessionFacts};
+use crate::session::Found;
+
+pub struct GatewayProxy {
+    gw: Arc<Gateway>,
+    /// Parsed once: building the peer from a string per request is slow.
+    peer: SocketAddr,
+}
+
+impl GatewayProxy {
+    pub fn new(gw: Arc<Gateway>) -> Self {
+        let peer = gw.config.upstream.address;
+        GatewayProxy { gw, peer }
+    }
+}
+
+/// What one request carries from hook to hook.
+pub struct Ctx {
+    started: Instant,
+    client: Option<String>,
+    kind: ClientKind,
+    found: Option<Found>,
+    forward: Option<Forward>,
+    outcome: &'static str,
+}
+
+#[async_trait]
+impl ProxyHttp for GatewayProxy {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            started: Instant::now(),
+            client: None,
+            kind: ClientKind::Navigation,
+            found: None,
+            forward: None,
+            outcome: "forward",
+        }
+    }
+
+    /// Pingora's default forwards everything. Here every request is checked
+    /// and decided; `Ok(true)` means the gateway answered it itself.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let gw = &self.gw;
+        let cfg = &gw.config;
+        ctx.client = wire::client_ip(session);
+        let req = session.req_header();
+        let cookie_headers = wire::cookie_headers(req);
+        let pairs = cookies::pairs(cookie_headers.iter().copied());
+        let token = cookies::values(&pairs, &cfg.cookie.name).first().copied();
+        let candidates = cookies::values(&pairs, &cfg.upstream.session_cookie);
+        ctx.found = gw.sessions.check(token, &candidates, gw.env.now());
+        ctx.kind = ClientKind::classify(
+            wire::header(req, "accept"),
+            req.headers.contains_key("x-requested-with"),
+            is_websocket(req),
+        );
+        let session_facts = match &ctx.found {
+            None => SessionFacts::None,
+            Some(f) => match f.session.stage {
+                crate::session::Stage::Pending { .. } => SessionFacts::Pending,
+                crate::session::Stage::Authenticated => SessionFacts::Authenticated {
+                    upstream_cookie: f.upstream_cookie.is_some(),
+                },
+            },
+        };
+        let path = req.uri.path().to_string();
+        let target = req.uri.path_and_query().map_or(path.clone(), |p| p.as_str().to_string());
+        let facts = Facts {
+            method: &req.method,
+            path: &path,
+            target: &target,
+            client: ctx.kind,
+            session: session_facts,
+        };
+        let routes = Routes {
+            prefix: &cfg.prefix,
+            login: &cfg.upstream.login,
+            logout: &cfg.upstream.logout,
+        };
+        match policy::decide(&facts, &routes) {
+            Decision::Forward(f) => {
+                ctx.forward = Some(f);
+                Ok(false)
+            }
+            Decision::Own(OwnPage::Health) => {
+                ctx.outcome = "health";
+                wire::send(session, pages::health()).await?;
+                Ok(true)
+            }
+            Decision::Own(OwnPage::NotFound) => {
+                ctx.outcome = "not_found";
+                let reply = match ctx.kind {
+                    ClientKind::Navigation => pages::error_page(404, "Not found", "There is no such page."),
+                    _ => pages::json_error(404, "not_found", "There is no such endpoint."),
+                };
+                wire::send(session, reply).await?;
+                Ok(true)
+            }
+            Decision::Login => {
+                ctx.outcome = "login";
+                login::handle(gw, session, ctx.found.take(), ctx.client.clone()).await?;
+                Ok(true)
+            }
+            Decision::Redirect { location } => {
+                ctx.outcome = "redirect";
+                wire::send(session, pages::redirect(&location)).await?;
+                Ok(true)
+            }
+            Decision::Deny { status, error, message } => {
+                ctx.outcome = "deny";
+                wire::send(session, pages::json_error(status, error, message)).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        Ok(Box::new(HttpPeer::new(self.peer, false, String::new())))
+    }
+
+    /// By default Pingora forwards the request headers as received. Here the
+    /// upstream gets: no gateway cookie, the upstream session cookie only if
+    /// this session released it, the user header only as set by us, and the
+    /// client address in `X-Forwarded-For` as seen by us.
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        up: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let cfg = &self.gw.config;
+        let forward = ctx.forward.unwrap_or(Forward {
+            upstream_cookie: false,
+            as_user: false,
+            ends_session: false,
+        });
+        let keep = match (&ctx.found, forward.upstream_cookie) {
+            (Some(f), true) => f.upstream_cookie.as_deref().map(|v| (cfg.upstream.session_cookie.as_str(), v)),
+            _ => None,
+        };
+        let cookie = {
+            let headers = wire::cookie_headers(up);
+            let pairs = cookies::pairs(headers.iter().copied());
+            cookies::upstream_header(&pairs, &[&cfg.cookie.name, &cfg.upstream.session_cookie], keep)
+        };
+        up.remove_header("cookie");
+        if let Some(c) = cookie {
+            up.insert_header("cookie", c)?;
+        }
+        if let Some(name) = &cfg.user_header {
+            up.remove_header(name);
+            if let (true, Some(f)) = (forward.as_user, &ctx.found) {
+                up.insert_header(name.clone(), f.session.user_id.as_ref())?;
+            }
+        }
+        match &ctx.client {
+            Some(ip) => up.insert_header("x-forwarded-for", ip.as_str())?,
+            None => {
+                up.remove_header("x-forwarded-for");
+            }
+        }
+        Ok(())
+    }
+
+    /// By default the upstream's headers pass unchanged. Here its Set-Cookie
+    /// headers for its session cookie are read: clearing it (or the sign-out
+    /// route) ends the gateway session; a new value on a signed-in session is
+    /// followed; a session cookie set outside the gateway's sign-in is
+    /// withheld, since the gateway would refuse it anyway.
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let gw = &self.gw;
+        let cfg = &gw.config;
+        let now = gw.env.now();
+        let signed_in = match (&ctx.found, ctx.forward) {
+            (Some(f), Some(fw)) if fw.upstream_cookie => Some((f.token_hash, fw)),
+            _ => None,
+        };
+        let set_cookies: Vec<_> = resp.headers.get_all("set-cookie").iter().cloned().collect();
+        let mut kept = Vec::with_capacity(set_cookies.len());
+        let mut ended = signed_in.is_some_and(|(_, fw)| fw.ends_session);
+        for value in set_cookies {
+            let effect = value
+                .to_str()
+                .map_or(SetCookieEffect::Other, |v| cookies::effect(v, &cfg.upstream.session_cookie, now));
+            match (effect, signed_in) {
+                (SetCookieEffect::Other, _) => kept.push(value),
+                (SetCookieEffect::Clears, _) => {
+                    ended |= signed_in.is_some();
+                    kept.push(value);
+                }
+                (SetCookieEffect::Sets(v), Some((hash, _))) => {
+                    gw.rebind(&hash, &v);
+                    kept.push(value);
+                }
+                (SetCookieEffect::Sets(_), None) => {
+                    tracing::warn!("upstream set its session cookie outside the sign-in route; withheld");
+                }
+            }
+        }
+        resp.remove_header("set-cookie");
+        for v in kept {
+            resp.append_header("set-cookie", v)?;
+        }
+        if let (true, Some((hash, _))) = (ended, signed_in) {
+            gw.end_session(&hash, "signed out at the upstream", ctx.client.clone());
+            resp.append_header("set-cookie", cookies::clear_gateway_cookie(&cfg.cookie))?;
+            ctx.outcome = "logout";
+        }
+        Ok(())
+    }
+
+    /// Pingora's default answers an error with a bare status. Here a browser
+    /// gets a short page and a script a JSON error.
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(code) => *code,
+            _ => match e.esource() {
+                ErrorSource::Upstream => 502,
+                ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                ErrorSource::Internal | ErrorSource::Unset => 500,
+            },
+        };
+        if code > 0 {
+            let (title, message) = match code {
+                502 | 503 | 504 => ("The dashboard is not reachable", "The dashboard did not answer. Please try again in a moment."),
+                400..=499 => ("Bad request", "The request could not be understood."),
+                _ => ("Something went wrong", "The gateway could not complete this request."),
+            };
+            let reply = match ctx.kind {
+                ClientKind::Navigation => pages::error_page(code, title, message),
+                _ => pages::json_error(code, if code >= 500 { "upstream_unavailable" } else { "bad_request" }, message),
+            };
+            if let Err(err) = wire::send(session, reply).await {
+                tracing::debug!(error = %err, "could not send the error answer");
+            }
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    /// Pingora logs nothing per request by default. One line per request:
+    /// method, path without query, status, outcome, time; never a cookie.
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let req = session.req_header();
+        tracing::info!(
+            method = %req.method,
+            path = req.uri.path(),
+            status,
+            outcome = ctx.outcome,
+            client = ctx.client.as_deref().unwrap_or("-"),
+            micros = ctx.started.elapsed().as_micros() as u64,
+            error = e.map(|e| e.etype().as_str()),
+            "request"
+        );
+    }
+}
+
+fn is_websocket(req: &RequestHeader) -> bool {
+    wire::header(req, "upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+}

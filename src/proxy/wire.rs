@@ -1,0 +1,70 @@
+//! Small helpers between Pingora's types and the gateway's: reading request
+//! facts out of a Pingora session, and writing a `pages::Reply` to it.
+
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::proxy::Session;
+
+use crate::pages::Reply;
+
+/// Headers that describe one connection, not the message; never copied
+/// between the browser's connection and the upstream's (RFC 9110 §7.6.1).
+pub const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+pub fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// All `Cookie` header values of the request that are text.
+pub fn cookie_headers(req: &RequestHeader) -> Vec<&str> {
+    req.headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect()
+}
+
+/// The client's IP address, for logs, audit and `X-Forwarded-For`.
+pub fn client_ip(session: &Session) -> Option<String> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip().to_string())
+}
+
+pub async fn send(session: &mut Session, reply: Reply) -> Result<()> {
+    let mut head = ResponseHeader::build(reply.status, Some(reply.headers.len() + 1))?;
+    for (name, value) in reply.headers.iter() {
+        head.append_header(name.clone(), value.clone())?;
+    }
+    head.insert_header("content-length", reply.body.len().to_string())?;
+    let empty = reply.body.is_empty();
+    session.write_response_header(Box::new(head), empty).await?;
+    if !empty {
+        session.write_response_body(Some(reply.body), true).await?;
+    }
+    Ok(())
+}
+
+/// Reads the whole request body, refusing more than `limit` bytes.
+pub async fn read_body(session: &mut Session, limit: usize) -> Result<Option<Bytes>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = session.read_request_body().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(Bytes::from(body)))
+}

@@ -1,0 +1,93 @@
+//! Builds the Pingora server from a validated configuration: the proxy
+//! service on every listener, the session sweeper in the background, and
+//! shutdown timings short enough for a deploy (Pingora waits 300 s by default).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{Server, ShutdownWatch};
+use pingora::services::background::{background_service, BackgroundService};
+
+use crate::config::Config;
+use crate::env::Env;
+use crate::gateway::Gateway;
+use crate::proxy::GatewayProxy;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot set up TLS on {address}: {message}")]
+    Tls { address: String, message: String },
+}
+
+/// Opens the store and builds a server ready for `run_forever`. Must be
+/// called outside any tokio runtime, like `run_forever` itself.
+pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let store = Store::open(&config.data_dir)?;
+
+    let conf = ServerConf {
+        threads: config.threads,
+        grace_period_seconds: Some(config.shutdown_grace.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(config.shutdown_grace.as_secs()),
+        pid_file: config.data_dir.join("gateway.pid").display().to_string(),
+        upgrade_sock: config.data_dir.join("upgrade.sock").display().to_string(),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let gw = Gateway::new(config, env, store);
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, GatewayProxy::new(gw.clone()), "tfa-gateway");
+    for l in &gw.config.listeners {
+        let addr = l.address.to_string();
+        match &l.tls {
+            None => proxy.add_tcp(&addr),
+            Some(tls) => proxy
+                .add_tls(&addr, &tls.certificate.display().to_string(), &tls.key.display().to_string())
+                .map_err(|e| ServerError::Tls {
+                    address: addr.clone(),
+                    message: e.to_string(),
+                })?,
+        }
+    }
+    server.add_service(proxy);
+    server.add_service(background_service("session sweeper", Sweeper { gw: gw.clone() }));
+    Ok((server, gw))
+}
+
+/// Every minute: drop expired sessions, save recent activity.
+struct Sweeper {
+    gw: Arc<Gateway>,
+}
+
+#[async_trait]
+impl BackgroundService for Sweeper {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut since = self.gw.env.now();
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = tick.tick() => {
+                    let now = self.gw.env.now();
+                    self.gw.sweep(since).await;
+                    since = now;
+                }
+            }
+        }
+        if let Err(e) = self.gw.store.flush() {
+            tracing::error!(error = %e, "cannot flush the store at shutdown");
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The gateway's durable state in sled: users, accounts, sessions and the
+//! audit trail, each in its own tree, each record versioned. This is the only
+//! module that knows sled; everything else sees typed records. Calls block,
+//! so async callers run them on the blocking pool.
+
+mod record;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::env::UnixSeconds;
+use crate::identity::{Identity, Membership};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}: {source} (is another gateway running on this data directory?)")]
+    Open { path: String, source: sled::Error },
+    #[error("store I/O failed: {0}")]
+    Io(#[from] sled::Error),
+    #[error("cannot encode a record: {0}")]
+    Encode(String),
+    #[error("a record in tree {tree} is unreadable: {detail}")]
+    Corrupt { tree: &'static str, detail: String },
+}
+
+const USER_V: u8 = 1;
+const ACCOUNT_V: u8 = 1;
+const SESSION_V: u8 = 1;
+const AUDIT_V: u8 = 1;
+
+/// What the gateway remembers of a user between sign-ins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: String,
+    pub email: String,
+    pub accounts: Vec<Membership>,
+    pub first_seen: UnixSeconds,
+    pub last_login: UnixSeconds,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRecord {
+    pub id: String,
+    pub name: String,
+}
+
+/// A fully signed-in session as it survives a restart. Only hashes of the
+/// browser's tokens are kept, so a copy of the data folder opens no session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub token_hash: [u8; 32],
+    pub user_id: String,
+    pub upstream_cookie_hash: [u8; 32],
+    pub created: UnixSeconds,
+    pub last_seen: UnixSeconds,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: UnixSeconds,
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub account_id: Option<String>,
+    pub client: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    users: sled::Tree,
+    accounts: sled::Tree,
+    sessions: sled::Tree,
+    audit: sled::Tree,
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("store"))
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(|source| StoreError::Open {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        Ok(Store {
+            users: db.open_tree("users")?,
+            accounts: db.open_tree("accounts")?,
+            sessions: db.open_tree("sessions")?,
+            audit: db.open_tree("audit")?,
+            db,
+        })
+    }
+
+    /// Records what the upstream said about a user at sign-in, keeping the
+    /// first time the gateway saw them.
+    pub fn remember_user(&self, who: &Identity, now: UnixSeconds) -> Result<UserRecord, StoreError> {
+        let first_seen = self.user(&who.user_id)?.map_or(now, |u| u.first_seen);
+        let rec = UserRecord {
+            id: who.user_id.clone(),
+            email: who.email.clone(),
+            accounts: who.accounts.clone(),
+            first_seen,
+            last_login: now,
+        };
+        self.users.insert(rec.id.as_bytes(), record::encode(USER_V, &rec)?)?;
+        for m in &who.accounts {
+            let acc = AccountRecord {
+                id: m.account_id.clone(),
+                name: m.account_name.clone(),
+            };
+            self.accounts.insert(acc.id.as_bytes(), record::encode(ACCOUNT_V, &acc)?)?;
+        }
+        Ok(rec)
+    }
+
+    pub fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.users
+            .get(id.as_bytes())?
+            .map(|b| record::decode("users", USER_V, &b))
+            .transpose()
+    }
+
+    pub fn account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
+        self.accounts
+            .get(id.as_bytes())?
+            .map(|b| record::decode("accounts", ACCOUNT_V, &b))
+            .transpose()
+    }
+
+    pub fn put_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        self.sessions.insert(s.token_hash, record::encode(SESSION_V, s)?)?;
+        Ok(())
+    }
+
+    /// Updates a stored session only if it is still there, so activity saved
+    /// late can never bring back a session that was ended meanwhile.
+    pub fn touch_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        let bytes = record::encode(SESSION_V, s)?;
+        self.sessions.update_and_fetch(s.token_hash, |old| old.map(|_| bytes.clone()))?;
+        Ok(())
+    }
+
+    pub fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.sessions.remove(token_hash)?;
+        Ok(())
+    }
+
+    /// Every stored session; unreadable ones are skipped and reported, since
+    /// one bad record must not keep the gateway from starting.
+    pub fn sessions(&self) -> (Vec<SessionRecord>, Vec<StoreError>) {
+        let mut ok = Vec::new();
+        let mut bad = Vec::new();
+        for item in self.sessions.iter() {
+            match item.map_err(StoreError::from).and_then(|(_, v)| record::decode("sessions", SESSION_V, &v)) {
+                Ok(s) => ok.push(s),
+                Err(e) => bad.push(e),
+            }
+        }
+        (ok, bad)
+    }
+
+    /// Appends an event. Keys are a time-ordered id so the newest are read first.
+    pub fn audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let seq = self.db.generate_id()?;
+        let mut key = event.at.to_be_bytes().to_vec();
+        key.extend_from_slice(&seq.to_be_bytes());
+        self.audit.insert(key, record::encode(AUDIT_V, event)?)?;
+        Ok(())
+    }
+
+    /// The newest `limit` audit events, newest first.
+    pub fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        self.audit
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|item| {
+                let (_, v) = item?;
+                record::decode("audit", AUDIT_V, &v)
+            })
+            .collect()
+    }
+
+    /// Waits until everything written so far is on disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Role;
+
+    fn bob() -> Identity {
+        Identity {
+            user_id: "u-bob".into(),
+            email: "bob@acme.test".into(),
+            accounts: vec![Membership {
+                account_id: "acme".into(),
+                account_name: "Acme".into(),
+                role: Role::Member,
+            }],
+        }
+    }
+
+    #[test]
+    fn users_and_sessions_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            s.remember_user(&bob(), 100).unwrap();
+            s.put_session(&SessionRecord {
+                token_hash: [1; 32],
+                user_id: "u-bob".into(),
+                upstream_cookie_hash: [2; 32],
+                created: 100,
+                last_seen: 100,
+            })
+            .unwrap();
+            s.flush().unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.user("u-bob").unwrap().unwrap().email, "bob@acme.test");
+        assert_eq!(s.account("acme").unwrap().unwrap().name, "Acme");
+        let (sessions, errors) = s.sessions();
+        assert_eq!(sessions.len(), 1);
+        assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn touching_an_ended_session_does_not_bring_it_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let r = SessionRecord { token_hash: [3; 32], user_id: "u".into(), upstream_cookie_hash: [0; 32], created: 1, last_seen: 1 };
+        s.put_session(&r).unwrap();
+        s.delete_session(&r.token_hash).unwrap();
+        s.touch_session(&SessionRecord { last_seen: 9, ..r }).unwrap();
+        assert!(s.sessions().0.is_empty());
+    }
+
+    #[test]
+    fn second_sign_in_keeps_first_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        s.remember_user(&bob(), 100).unwrap();
+        let again = s.remember_user(&bob(), 200).unwrap();
+        assert_eq!((again.first_seen, again.last_login), (100, 200));
+    }
+
+    #[test]
+    fn audit_reads_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        for (at, kind) in [(1, "login"), (2, "logout")] {
+            s.audit(&AuditEvent { at, kind: kind.into(), user_id: None, account_id: None, client: None, detail: String::new() })
+                .unwrap();
+        }
+        let kinds: Vec<_> = s.recent_audit(10).unwrap().into_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["logout", "login"]);
+    }
+
+    #[test]
+    fn unknown_record_version_is_reported_not_panicked() {
+        let err = record::decode::<UserRecord>("users", 1, &[9, b'{', b'}']).unwrap_err();
+        assert!(err.to_string().contains("unknown record version 9"));
+    }
+}
