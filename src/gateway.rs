@@ -113,7 +113,8 @@ impl Gateway {
         let (token, hash, session) = self.sessions.start(&self.env, &user.id, upstream_cookie, stage);
         if !held {
             let record = session.to_record(hash);
-            if let Err(e) = self.with_store(move |s| s.put_session(&record)).await {
+            // Flushed now: a sign-in the browser was told about must survive a crash.
+            if let Err(e) = self.with_store(move |s| s.put_session(&record).and_then(|_| s.flush())).await {
                 self.sessions.end(&hash);
                 return Err(e);
             }

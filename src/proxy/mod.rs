@@ -273,6 +273,13 @@ impl ProxyHttp for GatewayProxy {
         }
     }
 
+    /// Pingora's default summary, used in its error logs, includes the query
+    /// string, which may carry secrets; ours is the method and path only.
+    fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
+        let req = session.req_header();
+        format!("{} {}", req.method, req.uri.path())
+    }
+
     /// Pingora logs nothing per request by default. One line per request:
     /// method, path without query, status, outcome, time; never a cookie.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {

@@ -1,0 +1,275 @@
+//! Test harness: the real gateway binary as a child process, the demo
+//! dashboard on a free loopback port, and a small cookie-keeping HTTP client
+//! that never follows redirects, so tests see exactly what a browser would.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tfa-gateway");
+
+pub fn free_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr")
+}
+
+/// The demo dashboard, served from this test process on its own runtime.
+pub fn start_dashboard() -> SocketAddr {
+    tfa_gateway::demo::start_dashboard().expect("start the demo dashboard")
+}
+
+/// A configuration for `run`, pointing at `upstream`.
+pub fn config_text(listen: SocketAddr, upstream: SocketAddr, data_dir: &Path) -> String {
+    tfa_gateway::demo::DEMO_CONFIG
+        .replace("127.0.0.1:8080", &listen.to_string())
+        .replace("127.0.0.1:3000", &upstream.to_string())
+        .replace("/tmp/tfa-gateway-demo", &data_dir.display().to_string())
+}
+
+/// A running gateway process; killed when dropped.
+pub struct Gateway {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub config: PathBuf,
+}
+
+impl Gateway {
+    /// Starts `tfa-gateway run` in front of `upstream` with its data in `dir`.
+    pub async fn start(upstream: SocketAddr, dir: &Path) -> Gateway {
+        let addr = free_addr();
+        let config = dir.join("gateway.toml");
+        std::fs::write(&config, config_text(addr, upstream, &dir.join("data"))).expect("write config");
+        Gateway::start_with(addr, config).await
+    }
+
+    pub async fn start_with(addr: SocketAddr, config: PathBuf) -> Gateway {
+        let child = Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn the gateway");
+        let gw = Gateway { child, addr, config };
+        wait_healthy(addr).await;
+        gw
+    }
+
+    /// Kills the process without a chance to clean up, like a crash.
+    pub fn crash(mut self) -> (SocketAddr, PathBuf) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (self.addr, self.config.clone())
+    }
+
+    /// SIGTERM, then waits for the process to exit by itself.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "gateway did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `tfa-gateway demo` as a user runs it; the printed lines are kept.
+pub struct Demo {
+    pub child: Child,
+    pub lines: BTreeMap<String, String>,
+}
+
+impl Demo {
+    pub async fn start(dir: &Path) -> Demo {
+        let listen = free_addr();
+        let mut child = Command::new(BIN)
+            .args(["demo", "--listen", &listen.to_string(), "--data-dir"])
+            .arg(dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn the demo");
+        let stdout = child.stdout.take().expect("demo stdout");
+        let mut lines = BTreeMap::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("read demo output");
+            if line.starts_with("open ") {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(": ") {
+                lines.insert(k.trim().to_string(), v.trim().to_string());
+            }
+        }
+        let demo = Demo { child, lines };
+        wait_healthy(demo.gateway()).await;
+        demo
+    }
+
+    pub fn gateway(&self) -> SocketAddr {
+        let url = self.lines.get("gateway").expect("a gateway: line");
+        url.trim_start_matches("http://").parse().expect("gateway address")
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn wait_healthy(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut b = Browser::new(addr);
+        if let Ok(r) = b.try_send(Method::GET, "/_2fa/health", &[], Bytes::new()).await {
+            if r.status == StatusCode::OK {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "gateway at {addr} never became healthy");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Response {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect()
+    }
+}
+
+/// A browser's view: a cookie jar and one request at a time.
+#[derive(Clone)]
+pub struct Browser {
+    pub addr: SocketAddr,
+    pub jar: BTreeMap<String, String>,
+}
+
+impl Browser {
+    pub fn new(addr: SocketAddr) -> Self {
+        Browser { addr, jar: BTreeMap::new() }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Response {
+        self.send(Method::GET, path, &[], Bytes::new()).await
+    }
+
+    pub async fn get_with(&mut self, path: &str, headers: &[(&str, &str)]) -> Response {
+        self.send(Method::GET, path, headers, Bytes::new()).await
+    }
+
+    pub async fn post_form(&mut self, path: &str, form: &str) -> Response {
+        self.send(
+            Method::POST,
+            path,
+            &[("content-type", "application/x-www-form-urlencoded")],
+            Bytes::from(form.to_string()),
+        )
+        .await
+    }
+
+    pub async fn login(&mut self, email: &str, password: &str) -> Response {
+        let form = format!("email={}&password={}", email.replace('@', "%40"), password);
+        self.post_form("/login", &form).await
+    }
+
+    pub async fn send(&mut self, method: Method, path: &str, headers: &[(&str, &str)], body: Bytes) -> Response {
+        self.try_send(method, path, headers, body).await.expect("HTTP exchange with the gateway")
+    }
+
+    pub async fn try_send(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Response, Box<dyn std::error::Error + Send + Sync>> {
+        let stream = tokio::net::TcpStream::connect(self.addr).await?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.addr.to_string());
+        if let Some(c) = self.cookie_header() {
+            if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("cookie")) {
+                req = req.header("cookie", c);
+            }
+        }
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        let resp = sender.send_request(req.body(Full::new(body))?).await?;
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await?.to_bytes();
+        let r = Response { status: parts.status, headers: parts.headers, body };
+        self.absorb(&r);
+        Ok(r)
+    }
+
+    pub fn cookie_header(&self) -> Option<String> {
+        (!self.jar.is_empty()).then(|| self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+    }
+
+    fn absorb(&mut self, r: &Response) {
+        for c in r.set_cookies() {
+            let Some((pair, attrs)) = c.split_once(';').or(Some((c.as_str(), ""))) else { continue };
+            let Some((name, value)) = pair.split_once('=') else { continue };
+            let clears = value.is_empty() || attrs.to_ascii_lowercase().contains("max-age=0");
+            if clears {
+                self.jar.remove(name.trim());
+            } else {
+                self.jar.insert(name.trim().to_string(), value.trim().to_string());
+            }
+        }
+    }
+}
