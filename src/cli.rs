@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "tfa-gateway", version, about = "Two-factor authentication in front of an unchanged web dashboard")]
+#[command(
+    name = "tfa-gateway",
+    version,
+    about = "Two-factor authentication in front of an unchanged web dashboard"
+)]
 pub struct Cli {
     /// Log format on standard error.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]

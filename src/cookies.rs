@@ -110,10 +110,20 @@ mod tests {
 
     #[test]
     fn set_cookie_effects_are_recognised() {
-        assert_eq!(effect("dash_session=abc; HttpOnly; Path=/", "dash_session", 0), SetCookieEffect::Sets("abc".into()));
-        assert_eq!(effect("dash_session=; Max-Age=0; Path=/", "dash_session", 0), SetCookieEffect::Clears);
         assert_eq!(
-            effect("dash_session=abc; Expires=Thu, 01 Jan 1970 00:00:00 GMT", "dash_session", 1000),
+            effect("dash_session=abc; HttpOnly; Path=/", "dash_session", 0),
+            SetCookieEffect::Sets("abc".into())
+        );
+        assert_eq!(
+            effect("dash_session=; Max-Age=0; Path=/", "dash_session", 0),
+            SetCookieEffect::Clears
+        );
+        assert_eq!(
+            effect(
+                "dash_session=abc; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+                "dash_session",
+                1000
+            ),
             SetCookieEffect::Clears
         );
         assert_eq!(effect("other=abc", "dash_session", 0), SetCookieEffect::Other);
@@ -121,7 +131,11 @@ mod tests {
 
     #[test]
     fn gateway_cookie_is_http_only_and_same_site() {
-        let s = CookieSettings { name: "tfa_session".into(), secure: true, same_site: SameSite::Lax };
+        let s = CookieSettings {
+            name: "tfa_session".into(),
+            secure: true,
+            same_site: SameSite::Lax,
+        };
         let c = gateway_cookie(&s, "tok");
         assert_eq!(c, "tfa_session=tok; Path=/; HttpOnly; SameSite=Lax; Secure");
     }

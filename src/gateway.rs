@@ -114,12 +114,20 @@ impl Gateway {
         if !held {
             let record = session.to_record(hash);
             // Flushed now: a sign-in the browser was told about must survive a crash.
-            if let Err(e) = self.with_store(move |s| s.put_session(&record).and_then(|_| s.flush())).await {
+            if let Err(e) = self
+                .with_store(move |s| s.put_session(&record).and_then(|_| s.flush()))
+                .await
+            {
                 self.sessions.end(&hash);
                 return Err(e);
             }
         }
-        self.audit("login", Some(&user.id), client, if held { "second factor due" } else { "signed in" }.into());
+        self.audit(
+            "login",
+            Some(&user.id),
+            client,
+            if held { "second factor due" } else { "signed in" }.into(),
+        );
         Ok(SignedIn { token, held })
     }
 

@@ -53,10 +53,18 @@ impl Identity {
             accounts.push(Membership {
                 account_id: scalar(a, &spec.account_id)?,
                 account_name: scalar(a, &spec.account_name).unwrap_or_default(),
-                role: if role == spec.owner_role { Role::Owner } else { Role::Member },
+                role: if role == spec.owner_role {
+                    Role::Owner
+                } else {
+                    Role::Member
+                },
             });
         }
-        Ok(Identity { user_id, email, accounts })
+        Ok(Identity {
+            user_id,
+            email,
+            accounts,
+        })
     }
 }
 
@@ -75,7 +83,8 @@ mod tests {
     use crate::config::Config;
 
     fn spec() -> IdentitySpec {
-        let text = "[gateway]\nlisten=[{address=\"127.0.0.1:1\"}]\ndata_dir=\"x\"\n[upstream]\naddress=\"127.0.0.1:2\"\n";
+        let text =
+            "[gateway]\nlisten=[{address=\"127.0.0.1:1\"}]\ndata_dir=\"x\"\n[upstream]\naddress=\"127.0.0.1:2\"\n";
         Config::parse(text, "t").unwrap().upstream.identity
     }
 

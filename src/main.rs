@@ -28,7 +28,12 @@ fn dispatch(command: Command) -> Result<()> {
     match command {
         Command::CheckConfig { config } => {
             let c = Config::load(&config)?;
-            println!("{}: ok ({} listener(s), upstream {})", config.display(), c.listeners.len(), c.upstream.address);
+            println!(
+                "{}: ok ({} listener(s), upstream {})",
+                config.display(),
+                c.listeners.len(),
+                c.upstream.address
+            );
             Ok(())
         }
         Command::Run { config } => {

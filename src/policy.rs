@@ -73,8 +73,14 @@ pub enum Decision {
     /// answer before the browser does.
     Login,
     Forward(Forward),
-    Redirect { location: String },
-    Deny { status: u16, error: &'static str, message: &'static str },
+    Redirect {
+        location: String,
+    },
+    Deny {
+        status: u16,
+        error: &'static str,
+        message: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,19 +155,35 @@ mod tests {
     use super::*;
 
     fn routes<'a>(login: &'a Route, logout: &'a Route) -> Routes<'a> {
-        Routes { prefix: "/_2fa", login, logout }
+        Routes {
+            prefix: "/_2fa",
+            login,
+            logout,
+        }
     }
 
     fn login() -> Route {
-        Route { method: Method::POST, path: "/login".into() }
+        Route {
+            method: Method::POST,
+            path: "/login".into(),
+        }
     }
 
     fn logout() -> Route {
-        Route { method: Method::POST, path: "/logout".into() }
+        Route {
+            method: Method::POST,
+            path: "/logout".into(),
+        }
     }
 
     fn facts<'a>(method: &'a Method, path: &'a str, client: ClientKind, session: SessionFacts) -> Facts<'a> {
-        Facts { method, path, target: path, client, session }
+        Facts {
+            method,
+            path,
+            target: path,
+            client,
+            session,
+        }
     }
 
     const SIGNED_IN: SessionFacts = SessionFacts::Authenticated { upstream_cookie: true };
@@ -169,14 +191,20 @@ mod tests {
     #[test]
     fn health_is_answered_by_the_gateway_whatever_the_session() {
         let (li, lo) = (login(), logout());
-        let d = decide(&facts(&Method::GET, "/_2fa/health", ClientKind::Api, SessionFacts::None), &routes(&li, &lo));
+        let d = decide(
+            &facts(&Method::GET, "/_2fa/health", ClientKind::Api, SessionFacts::None),
+            &routes(&li, &lo),
+        );
         assert_eq!(d, Decision::Own(OwnPage::Health));
     }
 
     #[test]
     fn sibling_of_the_prefix_is_not_ours() {
         let (li, lo) = (login(), logout());
-        let d = decide(&facts(&Method::GET, "/_2fa-old/x", ClientKind::Navigation, SIGNED_IN), &routes(&li, &lo));
+        let d = decide(
+            &facts(&Method::GET, "/_2fa-old/x", ClientKind::Navigation, SIGNED_IN),
+            &routes(&li, &lo),
+        );
         assert!(matches!(d, Decision::Forward(_)));
     }
 
@@ -184,9 +212,18 @@ mod tests {
     fn login_post_is_intercepted_but_login_page_is_forwarded() {
         let (li, lo) = (login(), logout());
         let r = routes(&li, &lo);
-        assert_eq!(decide(&facts(&Method::POST, "/login", ClientKind::Navigation, SessionFacts::None), &r), Decision::Login);
         assert_eq!(
-            decide(&facts(&Method::GET, "/login", ClientKind::Navigation, SessionFacts::None), &r),
+            decide(
+                &facts(&Method::POST, "/login", ClientKind::Navigation, SessionFacts::None),
+                &r
+            ),
+            Decision::Login
+        );
+        assert_eq!(
+            decide(
+                &facts(&Method::GET, "/login", ClientKind::Navigation, SessionFacts::None),
+                &r
+            ),
             Decision::Forward(ANONYMOUS)
         );
     }
@@ -194,15 +231,28 @@ mod tests {
     #[test]
     fn request_without_session_is_forwarded_signed_out() {
         let (li, lo) = (login(), logout());
-        let d = decide(&facts(&Method::GET, "/", ClientKind::Navigation, SessionFacts::None), &routes(&li, &lo));
+        let d = decide(
+            &facts(&Method::GET, "/", ClientKind::Navigation, SessionFacts::None),
+            &routes(&li, &lo),
+        );
         assert_eq!(d, Decision::Forward(ANONYMOUS));
     }
 
     #[test]
     fn signed_in_session_forwards_its_cookie_and_identity() {
         let (li, lo) = (login(), logout());
-        let d = decide(&facts(&Method::GET, "/api/me", ClientKind::Api, SIGNED_IN), &routes(&li, &lo));
-        assert_eq!(d, Decision::Forward(Forward { upstream_cookie: true, as_user: true, ends_session: false }));
+        let d = decide(
+            &facts(&Method::GET, "/api/me", ClientKind::Api, SIGNED_IN),
+            &routes(&li, &lo),
+        );
+        assert_eq!(
+            d,
+            Decision::Forward(Forward {
+                upstream_cookie: true,
+                as_user: true,
+                ends_session: false
+            })
+        );
     }
 
     #[test]
@@ -216,8 +266,18 @@ mod tests {
     #[test]
     fn upstream_logout_ends_the_gateway_session() {
         let (li, lo) = (login(), logout());
-        let d = decide(&facts(&Method::POST, "/logout", ClientKind::Navigation, SIGNED_IN), &routes(&li, &lo));
-        assert_eq!(d, Decision::Forward(Forward { upstream_cookie: true, as_user: true, ends_session: true }));
+        let d = decide(
+            &facts(&Method::POST, "/logout", ClientKind::Navigation, SIGNED_IN),
+            &routes(&li, &lo),
+        );
+        assert_eq!(
+            d,
+            Decision::Forward(Forward {
+                upstream_cookie: true,
+                as_user: true,
+                ends_session: true
+            })
+        );
     }
 
     #[test]
@@ -226,23 +286,40 @@ mod tests {
         let mut f = facts(&Method::GET, "/reports", ClientKind::Navigation, SessionFacts::Pending);
         f.target = "/reports?q=a b";
         let d = decide(&f, &routes(&li, &lo));
-        assert_eq!(d, Decision::Redirect { location: "/_2fa/challenge?next=/reports%3Fq%3Da%20b".into() });
+        assert_eq!(
+            d,
+            Decision::Redirect {
+                location: "/_2fa/challenge?next=/reports%3Fq%3Da%20b".into()
+            }
+        );
     }
 
     #[test]
     fn pending_api_and_websocket_requests_get_401_never_the_upstream() {
         let (li, lo) = (login(), logout());
         for client in [ClientKind::Api, ClientKind::WebSocket] {
-            let d = decide(&facts(&Method::GET, "/api/me", client, SessionFacts::Pending), &routes(&li, &lo));
+            let d = decide(
+                &facts(&Method::GET, "/api/me", client, SessionFacts::Pending),
+                &routes(&li, &lo),
+            );
             assert!(matches!(d, Decision::Deny { status: 401, .. }), "{client:?}: {d:?}");
         }
     }
 
     #[test]
     fn clients_are_classified_by_headers() {
-        assert_eq!(ClientKind::classify(Some("text/html"), false, false), ClientKind::Navigation);
-        assert_eq!(ClientKind::classify(Some("application/json"), false, false), ClientKind::Api);
+        assert_eq!(
+            ClientKind::classify(Some("text/html"), false, false),
+            ClientKind::Navigation
+        );
+        assert_eq!(
+            ClientKind::classify(Some("application/json"), false, false),
+            ClientKind::Api
+        );
         assert_eq!(ClientKind::classify(None, true, false), ClientKind::Api);
-        assert_eq!(ClientKind::classify(Some("text/html"), false, true), ClientKind::WebSocket);
+        assert_eq!(
+            ClientKind::classify(Some("text/html"), false, true),
+            ClientKind::WebSocket
+        );
     }
 }

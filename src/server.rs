@@ -47,13 +47,21 @@ pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerE
     server.bootstrap();
 
     let gw = Gateway::new(config, env, store);
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, GatewayProxy::new(gw.clone()), "tfa-gateway");
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        GatewayProxy::new(gw.clone()),
+        "tfa-gateway",
+    );
     for l in &gw.config.listeners {
         let addr = l.address.to_string();
         match &l.tls {
             None => proxy.add_tcp(&addr),
             Some(tls) => proxy
-                .add_tls(&addr, &tls.certificate.display().to_string(), &tls.key.display().to_string())
+                .add_tls(
+                    &addr,
+                    &tls.certificate.display().to_string(),
+                    &tls.key.display().to_string(),
+                )
                 .map_err(|e| ServerError::Tls {
                     address: addr.clone(),
                     message: e.to_string(),

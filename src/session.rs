@@ -125,7 +125,13 @@ impl SessionTable {
 
     /// Starts a session for a user whose upstream sign-in just succeeded.
     /// Returns the browser's new token.
-    pub fn start(&self, env: &Env, user_id: &str, upstream_cookie: &str, stage: Stage) -> (String, TokenHash, Arc<Session>) {
+    pub fn start(
+        &self,
+        env: &Env,
+        user_id: &str,
+        upstream_cookie: &str,
+        stage: Stage,
+    ) -> (String, TokenHash, Arc<Session>) {
         let now = env.now();
         let token = env.token::<32>();
         let token_hash = hash(&token);
@@ -243,7 +249,11 @@ mod tests {
         let (token, _, _) = t.start(&env, "u-bob", "up-1", Stage::Authenticated);
         let found = t.check(Some(&token), &["forged", "up-1"], 1001).unwrap();
         assert_eq!(found.upstream_cookie.as_deref(), Some("up-1"));
-        assert!(t.check(Some(&token), &["forged"], 1001).unwrap().upstream_cookie.is_none());
+        assert!(t
+            .check(Some(&token), &["forged"], 1001)
+            .unwrap()
+            .upstream_cookie
+            .is_none());
         assert!(t.check(Some("invented"), &["up-1"], 1001).is_none());
     }
 
@@ -262,7 +272,14 @@ mod tests {
         let (env, _) = env_at(1000);
         let t = SessionTable::new(settings());
         let held = vec!["dash_session=up-1; Path=/".to_string()];
-        let (old, old_hash, _) = t.start(&env, "u-bob", "up-1", Stage::Pending { held_set_cookies: held.clone() });
+        let (old, old_hash, _) = t.start(
+            &env,
+            "u-bob",
+            "up-1",
+            Stage::Pending {
+                held_set_cookies: held.clone(),
+            },
+        );
         let (new, _, s, released) = t.release(&env, &old_hash).unwrap();
         assert_ne!(old, new);
         assert_eq!(released, held);
@@ -275,7 +292,14 @@ mod tests {
     fn pending_session_expires_sooner() {
         let (env, _) = env_at(1000);
         let t = SessionTable::new(settings());
-        let (token, _, _) = t.start(&env, "u-bob", "up", Stage::Pending { held_set_cookies: vec![] });
+        let (token, _, _) = t.start(
+            &env,
+            "u-bob",
+            "up",
+            Stage::Pending {
+                held_set_cookies: vec![],
+            },
+        );
         assert!(t.check(Some(&token), &[], 1121).is_none());
     }
 

@@ -51,8 +51,9 @@ impl UpstreamClient {
             address: up.address,
             // The host was validated as an address string; a value that is
             // still not a header value falls back to the socket address.
-            host: HeaderValue::from_str(&up.host)
-                .unwrap_or_else(|_| HeaderValue::from_str(&up.address.to_string()).unwrap_or(HeaderValue::from_static("localhost"))),
+            host: HeaderValue::from_str(&up.host).unwrap_or_else(|_| {
+                HeaderValue::from_str(&up.address.to_string()).unwrap_or(HeaderValue::from_static("localhost"))
+            }),
             timeout: up.timeout,
         }
     }
@@ -97,7 +98,12 @@ impl UpstreamClient {
     }
 
     /// Asks the identity endpoint who owns the upstream session `cookie`.
-    pub async fn identity(&self, spec: &IdentitySpec, cookie_name: &str, cookie: &str) -> Result<Identity, UpstreamError> {
+    pub async fn identity(
+        &self,
+        spec: &IdentitySpec,
+        cookie_name: &str,
+        cookie: &str,
+    ) -> Result<Identity, UpstreamError> {
         let req = Request::builder()
             .method(Method::GET)
             .uri(spec.path.as_str())

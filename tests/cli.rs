@@ -9,7 +9,11 @@ use common::{Browser, Demo, BIN};
 use http::StatusCode;
 
 fn check(path: &std::path::Path) -> std::process::Output {
-    Command::new(BIN).args(["check-config", "--config"]).arg(path).output().expect("run check-config")
+    Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(path)
+        .output()
+        .expect("run check-config")
 }
 
 #[test]
@@ -38,7 +42,11 @@ fn misspelled_key_is_rejected_with_its_name_and_the_file() {
 fn bad_value_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
-    std::fs::write(&path, tfa_gateway::demo::DEMO_CONFIG.replace("same_site = \"lax\"", "same_site = \"sometimes\"")).unwrap();
+    std::fs::write(
+        &path,
+        tfa_gateway::demo::DEMO_CONFIG.replace("same_site = \"lax\"", "same_site = \"sometimes\""),
+    )
+    .unwrap();
     let out = check(&path);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
@@ -50,7 +58,10 @@ fn missing_file_is_a_clear_error() {
     let out = check(std::path::Path::new("/nonexistent/gateway.toml"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("/nonexistent/gateway.toml") && err.contains("cannot read"), "{err}");
+    assert!(
+        err.contains("/nonexistent/gateway.toml") && err.contains("cannot read"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -58,7 +69,11 @@ fn run_refuses_a_busy_listen_address() {
     let dir = tempfile::tempdir().unwrap();
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let path = dir.path().join("g.toml");
-    std::fs::write(&path, common::config_text(busy.local_addr().unwrap(), common::free_addr(), &dir.path().join("d"))).unwrap();
+    std::fs::write(
+        &path,
+        common::config_text(busy.local_addr().unwrap(), common::free_addr(), &dir.path().join("d")),
+    )
+    .unwrap();
     let out = Command::new(BIN).args(["run", "--config"]).arg(&path).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
@@ -69,7 +84,11 @@ fn run_refuses_a_busy_listen_address() {
 async fn demo_prints_its_listeners_and_serves_the_dashboard_through_the_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let demo = Demo::start(dir.path()).await;
-    assert!(demo.lines["dashboard"].starts_with("http://127.0.0.1:"), "{:?}", demo.lines);
+    assert!(
+        demo.lines["dashboard"].starts_with("http://127.0.0.1:"),
+        "{:?}",
+        demo.lines
+    );
     let mut alice = Browser::new(demo.gateway());
     let r = alice.login("alice@acme.test", "alice-password").await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
@@ -81,7 +100,11 @@ async fn second_gateway_on_the_same_data_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let first = common::Gateway::start(common::start_dashboard(), dir.path()).await;
     let path = dir.path().join("second.toml");
-    std::fs::write(&path, common::config_text(common::free_addr(), common::free_addr(), &dir.path().join("data"))).unwrap();
+    std::fs::write(
+        &path,
+        common::config_text(common::free_addr(), common::free_addr(), &dir.path().join("data")),
+    )
+    .unwrap();
     let out = Command::new(BIN).args(["run", "--config"]).arg(&path).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());

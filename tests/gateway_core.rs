@@ -32,7 +32,11 @@ async fn bob_signs_in_and_sees_his_dashboard_and_api() {
     let cookies = login.set_cookies().join("\n");
     assert!(cookies.contains("dash_session="), "upstream cookie released: {cookies}");
     assert!(cookies.contains("tfa_session="), "gateway session started: {cookies}");
-    let ours = login.set_cookies().into_iter().find(|c| c.starts_with("tfa_session=")).unwrap();
+    let ours = login
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("tfa_session="))
+        .unwrap();
     assert!(ours.contains("HttpOnly") && ours.contains("SameSite=Lax"), "{ours}");
     assert!(!ours.contains("Secure"), "the demo runs on plain HTTP: {ours}");
 
@@ -77,7 +81,11 @@ async fn stolen_upstream_cookie_without_its_gateway_session_is_stripped() {
     bob.login("bob@acme.test", "bob-password").await;
     let mut thief = Browser::new(gw.addr);
     thief.jar.insert("dash_session".into(), bob.jar["dash_session"].clone());
-    assert_eq!(thief.get("/").await.status, StatusCode::SEE_OTHER, "upstream must see the thief signed out");
+    assert_eq!(
+        thief.get("/").await.status,
+        StatusCode::SEE_OTHER,
+        "upstream must see the thief signed out"
+    );
 
     // Bob's gateway session with someone else's upstream cookie is no better.
     let mut mixed = Browser::new(gw.addr);
@@ -93,17 +101,26 @@ async fn gateway_cookie_and_client_identity_header_never_reach_the_upstream() {
     let mut bob = Browser::new(gw.addr);
     bob.login("bob@acme.test", "bob-password").await;
     let echo = bob
-        .get_with("/echo/headers", &[("x-tfa-user", "u-alice"), ("x-forwarded-for", "10.9.9.9")])
+        .get_with(
+            "/echo/headers",
+            &[("x-tfa-user", "u-alice"), ("x-forwarded-for", "10.9.9.9")],
+        )
         .await
         .json();
     let cookie = echo["cookie"].as_str().unwrap_or_default();
     assert!(!cookie.contains("tfa_session"), "{cookie}");
     assert!(cookie.contains("dash_session="), "{cookie}");
-    assert_eq!(echo["headers"]["x-tfa-user"], "u-bob", "the gateway sets it, the client cannot");
+    assert_eq!(
+        echo["headers"]["x-tfa-user"], "u-bob",
+        "the gateway sets it, the client cannot"
+    );
     assert_eq!(echo["headers"]["x-forwarded-for"], "127.0.0.1");
 
     let mut anonymous = Browser::new(gw.addr);
-    let echo = anonymous.get_with("/echo/headers", &[("x-tfa-user", "u-alice")]).await.json();
+    let echo = anonymous
+        .get_with("/echo/headers", &[("x-tfa-user", "u-alice")])
+        .await
+        .json();
     assert_eq!(echo["headers"]["x-tfa-user"], serde_json::Value::Null, "{echo}");
 }
 
@@ -135,10 +152,16 @@ async fn websocket_echo_works_through_the_gateway_when_signed_in() {
     bob.login("bob@acme.test", "bob-password").await;
 
     let mut request = format!("ws://{}/ws", gw.addr).into_client_request().unwrap();
-    request.headers_mut().insert("cookie", bob.cookie_header().unwrap().parse().unwrap());
-    let (mut ws, resp) = tokio_tungstenite::connect_async(request).await.expect("websocket through the gateway");
+    request
+        .headers_mut()
+        .insert("cookie", bob.cookie_header().unwrap().parse().unwrap());
+    let (mut ws, resp) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket through the gateway");
     assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
-    ws.send(Message::Text("hello through the gateway".into())).await.unwrap();
+    ws.send(Message::Text("hello through the gateway".into()))
+        .await
+        .unwrap();
     let echoed = ws.next().await.expect("an echo").expect("a message");
     assert_eq!(echoed, Message::Text("hello through the gateway".into()));
     ws.close(None).await.ok();

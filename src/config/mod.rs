@@ -17,10 +17,7 @@ use file::RawConfig;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: cannot read: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
     #[error("{path}: key `{key}`: {problem}")]
@@ -153,8 +150,8 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
     }
     let mut listeners = Vec::new();
     for l in raw.gateway.listen {
-        let address = resolve(&l.address)
-            .map_err(|p| bad("gateway.listen.address", format!("{:?}: {p}", l.address)))?;
+        let address =
+            resolve(&l.address).map_err(|p| bad("gateway.listen.address", format!("{:?}: {p}", l.address)))?;
         let tls = match l.tls {
             None => None,
             Some(t) => {
@@ -196,16 +193,13 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
     };
 
     let up = raw.upstream;
-    let address = resolve(&up.address)
-        .map_err(|p| bad("upstream.address", format!("{:?}: {p}", up.address)))?;
+    let address = resolve(&up.address).map_err(|p| bad("upstream.address", format!("{:?}: {p}", up.address)))?;
     let host = up.host.unwrap_or_else(|| up.address.clone());
     if up.timeout_seconds == 0 || up.timeout_seconds > 300 {
         return Err(bad("upstream.timeout_seconds", "must be between 1 and 300".into()));
     }
-    let login = route(&up.login.method, &up.login.path)
-        .map_err(|p| bad("upstream.login", p))?;
-    let logout = route(&up.logout.method, &up.logout.path)
-        .map_err(|p| bad("upstream.logout", p))?;
+    let login = route(&up.login.method, &up.login.path).map_err(|p| bad("upstream.login", p))?;
+    let logout = route(&up.logout.method, &up.logout.path).map_err(|p| bad("upstream.logout", p))?;
     for (key, v) in [
         ("upstream.login.username_field", &up.login.username_field),
         ("upstream.login.password_field", &up.login.password_field),
@@ -216,7 +210,10 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
     }
     let session_cookie = up.session_cookie.unwrap_or_else(|| "dash_session".into());
     if !is_cookie_name(&session_cookie) {
-        return Err(bad("upstream.session_cookie", format!("{session_cookie:?} is not a cookie name")));
+        return Err(bad(
+            "upstream.session_cookie",
+            format!("{session_cookie:?} is not a cookie name"),
+        ));
     }
     let id = up.identity;
     if !id.path.starts_with('/') {
@@ -247,7 +244,12 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         "auto" => any_tls,
         "always" => true,
         "never" => false,
-        other => return Err(bad("cookie.secure", format!("{other:?}: expected auto, always or never"))),
+        other => {
+            return Err(bad(
+                "cookie.secure",
+                format!("{other:?}: expected auto, always or never"),
+            ))
+        }
     };
     let same_site = match raw.cookie.same_site.as_deref().unwrap_or("lax") {
         "lax" => SameSite::Lax,
@@ -357,7 +359,13 @@ address = "127.0.0.1:3000"
     fn minimal_file_gets_the_demo_dashboard_defaults() {
         let c = Config::parse(MINIMAL, "t.toml").unwrap();
         assert_eq!(c.upstream.session_cookie, "dash_session");
-        assert_eq!(c.upstream.login, Route { method: Method::POST, path: "/login".into() });
+        assert_eq!(
+            c.upstream.login,
+            Route {
+                method: Method::POST,
+                path: "/login".into()
+            }
+        );
         assert_eq!(c.prefix, "/_2fa");
         assert!(!c.cookie.secure, "no TLS listener, so auto means not Secure");
     }

@@ -35,7 +35,11 @@ pub fn start_dashboard() -> Result<SocketAddr, DemoError> {
     std::thread::Builder::new()
         .name("demo-dashboard".into())
         .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+            {
                 Ok(r) => r,
                 Err(e) => {
                     let _ = tx.send(Err(e));
@@ -57,13 +61,18 @@ pub fn start_dashboard() -> Result<SocketAddr, DemoError> {
             });
         })
         .map_err(DemoError::Dashboard)?;
-    rx.recv().map_err(|_| DemoError::DashboardGone)?.map_err(DemoError::Dashboard)
+    rx.recv()
+        .map_err(|_| DemoError::DashboardGone)?
+        .map_err(DemoError::Dashboard)
 }
 
 /// The gateway configuration for the demo.
 pub fn config(listen: SocketAddr, dashboard: SocketAddr, data_dir: PathBuf) -> Result<Config, DemoError> {
     let mut config = Config::parse(DEMO_CONFIG, "config/demo.toml (built in)")?;
-    config.listeners = vec![Listener { address: listen, tls: None }];
+    config.listeners = vec![Listener {
+        address: listen,
+        tls: None,
+    }];
     config.upstream.address = dashboard;
     config.upstream.host = dashboard.to_string();
     config.data_dir = data_dir;
@@ -72,10 +81,16 @@ pub fn config(listen: SocketAddr, dashboard: SocketAddr, data_dir: PathBuf) -> R
 
 /// What the demo prints on start: one line per listener, then the users.
 pub fn banner(gateway: SocketAddr, dashboard: SocketAddr, data_dir: &std::path::Path) -> String {
-    let mut out = format!("gateway: http://{gateway}\ndashboard: http://{dashboard}\ndata: {}\n", data_dir.display());
+    let mut out = format!(
+        "gateway: http://{gateway}\ndashboard: http://{dashboard}\ndata: {}\n",
+        data_dir.display()
+    );
     out.push_str("demo users (email / password / account / role):\n");
     for u in dashboard::DEMO_USERS {
-        out.push_str(&format!("  {} / {} / {} / {}\n", u.email, u.password, u.account_id, u.role));
+        out.push_str(&format!(
+            "  {} / {} / {} / {}\n",
+            u.email, u.password, u.account_id, u.role
+        ));
     }
     out.push_str(&format!("open http://{gateway}/login to sign in through the gateway\n"));
     out

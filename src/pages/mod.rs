@@ -18,7 +18,11 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(status: u16, headers: &[(&'static str, &str)], body: Bytes) -> Self {
-        let mut reply = Reply { status, headers: HeaderMap::new(), body };
+        let mut reply = Reply {
+            status,
+            headers: HeaderMap::new(),
+            body,
+        };
         for (n, v) in headers {
             reply = reply.with_header(n, v);
         }
@@ -57,7 +61,11 @@ pub fn json(status: u16, value: serde_json::Value) -> Reply {
 }
 
 pub fn redirect(location: &str) -> Reply {
-    Reply::new(303, &[("location", location), ("cache-control", "no-store")], Bytes::new())
+    Reply::new(
+        303,
+        &[("location", location), ("cache-control", "no-store")],
+        Bytes::new(),
+    )
 }
 
 /// A calm HTML page for a browser, with our stylesheet inline.
@@ -72,7 +80,10 @@ pub fn error_page(status: u16, title: &str, message: &str) -> Reply {
     );
     Reply::new(
         status,
-        &[("content-type", "text/html; charset=utf-8"), ("cache-control", "no-store")],
+        &[
+            ("content-type", "text/html; charset=utf-8"),
+            ("cache-control", "no-store"),
+        ],
         Bytes::from(body),
     )
 }

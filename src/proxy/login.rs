@@ -20,7 +20,12 @@ use crate::session::Found;
 /// Larger sign-in forms than this are refused: a login is a few fields.
 const MAX_FORM: usize = 64 * 1024;
 
-pub async fn handle(gw: &Arc<Gateway>, session: &mut Session, previous: Option<Found>, client: Option<String>) -> Result<()> {
+pub async fn handle(
+    gw: &Arc<Gateway>,
+    session: &mut Session,
+    previous: Option<Found>,
+    client: Option<String>,
+) -> Result<()> {
     let reply = match sign_in(gw, session, previous, client).await {
         Ok(r) => r,
         Err(r) => r,
@@ -28,18 +33,39 @@ pub async fn handle(gw: &Arc<Gateway>, session: &mut Session, previous: Option<F
     wire::send(session, reply).await
 }
 
-async fn sign_in(gw: &Arc<Gateway>, session: &mut Session, previous: Option<Found>, client: Option<String>) -> Result<Reply, Reply> {
+async fn sign_in(
+    gw: &Arc<Gateway>,
+    session: &mut Session,
+    previous: Option<Found>,
+    client: Option<String>,
+) -> Result<Reply, Reply> {
     let cfg = &gw.config;
     let body = match wire::read_body(session, MAX_FORM).await {
         Ok(Some(b)) => b,
-        Ok(None) => return Err(pages::error_page(413, "Form too large", "The sign-in form was too large.")),
-        Err(_) => return Err(pages::error_page(400, "Bad request", "The sign-in form could not be read.")),
+        Ok(None) => {
+            return Err(pages::error_page(
+                413,
+                "Form too large",
+                "The sign-in form was too large.",
+            ))
+        }
+        Err(_) => {
+            return Err(pages::error_page(
+                400,
+                "Bad request",
+                "The sign-in form could not be read.",
+            ))
+        }
     };
     let request = upstream_request(gw, session, body, client.as_deref())
         .map_err(|_| pages::error_page(400, "Bad request", "The sign-in request could not be understood."))?;
     let answer = gw.upstream.send(request).await.map_err(|e| {
         tracing::warn!(error = %e, "sign-in could not reach the upstream");
-        pages::error_page(502, "The dashboard is not reachable", "The dashboard did not answer. Please try again in a moment.")
+        pages::error_page(
+            502,
+            "The dashboard is not reachable",
+            "The dashboard did not answer. Please try again in a moment.",
+        )
     })?;
 
     let now = gw.env.now();
@@ -97,12 +123,19 @@ async fn sign_in(gw: &Arc<Gateway>, session: &mut Session, previous: Option<Foun
     if let Some(old) = previous {
         gw.end_session(&old.token_hash, "replaced by a new sign-in", client.clone());
     }
-    let signed_in = match gw.sign_in(who, &upstream_cookie, session_set_cookies.clone(), client).await {
+    let signed_in = match gw
+        .sign_in(who, &upstream_cookie, session_set_cookies.clone(), client)
+        .await
+    {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot record a sign-in");
             sign_out_upstream(gw, &upstream_cookie).await;
-            return Err(pages::error_page(503, "Sign-in could not be completed", "The gateway could not record your sign-in. Please try again."));
+            return Err(pages::error_page(
+                503,
+                "Sign-in could not be completed",
+                "The gateway could not record your sign-in. Please try again.",
+            ));
         }
     };
     let ours = cookies::gateway_cookie(&cfg.cookie, &signed_in.token);
@@ -113,7 +146,11 @@ async fn sign_in(gw: &Arc<Gateway>, session: &mut Session, previous: Option<Foun
             .and_then(|v| v.to_str().ok())
             .filter(|l| l.starts_with('/') && !l.starts_with("//"))
             .unwrap_or("/");
-        let location = format!("{}/challenge?next={}", cfg.prefix, crate::policy::encode_component(next));
+        let location = format!(
+            "{}/challenge?next={}",
+            cfg.prefix,
+            crate::policy::encode_component(next)
+        );
         return Ok(pages::redirect(&location).with_header("set-cookie", &ours));
     }
     let mut released = session_set_cookies;
@@ -123,7 +160,12 @@ async fn sign_in(gw: &Arc<Gateway>, session: &mut Session, previous: Option<Foun
 
 /// The browser's sign-in as the upstream should see it: no gateway or stale
 /// upstream session cookie, no connection headers, our `X-Forwarded-For`.
-fn upstream_request(gw: &Gateway, session: &Session, body: Bytes, client: Option<&str>) -> Result<Request<Bytes>, http::Error> {
+fn upstream_request(
+    gw: &Gateway,
+    session: &Session,
+    body: Bytes,
+    client: Option<&str>,
+) -> Result<Request<Bytes>, http::Error> {
     let cfg = &gw.config;
     let req = session.req_header();
     let mut builder = Request::builder()

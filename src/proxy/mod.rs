@@ -89,7 +89,10 @@ impl ProxyHttp for GatewayProxy {
             },
         };
         let path = req.uri.path().to_string();
-        let target = req.uri.path_and_query().map_or(path.clone(), |p| p.as_str().to_string());
+        let target = req
+            .uri
+            .path_and_query()
+            .map_or(path.clone(), |p| p.as_str().to_string());
         let facts = Facts {
             method: &req.method,
             path: &path,
@@ -160,7 +163,10 @@ impl ProxyHttp for GatewayProxy {
             ends_session: false,
         });
         let keep = match (&ctx.found, forward.upstream_cookie) {
-            (Some(f), true) => f.upstream_cookie.as_deref().map(|v| (cfg.upstream.session_cookie.as_str(), v)),
+            (Some(f), true) => f
+                .upstream_cookie
+                .as_deref()
+                .map(|v| (cfg.upstream.session_cookie.as_str(), v)),
             _ => None,
         };
         let cookie = {
@@ -209,9 +215,9 @@ impl ProxyHttp for GatewayProxy {
         let mut kept = Vec::with_capacity(set_cookies.len());
         let mut ended = signed_in.is_some_and(|(_, fw)| fw.ends_session);
         for value in set_cookies {
-            let effect = value
-                .to_str()
-                .map_or(SetCookieEffect::Other, |v| cookies::effect(v, &cfg.upstream.session_cookie, now));
+            let effect = value.to_str().map_or(SetCookieEffect::Other, |v| {
+                cookies::effect(v, &cfg.upstream.session_cookie, now)
+            });
             match (effect, signed_in) {
                 (SetCookieEffect::Other, _) => kept.push(value),
                 (SetCookieEffect::Clears, _) => {
@@ -255,13 +261,24 @@ impl ProxyHttp for GatewayProxy {
         };
         if code > 0 {
             let (title, message) = match code {
-                502 | 503 | 504 => ("The dashboard is not reachable", "The dashboard did not answer. Please try again in a moment."),
+                502..=504 => (
+                    "The dashboard is not reachable",
+                    "The dashboard did not answer. Please try again in a moment.",
+                ),
                 400..=499 => ("Bad request", "The request could not be understood."),
                 _ => ("Something went wrong", "The gateway could not complete this request."),
             };
             let reply = match ctx.kind {
                 ClientKind::Navigation => pages::error_page(code, title, message),
-                _ => pages::json_error(code, if code >= 500 { "upstream_unavailable" } else { "bad_request" }, message),
+                _ => pages::json_error(
+                    code,
+                    if code >= 500 {
+                        "upstream_unavailable"
+                    } else {
+                        "bad_request"
+                    },
+                    message,
+                ),
             };
             if let Err(err) = wire::send(session, reply).await {
                 tracing::debug!(error = %err, "could not send the error answer");

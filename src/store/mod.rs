@@ -111,7 +111,8 @@ impl Store {
                 id: m.account_id.clone(),
                 name: m.account_name.clone(),
             };
-            self.accounts.insert(acc.id.as_bytes(), record::encode(ACCOUNT_V, &acc)?)?;
+            self.accounts
+                .insert(acc.id.as_bytes(), record::encode(ACCOUNT_V, &acc)?)?;
         }
         Ok(rec)
     }
@@ -139,7 +140,8 @@ impl Store {
     /// late can never bring back a session that was ended meanwhile.
     pub fn touch_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
         let bytes = record::encode(SESSION_V, s)?;
-        self.sessions.update_and_fetch(s.token_hash, |old| old.map(|_| bytes.clone()))?;
+        self.sessions
+            .update_and_fetch(s.token_hash, |old| old.map(|_| bytes.clone()))?;
         Ok(())
     }
 
@@ -154,7 +156,10 @@ impl Store {
         let mut ok = Vec::new();
         let mut bad = Vec::new();
         for item in self.sessions.iter() {
-            match item.map_err(StoreError::from).and_then(|(_, v)| record::decode("sessions", SESSION_V, &v)) {
+            match item
+                .map_err(StoreError::from)
+                .and_then(|(_, v)| record::decode("sessions", SESSION_V, &v))
+            {
                 Ok(s) => ok.push(s),
                 Err(e) => bad.push(e),
             }
@@ -236,7 +241,13 @@ mod tests {
     fn touching_an_ended_session_does_not_bring_it_back() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
-        let r = SessionRecord { token_hash: [3; 32], user_id: "u".into(), upstream_cookie_hash: [0; 32], created: 1, last_seen: 1 };
+        let r = SessionRecord {
+            token_hash: [3; 32],
+            user_id: "u".into(),
+            upstream_cookie_hash: [0; 32],
+            created: 1,
+            last_seen: 1,
+        };
         s.put_session(&r).unwrap();
         s.delete_session(&r.token_hash).unwrap();
         s.touch_session(&SessionRecord { last_seen: 9, ..r }).unwrap();
@@ -257,8 +268,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         for (at, kind) in [(1, "login"), (2, "logout")] {
-            s.audit(&AuditEvent { at, kind: kind.into(), user_id: None, account_id: None, client: None, detail: String::new() })
-                .unwrap();
+            s.audit(&AuditEvent {
+                at,
+                kind: kind.into(),
+                user_id: None,
+                account_id: None,
+                client: None,
+                detail: String::new(),
+            })
+            .unwrap();
         }
         let kinds: Vec<_> = s.recent_audit(10).unwrap().into_iter().map(|e| e.kind).collect();
         assert_eq!(kinds, ["logout", "login"]);

@@ -16,9 +16,10 @@ pub fn encode<T: Serialize>(version: u8, value: &T) -> Result<Vec<u8>, StoreErro
 /// migration arm here when the format changes.
 pub fn decode<T: DeserializeOwned>(tree: &'static str, expected: u8, bytes: &[u8]) -> Result<T, StoreError> {
     match bytes.split_first() {
-        Some((v, body)) if *v == expected => {
-            serde_json::from_slice(body).map_err(|e| StoreError::Corrupt { tree, detail: e.to_string() })
-        }
+        Some((v, body)) if *v == expected => serde_json::from_slice(body).map_err(|e| StoreError::Corrupt {
+            tree,
+            detail: e.to_string(),
+        }),
         Some((v, _)) => Err(StoreError::Corrupt {
             tree,
             detail: format!("unknown record version {v}"),

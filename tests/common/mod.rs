@@ -196,7 +196,10 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(addr: SocketAddr) -> Self {
-        Browser { addr, jar: BTreeMap::new() }
+        Browser {
+            addr,
+            jar: BTreeMap::new(),
+        }
     }
 
     pub async fn get(&mut self, path: &str) -> Response {
@@ -223,7 +226,9 @@ impl Browser {
     }
 
     pub async fn send(&mut self, method: Method, path: &str, headers: &[(&str, &str)], body: Bytes) -> Response {
-        self.try_send(method, path, headers, body).await.expect("HTTP exchange with the gateway")
+        self.try_send(method, path, headers, body)
+            .await
+            .expect("HTTP exchange with the gateway")
     }
 
     pub async fn try_send(
@@ -251,19 +256,33 @@ impl Browser {
         let resp = sender.send_request(req.body(Full::new(body))?).await?;
         let (parts, body) = resp.into_parts();
         let body = body.collect().await?.to_bytes();
-        let r = Response { status: parts.status, headers: parts.headers, body };
+        let r = Response {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        };
         self.absorb(&r);
         Ok(r)
     }
 
     pub fn cookie_header(&self) -> Option<String> {
-        (!self.jar.is_empty()).then(|| self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+        (!self.jar.is_empty()).then(|| {
+            self.jar
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
     }
 
     fn absorb(&mut self, r: &Response) {
         for c in r.set_cookies() {
-            let Some((pair, attrs)) = c.split_once(';').or(Some((c.as_str(), ""))) else { continue };
-            let Some((name, value)) = pair.split_once('=') else { continue };
+            let Some((pair, attrs)) = c.split_once(';').or(Some((c.as_str(), ""))) else {
+                continue;
+            };
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
             let clears = value.is_empty() || attrs.to_ascii_lowercase().contains("max-age=0");
             if clears {
                 self.jar.remove(name.trim());

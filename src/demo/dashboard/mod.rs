@@ -8,6 +8,8 @@
 //! the backend cooperating. `GET /echo/headers` additionally lets tests see
 //! exactly what the proxy forwarded.
 
+mod ws;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,8 +19,8 @@ use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
 use http::header::{
-    CACHE_CONTROL, CONNECTION, CONTENT_TYPE, COOKIE, LOCATION, SEC_WEBSOCKET_ACCEPT,
-    SEC_WEBSOCKET_KEY, SET_COOKIE, UPGRADE,
+    CACHE_CONTROL, CONNECTION, CONTENT_TYPE, COOKIE, LOCATION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SET_COOKIE,
+    UPGRADE,
 };
 use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
@@ -119,29 +121,20 @@ pub async fn serve(listener: tokio::net::TcpListener) -> Result<(), DashboardErr
 /// routing logic can be unit-tested without sockets.
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, Infallible> {
     if req.uri().path() == "/ws" && req.method() == Method::GET {
-        return Ok(websocket(&state, req));
+        return Ok(ws::websocket(&state, req));
     }
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            return Ok(text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body too large",
-            ));
+            return Ok(text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"));
         }
         Err(error) => {
             tracing::debug!(%error, "failed to read dashboard request body");
             return Ok(text(StatusCode::BAD_REQUEST, "could not read request body"));
         }
     };
-    Ok(route(
-        &state,
-        &parts.method,
-        parts.uri.path(),
-        &parts.headers,
-        body,
-    ))
+    Ok(route(&state, &parts.method, parts.uri.path(), &parts.headers, body))
 }
 
 fn route(state: &State, method: &Method, path: &str, headers: &HeaderMap, body: Bytes) -> Resp {
@@ -154,10 +147,7 @@ fn route(state: &State, method: &Method, path: &str, headers: &HeaderMap, body: 
         },
         ("GET", "/api/me") => match current_user(state, headers) {
             Some(user) => json(StatusCode::OK, &me_json(user)),
-            None => json(
-                StatusCode::UNAUTHORIZED,
-                &serde_json::json!({"error": "not signed in"}),
-            ),
+            None => json(StatusCode::UNAUTHORIZED, &serde_json::json!({"error": "not signed in"})),
         },
         ("POST", "/logout") => logout(state, headers),
         // Real upgrades never get here (see `handle`); this keeps `route` honest.
@@ -179,9 +169,7 @@ fn login(state: &State, body: &[u8]) -> Resp {
         );
     };
     let session_id = new_session_id();
-    state
-        .sessions()
-        .insert(session_id.clone(), user.id.to_owned());
+    state.sessions().insert(session_id.clone(), user.id.to_owned());
     tracing::debug!(user = user.id, "dashboard login");
     let cookie = format!("{SESSION_COOKIE}={session_id}; HttpOnly; Path=/");
     redirect("/", Some(&cookie))
@@ -236,80 +224,10 @@ fn current_user(state: &State, headers: &HeaderMap) -> Option<&'static DemoUser>
     DEMO_USERS.iter().find(|u| u.id == user_id)
 }
 
-fn websocket(state: &State, mut req: Request<Incoming>) -> Resp {
-    if current_user(state, req.headers()).is_none() {
-        return text(StatusCode::UNAUTHORIZED, "not signed in");
-    }
-    let headers = req.headers();
-    let key = match headers.get(SEC_WEBSOCKET_KEY) {
-        Some(key)
-            if has_token(headers, &UPGRADE, "websocket")
-                && has_token(headers, &CONNECTION, "upgrade") =>
-        {
-            key
-        }
-        _ => return text(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade"),
-    };
-    let accept = derive_accept_key(key.as_bytes());
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                let ws =
-                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None)
-                        .await;
-                echo(ws).await;
-            }
-            Err(error) => tracing::debug!(%error, "dashboard WebSocket upgrade failed"),
-        }
-    });
-    let headers = [
-        (UPGRADE, "websocket"),
-        (CONNECTION, "Upgrade"),
-        (SEC_WEBSOCKET_ACCEPT, &accept),
-    ];
-    respond(StatusCode::SWITCHING_PROTOCOLS, &headers, Bytes::new())
-}
-
-async fn echo<S>(mut ws: WebSocketStream<S>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    // Pongs and the closing handshake are answered by tungstenite itself while
-    // we keep reading, so only data frames need explicit handling.
-    while let Some(message) = ws.next().await {
-        match message {
-            Ok(msg @ (Message::Text(_) | Message::Binary(_))) => {
-                if let Err(error) = ws.send(msg).await {
-                    tracing::debug!(%error, "dashboard WebSocket send failed");
-                    break;
-                }
-            }
-            Ok(_) => {}
-            Err(error) => {
-                tracing::debug!(%error, "dashboard WebSocket closed");
-                break;
-            }
-        }
-    }
-}
-
-/// `Connection` is a comma-separated token list (e.g. `keep-alive, Upgrade`).
-fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
-}
-
 fn echo_headers(headers: &HeaderMap) -> serde_json::Value {
     let joined = |name: &HeaderName, separator: &str| {
         let values = headers.get_all(name).iter();
-        let values: Vec<_> = values
-            .map(|v| String::from_utf8_lossy(v.as_bytes()))
-            .collect();
+        let values: Vec<_> = values.map(|v| String::from_utf8_lossy(v.as_bytes())).collect();
         values.join(separator)
     };
     let cookie = headers.contains_key(COOKIE).then(|| joined(&COOKIE, "; "));
@@ -379,13 +297,9 @@ fn escape_html(s: &str) -> String {
 /// `application/x-www-form-urlencoded`; the first occurrence of a key wins.
 fn parse_form(body: &[u8]) -> HashMap<String, String> {
     let mut form = HashMap::new();
-    for pair in String::from_utf8_lossy(body)
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
+    for pair in String::from_utf8_lossy(body).split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        form.entry(url_decode(key))
-            .or_insert_with(|| url_decode(value));
+        form.entry(url_decode(key)).or_insert_with(|| url_decode(value));
     }
     form
 }
@@ -399,10 +313,7 @@ fn url_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' => match (
-                bytes.get(i + 1).and_then(hex),
-                bytes.get(i + 2).and_then(hex),
-            ) {
+            b'%' => match (bytes.get(i + 1).and_then(hex), bytes.get(i + 2).and_then(hex)) {
                 (Some(hi), Some(lo)) => {
                     out.push(hi << 4 | lo);
                     i += 2;
@@ -422,22 +333,17 @@ fn respond(status: StatusCode, headers: &[(HeaderName, &str)], body: impl Into<B
     for (name, value) in headers {
         builder = builder.header(name, *value);
     }
-    builder
-        .body(Full::new(body.into()))
-        .unwrap_or_else(|error| {
-            tracing::error!(%error, "failed to build dashboard response");
-            let mut resp = Response::new(Full::new(Bytes::from_static(b"internal error")));
-            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            resp
-        })
+    builder.body(Full::new(body.into())).unwrap_or_else(|error| {
+        tracing::error!(%error, "failed to build dashboard response");
+        let mut resp = Response::new(Full::new(Bytes::from_static(b"internal error")));
+        *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        resp
+    })
 }
 
 fn html(status: StatusCode, body: String) -> Resp {
     // Pages may show who is signed in; shared caches must not keep them.
-    let headers = [
-        (CONTENT_TYPE, "text/html; charset=utf-8"),
-        (CACHE_CONTROL, "no-store"),
-    ];
+    let headers = [(CONTENT_TYPE, "text/html; charset=utf-8"), (CACHE_CONTROL, "no-store")];
     respond(status, &headers, body)
 }
 
@@ -446,10 +352,7 @@ fn text(status: StatusCode, body: &'static str) -> Resp {
 }
 
 fn json(status: StatusCode, value: &serde_json::Value) -> Resp {
-    let headers = [
-        (CONTENT_TYPE, "application/json"),
-        (CACHE_CONTROL, "no-store"),
-    ];
+    let headers = [(CONTENT_TYPE, "application/json"), (CACHE_CONTROL, "no-store")];
     respond(status, &headers, value.to_string())
 }
 
@@ -460,174 +363,4 @@ fn redirect(location: &str, set_cookie: Option<&str>) -> Resp {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-
-    fn call(state: &State, method: Method, path: &str, cookie: &str, body: &str) -> Resp {
-        let mut headers = HeaderMap::new();
-        if !cookie.is_empty() {
-            headers.insert(COOKIE, cookie.parse().expect("valid test header"));
-        }
-        route(state, &method, path, &headers, Bytes::from(body.to_owned()))
-    }
-
-    async fn body_text(resp: Resp) -> String {
-        let bytes = resp.into_body().collect().await.expect("Full never fails");
-        String::from_utf8(bytes.to_bytes().to_vec()).expect("utf-8 body")
-    }
-
-    async fn body_json(resp: Resp) -> serde_json::Value {
-        serde_json::from_str(&body_text(resp).await).expect("json body")
-    }
-
-    /// Logs in and returns the `name=value` part of the session cookie.
-    fn login_cookie(state: &State, form: &str) -> String {
-        let resp = call(state, Method::POST, "/login", "", form);
-        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-        assert_eq!(resp.headers()[LOCATION], "/");
-        let set_cookie = resp.headers()[SET_COOKIE].to_str().expect("ascii");
-        assert!(
-            set_cookie.starts_with("dash_session=") && set_cookie.ends_with("; HttpOnly; Path=/")
-        );
-        set_cookie.split(';').next().expect("name=value").to_owned()
-    }
-
-    #[test]
-    fn form_decoder_handles_plus_and_percent() {
-        assert_eq!(url_decode("a+b%40c%2Bd"), "a b@c+d");
-        assert_eq!(url_decode("100%"), "100%");
-        assert_eq!(url_decode("%zz%4"), "%zz%4");
-        let form = parse_form(b"email=Bob%40acme.test&password=x+y&email=other");
-        assert_eq!(form["email"], "Bob@acme.test");
-        assert_eq!(form["password"], "x y");
-    }
-
-    #[tokio::test]
-    async fn login_with_right_password_sets_session_cookie() {
-        let state = State::default();
-        let cookie = login_cookie(&state, "email=+BOB%40acme.test+&password=bob-password");
-        let home = call(&state, Method::GET, "/", &cookie, "");
-        assert_eq!(home.status(), StatusCode::OK);
-        assert!(body_text(home).await.contains("Signed in as bob@acme.test"));
-    }
-
-    #[tokio::test]
-    async fn login_with_wrong_password_is_rejected_with_the_form_again() {
-        let state = State::default();
-        let form = "email=bob%40acme.test&password=alice-password";
-        assert_eq!(
-            call(&state, Method::POST, "/login", "", form).status(),
-            StatusCode::UNAUTHORIZED
-        );
-        let resp = call(
-            &state,
-            Method::POST,
-            "/login",
-            "",
-            "email=%3Cb%3E&password=x",
-        );
-        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-        assert!(resp.headers().get(SET_COOKIE).is_none());
-        let page = body_text(resp).await;
-        assert!(page.contains("email or password is wrong") && page.contains("action=\"/login\""));
-        assert!(page.contains("&lt;b&gt;") && !page.contains("<b>"));
-    }
-
-    #[tokio::test]
-    async fn first_valid_session_cookie_among_several_wins() {
-        let state = State::default();
-        let cookie = login_cookie(&state, "email=carol%40globex.test&password=carol-password");
-        let header = format!("a=1; dash_session=stale; {cookie}; dash_session=also-stale");
-        let me = body_json(call(&state, Method::GET, "/api/me", &header, "")).await;
-        let expected = serde_json::json!({"id": "u-carol", "email": "carol@globex.test",
-            "accounts": [{"id": "globex", "name": "Globex Corp.", "role": "owner"}]});
-        assert_eq!(me, expected);
-    }
-
-    #[test]
-    fn logout_ends_the_session_on_the_server() {
-        let state = State::default();
-        let cookie = login_cookie(&state, "email=alice%40acme.test&password=alice-password");
-        let out = call(&state, Method::POST, "/logout", &cookie, "");
-        assert_eq!(out.headers()[LOCATION], "/login");
-        assert_eq!(
-            out.headers()[SET_COOKIE],
-            "dash_session=; Max-Age=0; HttpOnly; Path=/"
-        );
-        let home = call(&state, Method::GET, "/", &cookie, "");
-        assert_eq!(home.headers()[LOCATION], "/login");
-        let me = call(&state, Method::GET, "/api/me", &cookie, "");
-        assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
-    }
-
-    #[tokio::test]
-    async fn echo_headers_reports_the_raw_cookie_and_unknown_paths_are_404() {
-        let state = State::default();
-        let echoed = body_json(call(&state, Method::GET, "/echo/headers", "a=1; b=2", "")).await;
-        assert_eq!(echoed["cookie"], "a=1; b=2");
-        assert_eq!(echoed["headers"]["cookie"], "a=1; b=2");
-        let echoed = body_json(call(&state, Method::GET, "/echo/headers", "", "")).await;
-        assert!(echoed["cookie"].is_null());
-        let missing = call(&state, Method::GET, "/nope", "", "");
-        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    }
-
-    #[tokio::test]
-    async fn websocket_echoes_for_signed_in_users_and_refuses_others() {
-        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-        use tokio::net::TcpStream;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(serve(listener));
-
-        let form = "email=dave%40globex.test&password=dave-password";
-        let login = format!(
-            "POST /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-             Content-Length: {}\r\n\r\n{form}",
-            form.len()
-        );
-        let mut tcp = TcpStream::connect(addr).await.expect("connect");
-        tcp.write_all(login.as_bytes()).await.expect("write");
-        let mut raw = String::new();
-        tcp.read_to_string(&mut raw).await.expect("read");
-        let set_cookie = raw.lines().find_map(|l| l.strip_prefix("set-cookie: "));
-        let cookie = set_cookie
-            .and_then(|c| c.split(';').next())
-            .expect("cookie");
-
-        let url = format!("ws://{addr}/ws");
-        let anonymous = url.as_str().into_client_request().expect("request");
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        match tokio_tungstenite::client_async(anonymous, tcp).await {
-            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
-                assert_eq!(resp.status(), StatusCode::UNAUTHORIZED)
-            }
-            other => panic!("expected 401, got {other:?}"),
-        }
-
-        let mut request = url.as_str().into_client_request().expect("request");
-        request
-            .headers_mut()
-            .insert(COOKIE, cookie.parse().expect("header"));
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        let (mut ws, _) = tokio_tungstenite::client_async(request, tcp)
-            .await
-            .expect("upgrade");
-        let exchanges = [
-            (Message::Text("hello".into()), Message::Text("hello".into())),
-            (
-                Message::Binary(vec![1, 2, 3]),
-                Message::Binary(vec![1, 2, 3]),
-            ),
-            (Message::Ping(vec![9]), Message::Pong(vec![9])),
-        ];
-        for (sent, expected) in exchanges {
-            ws.send(sent).await.expect("send");
-            assert_eq!(ws.next().await.expect("reply").expect("ok"), expected);
-        }
-        ws.close(None).await.expect("close");
-    }
-}
+mod tests;

@@ -1,0 +1,148 @@
+//! Unit tests of the demo dashboard's routes, and one over a real socket.
+use super::*;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+fn call(state: &State, method: Method, path: &str, cookie: &str, body: &str) -> Resp {
+    let mut headers = HeaderMap::new();
+    if !cookie.is_empty() {
+        headers.insert(COOKIE, cookie.parse().expect("valid test header"));
+    }
+    route(state, &method, path, &headers, Bytes::from(body.to_owned()))
+}
+
+async fn body_text(resp: Resp) -> String {
+    let bytes = resp.into_body().collect().await.expect("Full never fails");
+    String::from_utf8(bytes.to_bytes().to_vec()).expect("utf-8 body")
+}
+
+async fn body_json(resp: Resp) -> serde_json::Value {
+    serde_json::from_str(&body_text(resp).await).expect("json body")
+}
+
+/// Logs in and returns the `name=value` part of the session cookie.
+fn login_cookie(state: &State, form: &str) -> String {
+    let resp = call(state, Method::POST, "/login", "", form);
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()[LOCATION], "/");
+    let set_cookie = resp.headers()[SET_COOKIE].to_str().expect("ascii");
+    assert!(set_cookie.starts_with("dash_session=") && set_cookie.ends_with("; HttpOnly; Path=/"));
+    set_cookie.split(';').next().expect("name=value").to_owned()
+}
+
+#[test]
+fn form_decoder_handles_plus_and_percent() {
+    assert_eq!(url_decode("a+b%40c%2Bd"), "a b@c+d");
+    assert_eq!(url_decode("100%"), "100%");
+    assert_eq!(url_decode("%zz%4"), "%zz%4");
+    let form = parse_form(b"email=Bob%40acme.test&password=x+y&email=other");
+    assert_eq!(form["email"], "Bob@acme.test");
+    assert_eq!(form["password"], "x y");
+}
+
+#[tokio::test]
+async fn login_with_right_password_sets_session_cookie() {
+    let state = State::default();
+    let cookie = login_cookie(&state, "email=+BOB%40acme.test+&password=bob-password");
+    let home = call(&state, Method::GET, "/", &cookie, "");
+    assert_eq!(home.status(), StatusCode::OK);
+    assert!(body_text(home).await.contains("Signed in as bob@acme.test"));
+}
+
+#[tokio::test]
+async fn login_with_wrong_password_is_rejected_with_the_form_again() {
+    let state = State::default();
+    let form = "email=bob%40acme.test&password=alice-password";
+    assert_eq!(
+        call(&state, Method::POST, "/login", "", form).status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let resp = call(&state, Method::POST, "/login", "", "email=%3Cb%3E&password=x");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(resp.headers().get(SET_COOKIE).is_none());
+    let page = body_text(resp).await;
+    assert!(page.contains("email or password is wrong") && page.contains("action=\"/login\""));
+    assert!(page.contains("&lt;b&gt;") && !page.contains("<b>"));
+}
+
+#[tokio::test]
+async fn first_valid_session_cookie_among_several_wins() {
+    let state = State::default();
+    let cookie = login_cookie(&state, "email=carol%40globex.test&password=carol-password");
+    let header = format!("a=1; dash_session=stale; {cookie}; dash_session=also-stale");
+    let me = body_json(call(&state, Method::GET, "/api/me", &header, "")).await;
+    let expected = serde_json::json!({"id": "u-carol", "email": "carol@globex.test",
+        "accounts": [{"id": "globex", "name": "Globex Corp.", "role": "owner"}]});
+    assert_eq!(me, expected);
+}
+
+#[test]
+fn logout_ends_the_session_on_the_server() {
+    let state = State::default();
+    let cookie = login_cookie(&state, "email=alice%40acme.test&password=alice-password");
+    let out = call(&state, Method::POST, "/logout", &cookie, "");
+    assert_eq!(out.headers()[LOCATION], "/login");
+    assert_eq!(out.headers()[SET_COOKIE], "dash_session=; Max-Age=0; HttpOnly; Path=/");
+    let home = call(&state, Method::GET, "/", &cookie, "");
+    assert_eq!(home.headers()[LOCATION], "/login");
+    let me = call(&state, Method::GET, "/api/me", &cookie, "");
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn echo_headers_reports_the_raw_cookie_and_unknown_paths_are_404() {
+    let state = State::default();
+    let echoed = body_json(call(&state, Method::GET, "/echo/headers", "a=1; b=2", "")).await;
+    assert_eq!(echoed["cookie"], "a=1; b=2");
+    assert_eq!(echoed["headers"]["cookie"], "a=1; b=2");
+    let echoed = body_json(call(&state, Method::GET, "/echo/headers", "", "")).await;
+    assert!(echoed["cookie"].is_null());
+    let missing = call(&state, Method::GET, "/nope", "", "");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn websocket_echoes_for_signed_in_users_and_refuses_others() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(serve(listener));
+
+    let form = "email=dave%40globex.test&password=dave-password";
+    let login = format!(
+        "POST /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    tcp.write_all(login.as_bytes()).await.expect("write");
+    let mut raw = String::new();
+    tcp.read_to_string(&mut raw).await.expect("read");
+    let set_cookie = raw.lines().find_map(|l| l.strip_prefix("set-cookie: "));
+    let cookie = set_cookie.and_then(|c| c.split(';').next()).expect("cookie");
+
+    let url = format!("ws://{addr}/ws");
+    let anonymous = url.as_str().into_client_request().expect("request");
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    match tokio_tungstenite::client_async(anonymous, tcp).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED)
+        }
+        other => panic!("expected 401, got {other:?}"),
+    }
+
+    let mut request = url.as_str().into_client_request().expect("request");
+    request.headers_mut().insert(COOKIE, cookie.parse().expect("header"));
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let (mut ws, _) = tokio_tungstenite::client_async(request, tcp).await.expect("upgrade");
+    let exchanges = [
+        (Message::Text("hello".into()), Message::Text("hello".into())),
+        (Message::Binary(vec![1, 2, 3]), Message::Binary(vec![1, 2, 3])),
+        (Message::Ping(vec![9]), Message::Pong(vec![9])),
+    ];
+    for (sent, expected) in exchanges {
+        ws.send(sent).await.expect("send");
+        assert_eq!(ws.next().await.expect("reply").expect("ok"), expected);
+    }
+    ws.close(None).await.expect("close");
+}
