@@ -8,9 +8,12 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::env::Env;
+use crate::factors::Factors;
 use crate::identity::Identity;
+use crate::secretbox::SecretKey;
 use crate::session::{SessionTable, Stage, TokenHash};
-use crate::store::{AuditEvent, Store, StoreError, UserRecord};
+use crate::store::{AuditEvent, Store, StoreError};
+use crate::throttle::Throttle;
 use crate::upstream::UpstreamClient;
 
 pub struct Gateway {
@@ -19,6 +22,8 @@ pub struct Gateway {
     pub store: Store,
     pub sessions: SessionTable,
     pub upstream: UpstreamClient,
+    pub factors: Factors,
+    pub throttle: Throttle,
 }
 
 /// A sign-in the gateway has recorded.
@@ -31,16 +36,15 @@ pub struct SignedIn {
 
 impl Gateway {
     /// Builds the state and loads the sessions that survived a restart.
-    pub fn new(config: Config, env: Env, store: Store) -> Arc<Gateway> {
+    pub fn new(config: Config, env: Env, store: Store, key: SecretKey) -> Arc<Gateway> {
         let sessions = SessionTable::new(config.session);
         let (records, errors) = store.sessions();
         for e in errors {
             tracing::warn!(error = %e, "skipping an unreadable stored session");
         }
-        let now = env.now();
         let mut restored = 0;
         for r in &records {
-            if sessions.restore(r, now) {
+            if sessions.restore(&env, r) {
                 restored += 1;
             } else if let Err(e) = store.delete_session(&r.token_hash) {
                 tracing::warn!(error = %e, "cannot delete an expired session");
@@ -48,12 +52,21 @@ impl Gateway {
         }
         tracing::info!(restored, "sessions restored from the store");
         let upstream = UpstreamClient::new(&config.upstream);
+        let factors = Factors {
+            store: store.clone(),
+            env: env.clone(),
+            key,
+            issuer: config.second_factor.issuer.clone(),
+        };
+        let throttle = Throttle::new(config.second_factor.limits);
         Arc::new(Gateway {
             config,
             env,
             store,
             sessions,
             upstream,
+            factors,
+            throttle,
         })
     }
 
@@ -86,12 +99,6 @@ impl Gateway {
         });
     }
 
-    /// Whether this user must pass a second factor before the upstream's
-    /// session is released. No second factor exists yet, so never.
-    pub fn second_factor_due(&self, _user: &UserRecord) -> bool {
-        false
-    }
-
     /// Records a successful upstream sign-in: remembers the user, starts a
     /// gateway session bound to `upstream_cookie`, and persists it if it is
     /// complete. `held_set_cookies` are kept back when a second factor is due.
@@ -103,8 +110,15 @@ impl Gateway {
         client: Option<String>,
     ) -> Result<SignedIn, StoreError> {
         let now = self.env.now();
-        let user = self.with_store(move |s| s.remember_user(&who, now)).await?;
-        let held = self.second_factor_due(&user);
+        // A user with a second factor must pass it before the upstream's
+        // session is released.
+        let (user, held) = self
+            .with_store(move |s| {
+                let user = s.remember_user(&who, now)?;
+                let enabled = s.factors(&user.id)?.enabled();
+                Ok((user, enabled))
+            })
+            .await?;
         let stage = if held {
             Stage::Pending { held_set_cookies }
         } else {
@@ -129,6 +143,23 @@ impl Gateway {
             if held { "second factor due" } else { "signed in" }.into(),
         );
         Ok(SignedIn { token, held })
+    }
+
+    /// Releases a pending session after its second factor: a new token,
+    /// persisted, and the upstream Set-Cookie headers that were held back.
+    pub async fn release(self: &Arc<Self>, pending: &TokenHash) -> Result<Option<(String, Vec<String>)>, StoreError> {
+        let Some((token, hash, session, held)) = self.sessions.release(&self.env, pending) else {
+            return Ok(None);
+        };
+        let record = session.to_record(hash);
+        if let Err(e) = self
+            .with_store(move |s| s.put_session(&record).and_then(|_| s.flush()))
+            .await
+        {
+            self.sessions.end(&hash);
+            return Err(e);
+        }
+        Ok(Some((token, held)))
     }
 
     /// Ends a gateway session in memory at once and on disk soon after.

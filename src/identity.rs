@@ -84,7 +84,7 @@ mod tests {
 
     fn spec() -> IdentitySpec {
         let text =
-            "[gateway]\nlisten=[{address=\"127.0.0.1:1\"}]\ndata_dir=\"x\"\n[upstream]\naddress=\"127.0.0.1:2\"\n";
+            "[gateway]\nlisten=[{address=\"127.0.0.1:1\"}]\ndata_dir=\"x\"\n[upstream]\naddress=\"127.0.0.1:2\"\n[second_factor]\nkey_env=\"K\"\n";
         Config::parse(text, "t").unwrap().upstream.identity
     }
 

@@ -2,18 +2,24 @@
 //! in front of an unchanged web dashboard. The binary in `main.rs` wires
 //! these modules together; see README.md for the request's path through them.
 
+pub mod actions;
 pub mod cli;
 pub mod config;
 pub mod cookies;
 pub mod demo;
 pub mod env;
+pub mod factors;
 pub mod gateway;
 pub mod identity;
 pub mod logging;
 pub mod pages;
 pub mod policy;
 pub mod proxy;
+pub mod recovery;
+pub mod secretbox;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod throttle;
+pub mod totp;
 pub mod upstream;

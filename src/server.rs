@@ -10,10 +10,11 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 
-use crate::config::Config;
+use crate::config::{Config, KeySource};
 use crate::env::Env;
 use crate::gateway::Gateway;
 use crate::proxy::GatewayProxy;
+use crate::secretbox::SecretKey;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,24 @@ pub enum ServerError {
     Store(#[from] StoreError),
     #[error("cannot set up TLS on {address}: {message}")]
     Tls { address: String, message: String },
+    #[error("second_factor key: {0}")]
+    Key(String),
+}
+
+/// Reads the key that encrypts secrets at rest from where the config says.
+pub fn load_key(source: &KeySource) -> Result<SecretKey, ServerError> {
+    let (text, origin) = match source {
+        KeySource::File(path) => (
+            std::fs::read_to_string(path)
+                .map_err(|e| ServerError::Key(format!("cannot read {}: {e}", path.display())))?,
+            path.display().to_string(),
+        ),
+        KeySource::Env(var) => (
+            std::env::var(var).map_err(|_| ServerError::Key(format!("environment variable {var} is not set")))?,
+            format!("${var}"),
+        ),
+    };
+    SecretKey::parse(&text).map_err(|e| ServerError::Key(format!("{origin}: {e}")))
 }
 
 /// Opens the store and builds a server ready for `run_forever`. Must be
@@ -33,6 +52,7 @@ pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerE
         path: config.data_dir.display().to_string(),
         source,
     })?;
+    let key = load_key(&config.second_factor.key)?;
     let store = Store::open(&config.data_dir)?;
 
     let conf = ServerConf {
@@ -46,7 +66,7 @@ pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerE
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let gw = Gateway::new(config, env, store);
+    let gw = Gateway::new(config, env, store, key);
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
         GatewayProxy::new(gw.clone()),
@@ -90,6 +110,7 @@ impl BackgroundService for Sweeper {
                 _ = tick.tick() => {
                     let now = self.gw.env.now();
                     self.gw.sweep(since).await;
+                    self.gw.throttle.sweep(now);
                     since = now;
                 }
             }

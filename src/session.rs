@@ -38,10 +38,41 @@ pub struct Session {
     pub stage: Stage,
     pub upstream_cookie_hash: TokenHash,
     pub created: UnixSeconds,
+    /// The token every form of this session must carry back.
+    pub csrf: String,
     last_seen: AtomicU64,
+    /// When the user last confirmed their password in this session (0: never).
+    confirmed_at: AtomicU64,
 }
 
 impl Session {
+    fn new(env: &Env, user_id: Arc<str>, stage: Stage, upstream_cookie_hash: TokenHash, created: UnixSeconds) -> Self {
+        Session {
+            user_id,
+            stage,
+            upstream_cookie_hash,
+            created,
+            csrf: env.token::<24>(),
+            last_seen: AtomicU64::new(created),
+            confirmed_at: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether `token` is this session's CSRF token, compared in constant time.
+    pub fn csrf_matches(&self, token: &str) -> bool {
+        token.as_bytes().ct_eq(self.csrf.as_bytes()).into()
+    }
+
+    pub fn confirm_password(&self, now: UnixSeconds) {
+        self.confirmed_at.store(now, Ordering::Relaxed);
+    }
+
+    /// Whether the password was confirmed in this session within `window` seconds.
+    pub fn password_confirmed(&self, now: UnixSeconds, window: u64) -> bool {
+        let at = self.confirmed_at.load(Ordering::Relaxed);
+        at != 0 && now.saturating_sub(at) <= window
+    }
+
     /// Whether `value` is the upstream cookie this session was bound to,
     /// compared in constant time.
     pub fn owns_upstream_cookie(&self, value: &str) -> bool {
@@ -135,13 +166,7 @@ impl SessionTable {
         let now = env.now();
         let token = env.token::<32>();
         let token_hash = hash(&token);
-        let session = Arc::new(Session {
-            user_id: Arc::from(user_id),
-            stage,
-            upstream_cookie_hash: hash(upstream_cookie),
-            created: now,
-            last_seen: AtomicU64::new(now),
-        });
+        let session = Arc::new(Session::new(env, Arc::from(user_id), stage, hash(upstream_cookie), now));
         self.map.insert(token_hash, session.clone());
         (token, token_hash, session)
     }
@@ -159,13 +184,13 @@ impl SessionTable {
         let now = env.now();
         let token = env.token::<32>();
         let token_hash = hash(&token);
-        let session = Arc::new(Session {
-            user_id: old.user_id.clone(),
-            stage: Stage::Authenticated,
-            upstream_cookie_hash: old.upstream_cookie_hash,
-            created: now,
-            last_seen: AtomicU64::new(now),
-        });
+        let session = Arc::new(Session::new(
+            env,
+            old.user_id.clone(),
+            Stage::Authenticated,
+            old.upstream_cookie_hash,
+            now,
+        ));
         self.map.insert(token_hash, session.clone());
         Some((token, token_hash, session, held_set_cookies.clone()))
     }
@@ -180,7 +205,9 @@ impl SessionTable {
             stage: old.stage.clone(),
             upstream_cookie_hash: hash(upstream_cookie),
             created: old.created,
+            csrf: old.csrf.clone(),
             last_seen: AtomicU64::new(old.last_seen()),
+            confirmed_at: AtomicU64::new(old.confirmed_at.load(Ordering::Relaxed)),
         });
         *entry.value_mut() = session.clone();
         Some(session)
@@ -191,14 +218,16 @@ impl SessionTable {
     }
 
     /// Puts back a session read from the store at start-up, unless expired.
-    pub fn restore(&self, r: &SessionRecord, now: UnixSeconds) -> bool {
-        let session = Session {
-            user_id: Arc::from(r.user_id.as_str()),
-            stage: Stage::Authenticated,
-            upstream_cookie_hash: r.upstream_cookie_hash,
-            created: r.created,
-            last_seen: AtomicU64::new(r.last_seen),
-        };
+    pub fn restore(&self, env: &Env, r: &SessionRecord) -> bool {
+        let now = env.now();
+        let session = Session::new(
+            env,
+            Arc::from(r.user_id.as_str()),
+            Stage::Authenticated,
+            r.upstream_cookie_hash,
+            r.created,
+        );
+        session.last_seen.store(r.last_seen, Ordering::Relaxed);
         if session.expired(now, &self.settings) {
             return false;
         }

@@ -118,6 +118,49 @@ impl UpstreamClient {
         Ok(Identity::from_json(&answer.body, spec)?)
     }
 
+    /// Checks a password the way the upstream does: a sign-in attempt made by
+    /// the gateway, server-side. A session it opens is signed out at once.
+    /// `now` dates the answer's cookies (an expired one is no session).
+    pub async fn check_password(
+        &self,
+        up: &Upstream,
+        login: &str,
+        password: &str,
+        now: u64,
+    ) -> Result<bool, UpstreamError> {
+        let body = serde_urlencoded::to_string([
+            (up.username_field.as_str(), login),
+            (up.password_field.as_str(), password),
+        ])
+        .map_err(|e| UpstreamError::Http(e.to_string()))?;
+        let req = Request::builder()
+            .method(up.login.method.clone())
+            .uri(up.login.path.as_str())
+            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(http::header::CONTENT_LENGTH, body.len().to_string())
+            .body(Bytes::from(body))
+            .map_err(|e| UpstreamError::Http(e.to_string()))?;
+        let answer = self.send(req).await?;
+        let opened = answer
+            .headers
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| match crate::cookies::effect(v, &up.session_cookie, now) {
+                crate::cookies::SetCookieEffect::Sets(value) => Some(value),
+                _ => None,
+            });
+        match opened {
+            Some(session) => {
+                if let Err(e) = self.logout(&up.logout, &up.session_cookie, &session).await {
+                    tracing::warn!(error = %e, "could not end the session opened to check a password");
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Signs an upstream session out, for sessions the gateway will not
     /// release. Best effort: the caller logs a failure and moves on.
     pub async fn logout(&self, route: &Route, cookie_name: &str, cookie: &str) -> Result<(), UpstreamError> {

@@ -13,6 +13,23 @@ pub struct RawConfig {
     pub cookie: RawCookie,
     #[serde(default)]
     pub session: RawSession,
+    #[serde(default)]
+    pub second_factor: RawSecondFactor,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSecondFactor {
+    /// Shown in authenticator apps; defaults to `gateway.dashboard_name`.
+    pub issuer: Option<String>,
+    /// A file holding the 32-byte key that encrypts secrets at rest (base64 or hex).
+    pub key_file: Option<String>,
+    /// Or an environment variable holding it.
+    pub key_env: Option<String>,
+    pub max_failures_per_user: Option<u32>,
+    pub max_failures_per_client: Option<u32>,
+    pub lockout_seconds: Option<u64>,
+    pub password_confirmation_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -30,6 +47,9 @@ pub struct RawGateway {
     /// Whatever value a client sends in it is always removed.
     #[serde(default)]
     pub user_header: Option<String>,
+    /// The dashboard's name, shown on the gateway's pages.
+    #[serde(default)]
+    pub dashboard_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use http::{HeaderName, Method};
 
+use crate::throttle::Limits;
 use file::RawConfig;
 
 /// What went wrong with a configuration file; always names the file, and for
@@ -40,6 +41,24 @@ pub struct Config {
     pub upstream: Upstream,
     pub cookie: CookieSettings,
     pub session: SessionSettings,
+    pub dashboard_name: String,
+    pub second_factor: SecondFactorSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct SecondFactorSettings {
+    pub issuer: String,
+    pub key: KeySource,
+    pub limits: Limits,
+    /// How long a password confirmation allows sensitive changes.
+    pub confirm_window_secs: u64,
+}
+
+/// Where the key that encrypts secrets at rest comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    File(PathBuf),
+    Env(String),
 }
 
 #[derive(Debug, Clone)]
@@ -272,7 +291,66 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         }
     }
 
+    let dashboard_name = raw.gateway.dashboard_name.unwrap_or_else(|| "Dashboard".into());
+    let sf = raw.second_factor;
+    let key = match (sf.key_file, sf.key_env) {
+        (Some(f), None) if !f.trim().is_empty() => KeySource::File(f.into()),
+        (None, Some(v)) if !v.trim().is_empty() => KeySource::Env(v),
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "second_factor.key_file",
+                "set key_file or key_env, not both".into(),
+            ))
+        }
+        _ => {
+            return Err(bad(
+                "second_factor.key_file",
+                "a key for secrets at rest is required: set key_file or key_env".into(),
+            ))
+        }
+    };
+    let per_user = sf.max_failures_per_user.unwrap_or(10);
+    if !(1..=100).contains(&per_user) {
+        return Err(bad(
+            "second_factor.max_failures_per_user",
+            format!("{per_user}: must be between 1 and 100"),
+        ));
+    }
+    let per_client = sf.max_failures_per_client.unwrap_or(30);
+    if !(1..=1000).contains(&per_client) {
+        return Err(bad(
+            "second_factor.max_failures_per_client",
+            format!("{per_client}: must be between 1 and 1000"),
+        ));
+    }
+    let lockout_secs = sf.lockout_seconds.unwrap_or(900);
+    if !(1..=86_400).contains(&lockout_secs) {
+        return Err(bad(
+            "second_factor.lockout_seconds",
+            format!("{lockout_secs}: must be between 1 and 86400"),
+        ));
+    }
+    let confirm_window_secs = sf.password_confirmation_seconds.unwrap_or(300);
+    if !(30..=3600).contains(&confirm_window_secs) {
+        return Err(bad(
+            "second_factor.password_confirmation_seconds",
+            format!("{confirm_window_secs}: must be between 30 and 3600"),
+        ));
+    }
+    let second_factor = SecondFactorSettings {
+        issuer: sf.issuer.unwrap_or_else(|| dashboard_name.clone()),
+        key,
+        limits: Limits {
+            per_user,
+            per_client,
+            lockout_secs,
+        },
+        confirm_window_secs,
+    };
+
     Ok(Config {
+        dashboard_name,
+        second_factor,
         listeners,
         data_dir: PathBuf::from(raw.gateway.data_dir),
         prefix,
@@ -353,6 +431,9 @@ data_dir = "/tmp/x"
 
 [upstream]
 address = "127.0.0.1:3000"
+
+[second_factor]
+key_env = "TFA_KEY"
 "#;
 
     #[test]
@@ -390,6 +471,20 @@ address = "127.0.0.1:3000"
         let text = format!("{MINIMAL}\n[cookie]\nname = \"dash_session\"\n");
         let err = Config::parse(&text, "t.toml").unwrap_err().to_string();
         assert!(err.contains("cookie.name"), "{err}");
+    }
+
+    #[test]
+    fn failure_limit_above_100_is_refused() {
+        let text = format!("{MINIMAL}max_failures_per_user = 101\n");
+        let err = Config::parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(err.contains("second_factor.max_failures_per_user"), "{err}");
+    }
+
+    #[test]
+    fn a_key_source_is_required() {
+        let text = MINIMAL.replace("key_env = \"TFA_KEY\"", "");
+        let err = Config::parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(err.contains("second_factor.key_file"), "{err}");
     }
 
     #[test]

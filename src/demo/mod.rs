@@ -8,7 +8,9 @@ pub mod dashboard;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::config::{Config, ConfigError, Listener};
+use crate::config::{Config, ConfigError, KeySource, Listener};
+use crate::env::Env;
+use crate::secretbox::SecretKey;
 
 /// The demo's configuration file, shipped in the repository as an example.
 pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
@@ -21,6 +23,8 @@ pub enum DemoError {
     DashboardGone,
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("cannot create the demo's key at {path}: {source}")]
+    Key { path: String, source: std::io::Error },
 }
 
 /// The default data folder: kept across demo runs, under the temp dir.
@@ -75,8 +79,34 @@ pub fn config(listen: SocketAddr, dashboard: SocketAddr, data_dir: PathBuf) -> R
     }];
     config.upstream.address = dashboard;
     config.upstream.host = dashboard.to_string();
+    config.second_factor.key = KeySource::File(ensure_key(&data_dir, &Env::real())?);
     config.data_dir = data_dir;
     Ok(config)
+}
+
+/// The demo makes its own key for secrets at rest, kept in its data folder
+/// (a real deployment keeps the key away from the data it protects).
+pub fn ensure_key(data_dir: &std::path::Path, env: &Env) -> Result<PathBuf, DemoError> {
+    let path = data_dir.join("secret.key");
+    if path.exists() {
+        return Ok(path);
+    }
+    let err = |source| DemoError::Key {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(data_dir).map_err(err)?;
+    let (_, text) = SecretKey::generate(env);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write as _;
+    options
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(err)?;
+    Ok(path)
 }
 
 /// What the demo prints on start: one line per listener, then the users.

@@ -1,6 +1,18 @@
-//! What the gateway answers itself, as plain values: the health check, error
-//! pages and JSON errors, redirects. The proxy turns a `Reply` into bytes on
-//! the wire; nothing here knows Pingora.
+//! What the gateway answers itself, as plain values: the health check, the
+//! second-factor pages and JSON API, error pages, redirects. The proxy turns
+//! a `Reply` into bytes on the wire; nothing here knows Pingora.
+
+mod api;
+mod challenge;
+pub mod html;
+mod request;
+mod settings;
+
+pub use request::{safe_next, OwnRequest};
+
+use crate::gateway::Gateway;
+use crate::policy::OwnRoute;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
@@ -41,6 +53,44 @@ impl Reply {
         }
         self
     }
+}
+
+/// Answers a request to one of the gateway's own endpoints. The policy has
+/// already checked that the session may use the route.
+pub async fn handle(gw: &Arc<Gateway>, req: OwnRequest) -> Reply {
+    use OwnRoute::*;
+    match req.route {
+        Health => health(),
+        NotFound => json_error(404, "not_found", "There is no such endpoint."),
+        ChallengeForm => challenge::form(gw, &req),
+        ChallengeSubmit => challenge::submit(gw, &req).await,
+        ApiChallenge => challenge::api(gw, &req).await,
+        Settings => settings::show(gw, &req, None).await,
+        EnableTotp => settings::enable(gw, &req).await,
+        TotpSetup => settings::setup(gw, &req).await,
+        VerifyTotp => settings::verify(gw, &req).await,
+        DisableTotp => settings::disable(gw, &req).await,
+        RegenerateRecovery => settings::regenerate(gw, &req).await,
+        ApiStatus => api::status(gw, &req).await,
+        ApiTotpEnroll => api::totp_enroll(gw, &req).await,
+        ApiTotpVerify => api::totp_verify(gw, &req).await,
+        ApiTotpDisable => api::totp_disable(gw, &req).await,
+        ApiRegenerateRecovery => api::regenerate(gw, &req).await,
+    }
+}
+
+/// An HTML page; never cached, never framed by another site.
+pub fn html_reply(status: u16, page: maud::Markup) -> Reply {
+    Reply::new(
+        status,
+        &[
+            ("content-type", "text/html; charset=utf-8"),
+            ("cache-control", "no-store"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "same-origin"),
+        ],
+        Bytes::from(page.into_string()),
+    )
 }
 
 pub fn health() -> Reply {

@@ -21,7 +21,7 @@ use pingora::{ErrorSource, ErrorType};
 use crate::cookies::{self, SetCookieEffect};
 use crate::gateway::Gateway;
 use crate::pages;
-use crate::policy::{self, ClientKind, Decision, Facts, Forward, OwnPage, Routes, SessionFacts};
+use crate::policy::{self, ClientKind, Decision, Facts, Forward, OwnRoute, Routes, SessionFacts};
 use crate::session::Found;
 
 pub struct GatewayProxy {
@@ -34,6 +34,35 @@ impl GatewayProxy {
     pub fn new(gw: Arc<Gateway>) -> Self {
         let peer = gw.config.upstream.address;
         GatewayProxy { gw, peer }
+    }
+}
+
+/// Own endpoints take small bodies: a form or a JSON object of a few fields.
+const MAX_OWN_BODY: usize = 64 * 1024;
+
+impl GatewayProxy {
+    /// Reads what a request to one of our endpoints carries and answers it.
+    async fn own(&self, session: &mut Session, ctx: &mut Ctx, route: OwnRoute) -> Result<pages::Reply> {
+        let req = session.req_header();
+        let query = req.uri.query().map(str::to_string);
+        let json = wire::header(req, "content-type").is_some_and(|c| c.starts_with("application/json"));
+        let body = if req.method == http::Method::POST {
+            match wire::read_body(session, MAX_OWN_BODY).await? {
+                Some(b) => b,
+                None => return Ok(pages::json_error(413, "too_large", "The request body is too large.")),
+            }
+        } else {
+            bytes::Bytes::new()
+        };
+        let own = pages::OwnRequest {
+            route,
+            query,
+            json,
+            body,
+            client: ctx.client.clone(),
+            found: ctx.found.clone(),
+        };
+        Ok(pages::handle(&self.gw, own).await)
     }
 }
 
@@ -110,17 +139,14 @@ impl ProxyHttp for GatewayProxy {
                 ctx.forward = Some(f);
                 Ok(false)
             }
-            Decision::Own(OwnPage::Health) => {
-                ctx.outcome = "health";
-                wire::send(session, pages::health()).await?;
+            Decision::Own(OwnRoute::NotFound) if ctx.kind == ClientKind::Navigation => {
+                ctx.outcome = "not_found";
+                wire::send(session, pages::error_page(404, "Not found", "There is no such page.")).await?;
                 Ok(true)
             }
-            Decision::Own(OwnPage::NotFound) => {
-                ctx.outcome = "not_found";
-                let reply = match ctx.kind {
-                    ClientKind::Navigation => pages::error_page(404, "Not found", "There is no such page."),
-                    _ => pages::json_error(404, "not_found", "There is no such endpoint."),
-                };
+            Decision::Own(route) => {
+                ctx.outcome = "own";
+                let reply = self.own(session, ctx, route).await?;
                 wire::send(session, reply).await?;
                 Ok(true)
             }

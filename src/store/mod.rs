@@ -1,9 +1,12 @@
-//! The gateway's durable state in sled: users, accounts, sessions and the
-//! audit trail, each in its own tree, each record versioned. This is the only
+//! The gateway's durable state in sled: users, accounts, sessions, second
+//! factors and the audit trail, each in its own tree, each record versioned. This is the only
 //! module that knows sled; everything else sees typed records. Calls block,
 //! so async callers run them on the blocking pool.
 
+mod factors;
 mod record;
+
+pub use factors::{FactorsRecord, PendingTotp, RecoveryCode, TotpFactor};
 
 use std::path::Path;
 
@@ -73,6 +76,7 @@ pub struct Store {
     accounts: sled::Tree,
     sessions: sled::Tree,
     audit: sled::Tree,
+    factors: sled::Tree,
 }
 
 impl Store {
@@ -90,6 +94,7 @@ impl Store {
             accounts: db.open_tree("accounts")?,
             sessions: db.open_tree("sessions")?,
             audit: db.open_tree("audit")?,
+            factors: db.open_tree("factors")?,
             db,
         })
     }

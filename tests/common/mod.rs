@@ -3,6 +3,8 @@
 //! that never follows redirects, so tests see exactly what a browser would.
 #![allow(dead_code)]
 
+pub mod tools;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
@@ -48,6 +50,7 @@ impl Gateway {
         let addr = free_addr();
         let config = dir.join("gateway.toml");
         std::fs::write(&config, config_text(addr, upstream, &dir.join("data"))).expect("write config");
+        tfa_gateway::demo::ensure_key(&dir.join("data"), &tfa_gateway::env::Env::real()).expect("write a key");
         Gateway::start_with(addr, config).await
     }
 

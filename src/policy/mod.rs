@@ -2,7 +2,11 @@
 //! which route it is, what kind of client asks, and what the session check
 //! found. No I/O happens here, so every rule is unit-tested without a socket.
 
+mod routes;
+
 use http::Method;
+
+pub use routes::{Access, OwnRoute};
 
 use crate::config::Route;
 
@@ -58,17 +62,10 @@ pub struct Routes<'a> {
     pub logout: &'a Route,
 }
 
-/// The gateway's own endpoints under the prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OwnPage {
-    Health,
-    NotFound,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Answer from the gateway itself.
-    Own(OwnPage),
+    /// Answer from the gateway itself; the session has the access it needs.
+    Own(OwnRoute),
     /// The upstream's sign-in: the gateway forwards it itself to see the
     /// answer before the browser does.
     Login,
@@ -102,31 +99,62 @@ const ANONYMOUS: Forward = Forward {
 
 pub fn decide(f: &Facts, r: &Routes) -> Decision {
     if let Some(rest) = under_prefix(f.path, r.prefix) {
-        return Decision::Own(match rest {
-            "/health" => OwnPage::Health,
-            _ => OwnPage::NotFound,
-        });
+        return own(OwnRoute::find(f.method, rest), f, r);
     }
     if r.login.matches(f.method, f.path) {
         return Decision::Login;
     }
     match f.session {
         SessionFacts::None => Decision::Forward(ANONYMOUS),
-        SessionFacts::Pending => match f.client {
-            ClientKind::Navigation => Decision::Redirect {
-                location: format!("{}/challenge?next={}", r.prefix, encode_component(f.target)),
-            },
-            ClientKind::Api | ClientKind::WebSocket => Decision::Deny {
-                status: 401,
-                error: "second_factor_required",
-                message: "Sign-in needs a second factor before this request can be served.",
-            },
-        },
+        SessionFacts::Pending => to_challenge(f.client, f.target, r),
         SessionFacts::Authenticated { upstream_cookie } => Decision::Forward(Forward {
             upstream_cookie,
             as_user: upstream_cookie,
             ends_session: upstream_cookie && r.logout.matches(f.method, f.path),
         }),
+    }
+}
+
+/// Access to the gateway's own endpoints.
+fn own(route: OwnRoute, f: &Facts, r: &Routes) -> Decision {
+    let client = if route.is_api() { ClientKind::Api } else { f.client };
+    let signed_in = matches!(f.session, SessionFacts::Authenticated { upstream_cookie: true });
+    match (route.access(), f.session) {
+        (Access::Anyone, _) => Decision::Own(route),
+        (Access::Pending, SessionFacts::Pending) => Decision::Own(route),
+        (Access::SignedIn, _) if signed_in => Decision::Own(route),
+        (Access::Pending, _) if signed_in => match client {
+            ClientKind::Navigation => Decision::Redirect { location: "/".into() },
+            _ => Decision::Deny {
+                status: 409,
+                error: "no_challenge",
+                message: "This session is already signed in.",
+            },
+        },
+        (Access::SignedIn, SessionFacts::Pending) => to_challenge(client, f.target, r),
+        _ => match client {
+            ClientKind::Navigation => Decision::Redirect {
+                location: r.login.path.clone(),
+            },
+            _ => Decision::Deny {
+                status: 401,
+                error: "not_signed_in",
+                message: "Sign in first.",
+            },
+        },
+    }
+}
+
+fn to_challenge(client: ClientKind, target: &str, r: &Routes) -> Decision {
+    match client {
+        ClientKind::Navigation => Decision::Redirect {
+            location: format!("{}/challenge?next={}", r.prefix, encode_component(target)),
+        },
+        ClientKind::Api | ClientKind::WebSocket => Decision::Deny {
+            status: 401,
+            error: "second_factor_required",
+            message: "Sign-in needs a second factor before this request can be served.",
+        },
     }
 }
 
@@ -195,7 +223,7 @@ mod tests {
             &facts(&Method::GET, "/_2fa/health", ClientKind::Api, SessionFacts::None),
             &routes(&li, &lo),
         );
-        assert_eq!(d, Decision::Own(OwnPage::Health));
+        assert_eq!(d, Decision::Own(OwnRoute::Health));
     }
 
     #[test]
@@ -304,6 +332,127 @@ mod tests {
             );
             assert!(matches!(d, Decision::Deny { status: 401, .. }), "{client:?}: {d:?}");
         }
+    }
+
+    #[test]
+    fn settings_send_a_signed_out_browser_to_the_login_and_a_script_a_401() {
+        let (li, lo) = (login(), logout());
+        let r = routes(&li, &lo);
+        let nav = decide(
+            &facts(
+                &Method::GET,
+                "/_2fa/settings",
+                ClientKind::Navigation,
+                SessionFacts::None,
+            ),
+            &r,
+        );
+        assert_eq!(
+            nav,
+            Decision::Redirect {
+                location: "/login".into()
+            }
+        );
+        let api = decide(
+            &facts(
+                &Method::GET,
+                "/_2fa/api/status",
+                ClientKind::Navigation,
+                SessionFacts::None,
+            ),
+            &r,
+        );
+        assert!(
+            matches!(
+                api,
+                Decision::Deny {
+                    status: 401,
+                    error: "not_signed_in",
+                    ..
+                }
+            ),
+            "{api:?}"
+        );
+    }
+
+    #[test]
+    fn settings_of_a_pending_sign_in_go_to_the_challenge_first() {
+        let (li, lo) = (login(), logout());
+        let r = routes(&li, &lo);
+        let d = decide(
+            &facts(
+                &Method::GET,
+                "/_2fa/settings",
+                ClientKind::Navigation,
+                SessionFacts::Pending,
+            ),
+            &r,
+        );
+        assert!(matches!(d, Decision::Redirect { ref location } if location.starts_with("/_2fa/challenge?next=")));
+        let d = decide(
+            &facts(
+                &Method::POST,
+                "/_2fa/api/totp/enroll",
+                ClientKind::Navigation,
+                SessionFacts::Pending,
+            ),
+            &r,
+        );
+        assert!(matches!(
+            d,
+            Decision::Deny {
+                status: 401,
+                error: "second_factor_required",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn challenge_is_served_only_to_a_pending_sign_in() {
+        let (li, lo) = (login(), logout());
+        let r = routes(&li, &lo);
+        let pending = decide(
+            &facts(
+                &Method::POST,
+                "/_2fa/api/challenge",
+                ClientKind::Api,
+                SessionFacts::Pending,
+            ),
+            &r,
+        );
+        assert_eq!(pending, Decision::Own(OwnRoute::ApiChallenge));
+        let done = decide(
+            &facts(&Method::GET, "/_2fa/challenge", ClientKind::Navigation, SIGNED_IN),
+            &r,
+        );
+        assert_eq!(done, Decision::Redirect { location: "/".into() });
+        let nobody = decide(
+            &facts(
+                &Method::GET,
+                "/_2fa/challenge",
+                ClientKind::Navigation,
+                SessionFacts::None,
+            ),
+            &r,
+        );
+        assert_eq!(
+            nobody,
+            Decision::Redirect {
+                location: "/login".into()
+            }
+        );
+    }
+
+    #[test]
+    fn settings_need_the_released_upstream_cookie_too() {
+        let (li, lo) = (login(), logout());
+        let s = SessionFacts::Authenticated { upstream_cookie: false };
+        let d = decide(
+            &facts(&Method::GET, "/_2fa/api/status", ClientKind::Api, s),
+            &routes(&li, &lo),
+        );
+        assert!(matches!(d, Decision::Deny { status: 401, .. }));
     }
 
     #[test]

@@ -1,0 +1,264 @@
+//! What a user can do to their second factors, as async steps shared by the
+//! HTML pages and the JSON API: each checks what it must (password, code,
+//! lockout), runs the blocking work off the event loop, writes the audit
+//! trail, and fails with a `Refusal` that either front end can show.
+
+use std::sync::Arc;
+
+use crate::factors::{Enrollment, FactorError, Passed};
+use crate::gateway::Gateway;
+use crate::session::Found;
+use crate::store::{FactorsRecord, UserRecord};
+use crate::throttle::Verdict;
+
+/// Why an action was refused: a status, a stable code for scripts and a
+/// sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub error: &'static str,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+impl Refusal {
+    fn new(status: u16, error: &'static str, message: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            error,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn internal(what: &str, e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "{what}");
+        Refusal::new(
+            503,
+            "unavailable",
+            "The gateway could not complete this. Please try again.",
+        )
+    }
+
+    fn locked(retry_after_secs: u64) -> Self {
+        let minutes = retry_after_secs.div_ceil(60);
+        Refusal {
+            status: 429,
+            error: "too_many_attempts",
+            message: format!("Too many wrong attempts. Try again in {minutes} minute(s)."),
+            retry_after: Some(retry_after_secs),
+        }
+    }
+}
+
+impl From<FactorError> for Refusal {
+    fn from(e: FactorError) -> Self {
+        match e {
+            FactorError::AlreadyEnabled => Refusal::new(409, "already_enabled", e.to_string()),
+            FactorError::NotEnabled => Refusal::new(409, "not_enabled", e.to_string()),
+            FactorError::NoEnrollment => Refusal::new(409, "no_enrollment", e.to_string()),
+            FactorError::WrongCode => Refusal::new(400, "wrong_code", e.to_string()),
+            other => Refusal::internal("second-factor operation failed", other),
+        }
+    }
+}
+
+/// A passed challenge: the new gateway token and the upstream's cookies.
+pub struct Released {
+    pub token: String,
+    pub set_cookies: Vec<String>,
+    pub passed: Passed,
+}
+
+async fn blocking<T: Send + 'static>(
+    gw: &Arc<Gateway>,
+    op: impl FnOnce(&Gateway) -> Result<T, FactorError> + Send + 'static,
+) -> Result<T, Refusal> {
+    let gw = gw.clone();
+    match tokio::task::spawn_blocking(move || op(&gw)).await {
+        Ok(r) => r.map_err(Refusal::from),
+        Err(e) => Err(Refusal::internal("blocking task failed", e)),
+    }
+}
+
+pub async fn user(gw: &Arc<Gateway>, found: &Found) -> Result<UserRecord, Refusal> {
+    let id = found.session.user_id.to_string();
+    blocking(gw, move |g| Ok(g.store.user(&id)?)).await?.ok_or_else(|| {
+        Refusal::new(
+            401,
+            "not_signed_in",
+            "Your session no longer matches a user. Sign in again.",
+        )
+    })
+}
+
+pub async fn factors(gw: &Arc<Gateway>, found: &Found) -> Result<FactorsRecord, Refusal> {
+    let id = found.session.user_id.to_string();
+    blocking(gw, move |g| g.factors.status(&id)).await
+}
+
+/// Checks the user's password against the upstream; wrong passwords count
+/// towards the same lockout as wrong codes.
+pub async fn confirm_password(
+    gw: &Arc<Gateway>,
+    found: &Found,
+    password: &str,
+    client: Option<&str>,
+) -> Result<(), Refusal> {
+    let user = user(gw, found).await?;
+    let now = gw.env.now();
+    if let Verdict::Locked { retry_after_secs } = gw.throttle.check(&user.id, client, now) {
+        return Err(Refusal::locked(retry_after_secs));
+    }
+    let up = &gw.config.upstream;
+    let ok = gw
+        .upstream
+        .check_password(up, &user.email, password, now)
+        .await
+        .map_err(|e| Refusal::internal("password check could not reach the upstream", e))?;
+    if !ok {
+        let after = gw.throttle.failure(&user.id, client, now);
+        gw.audit(
+            "password_confirmation_failed",
+            Some(&user.id),
+            client.map(str::to_string),
+            String::new(),
+        );
+        if after.locked_now {
+            gw.audit(
+                "lockout",
+                Some(&user.id),
+                client.map(str::to_string),
+                "wrong passwords".into(),
+            );
+        }
+        return Err(Refusal::new(403, "wrong_password", "That password is not right."));
+    }
+    gw.throttle.success(&user.id, client);
+    found.session.confirm_password(now);
+    Ok(())
+}
+
+fn require_confirmation(gw: &Gateway, found: &Found) -> Result<(), Refusal> {
+    if found
+        .session
+        .password_confirmed(gw.env.now(), gw.config.second_factor.confirm_window_secs)
+    {
+        Ok(())
+    } else {
+        Err(Refusal::new(403, "password_required", "Confirm your password first."))
+    }
+}
+
+/// Starts a TOTP enrollment; the password must have been confirmed.
+pub async fn begin_totp(gw: &Arc<Gateway>, found: &Found) -> Result<Enrollment, Refusal> {
+    require_confirmation(gw, found)?;
+    let user = user(gw, found).await?;
+    blocking(gw, move |g| g.factors.begin_totp(&user.id, &user.email)).await
+}
+
+pub async fn current_enrollment(gw: &Arc<Gateway>, found: &Found) -> Result<Option<Enrollment>, Refusal> {
+    require_confirmation(gw, found)?;
+    let user = user(gw, found).await?;
+    blocking(gw, move |g| g.factors.current_enrollment(&user.id, &user.email)).await
+}
+
+/// Turns TOTP on with the first code from the app; returns recovery codes.
+pub async fn confirm_totp(
+    gw: &Arc<Gateway>,
+    found: &Found,
+    code: String,
+    client: Option<&str>,
+) -> Result<Vec<String>, Refusal> {
+    let user_id = found.session.user_id.to_string();
+    let id = user_id.clone();
+    let codes = blocking(gw, move |g| g.factors.confirm_totp(&id, &code)).await?;
+    gw.audit(
+        "totp_enabled",
+        Some(&user_id),
+        client.map(str::to_string),
+        String::new(),
+    );
+    Ok(codes)
+}
+
+pub async fn disable_totp(gw: &Arc<Gateway>, found: &Found, client: Option<&str>) -> Result<(), Refusal> {
+    let user_id = found.session.user_id.to_string();
+    let id = user_id.clone();
+    blocking(gw, move |g| g.factors.disable(&id)).await?;
+    gw.audit(
+        "totp_disabled",
+        Some(&user_id),
+        client.map(str::to_string),
+        String::new(),
+    );
+    Ok(())
+}
+
+pub async fn regenerate(gw: &Arc<Gateway>, found: &Found, client: Option<&str>) -> Result<Vec<String>, Refusal> {
+    let user_id = found.session.user_id.to_string();
+    let id = user_id.clone();
+    let codes = blocking(gw, move |g| g.factors.regenerate(&id)).await?;
+    gw.audit(
+        "recovery_codes_regenerated",
+        Some(&user_id),
+        client.map(str::to_string),
+        String::new(),
+    );
+    Ok(codes)
+}
+
+/// The second step of sign-in. A right code releases the held upstream
+/// session under a new gateway token; a wrong one counts towards lockout.
+pub async fn pass_challenge(
+    gw: &Arc<Gateway>,
+    found: &Found,
+    code: String,
+    client: Option<&str>,
+) -> Result<Released, Refusal> {
+    let user_id = found.session.user_id.to_string();
+    let owned_client = client.map(str::to_string);
+    let now = gw.env.now();
+    if let Verdict::Locked { retry_after_secs } = gw.throttle.check(&user_id, client, now) {
+        return Err(Refusal::locked(retry_after_secs));
+    }
+    let id = user_id.clone();
+    let passed = blocking(gw, move |g| g.factors.verify_login(&id, &code)).await?;
+    let Some(passed) = passed else {
+        let after = gw.throttle.failure(&user_id, client, now);
+        gw.audit("challenge_failed", Some(&user_id), owned_client.clone(), String::new());
+        if after.locked_now {
+            gw.audit("lockout", Some(&user_id), owned_client, "wrong codes".into());
+            return Err(Refusal::locked(gw.config.second_factor.limits.lockout_secs));
+        }
+        let message = match after.attempts_left {
+            1 => "That code is not right. One attempt left before a lockout.".to_string(),
+            n => format!("That code is not right. {n} attempts left."),
+        };
+        return Err(Refusal::new(401, "wrong_code", message));
+    };
+    gw.throttle.success(&user_id, client);
+    let (token, set_cookies) = gw
+        .release(&found.token_hash)
+        .await
+        .map_err(|e| Refusal::internal("cannot record a passed challenge", e))?
+        .ok_or_else(|| Refusal::new(409, "no_challenge", "This sign-in has expired. Sign in again."))?;
+    let how = match passed {
+        Passed::Totp => "authenticator code".to_string(),
+        Passed::Recovery { left } => {
+            gw.audit(
+                "recovery_code_used",
+                Some(&user_id),
+                owned_client.clone(),
+                format!("{left} left"),
+            );
+            "recovery code".to_string()
+        }
+    };
+    gw.audit("challenge_passed", Some(&user_id), owned_client, how);
+    Ok(Released {
+        token,
+        set_cookies,
+        passed,
+    })
+}

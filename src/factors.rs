@@ -1,0 +1,338 @@
+//! The second-factor operations a user can perform, over the store: start and
+//! confirm a TOTP enrollment, disable it, regenerate recovery codes, and check
+//! a code at sign-in. Every function blocks (sled, argon2), so the async layer
+//! calls them on the blocking pool. Throttling and auditing are the caller's.
+
+use crate::env::Env;
+use crate::recovery::{self, RecoveryError};
+use crate::secretbox::{SecretBoxError, SecretKey};
+use crate::store::{FactorsRecord, PendingTotp, RecoveryCode, Store, StoreError, TotpFactor};
+use crate::totp::{self, Secret, TotpError};
+
+/// An enrollment waiting for its first code is dropped after this long.
+pub const ENROLLMENT_TTL_SECS: u64 = 15 * 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FactorError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("a stored secret cannot be opened: {0}")]
+    Sealed(#[from] SecretBoxError),
+    #[error(transparent)]
+    Totp(#[from] TotpError),
+    #[error(transparent)]
+    Recovery(#[from] RecoveryError),
+    #[error("two-factor authentication is already on")]
+    AlreadyEnabled,
+    #[error("two-factor authentication is not on")]
+    NotEnabled,
+    #[error("no enrollment is in progress; start again")]
+    NoEnrollment,
+    #[error("that code is not right")]
+    WrongCode,
+}
+
+/// What a user needs to add the account to an authenticator app.
+#[derive(Debug, Clone)]
+pub struct Enrollment {
+    pub secret_base32: String,
+    pub otpauth_uri: String,
+    pub qr_svg: String,
+}
+
+/// Which factor a sign-in was completed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passed {
+    Totp,
+    Recovery { left: usize },
+}
+
+pub struct Factors {
+    pub store: Store,
+    pub env: Env,
+    pub key: SecretKey,
+    pub issuer: String,
+}
+
+impl Factors {
+    pub fn status(&self, user_id: &str) -> Result<FactorsRecord, FactorError> {
+        Ok(self.store.factors(user_id)?)
+    }
+
+    /// Starts (or restarts) a TOTP enrollment with a new secret.
+    pub fn begin_totp(&self, user_id: &str, email: &str) -> Result<Enrollment, FactorError> {
+        let secret = Secret::generate(&self.env);
+        let sealed = self.key.seal(&self.env, secret.as_bytes(), user_id.as_bytes())?;
+        let now = self.env.now();
+        self.store.update_factors(user_id, |f| {
+            if f.enabled() {
+                return Err(FactorError::AlreadyEnabled);
+            }
+            f.pending_totp = Some(PendingTotp {
+                sealed_secret: sealed.clone(),
+                created: now,
+            });
+            Ok(())
+        })?;
+        self.enrollment(&secret, email)
+    }
+
+    /// The enrollment in progress, to show its QR code again.
+    pub fn current_enrollment(&self, user_id: &str, email: &str) -> Result<Option<Enrollment>, FactorError> {
+        let f = self.store.factors(user_id)?;
+        match self.pending_secret(user_id, &f)? {
+            Some(secret) => Ok(Some(self.enrollment(&secret, email)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Turns TOTP on if `code` fits the enrollment in progress; returns the
+    /// new recovery codes, which exist in clear only in this answer.
+    pub fn confirm_totp(&self, user_id: &str, code: &str) -> Result<Vec<String>, FactorError> {
+        let now = self.env.now();
+        let before = self.store.factors(user_id)?;
+        if before.enabled() {
+            return Err(FactorError::AlreadyEnabled);
+        }
+        let secret = self
+            .pending_secret(user_id, &before)?
+            .ok_or(FactorError::NoEnrollment)?;
+        let step = totp::verify(&secret, code, now, None).ok_or(FactorError::WrongCode)?;
+        let (codes, hashes) = self.new_recovery_codes()?;
+        self.store.update_factors(user_id, |f| {
+            if f.enabled() {
+                return Err(FactorError::AlreadyEnabled);
+            }
+            let pending = f.pending_totp.take().ok_or(FactorError::NoEnrollment)?;
+            f.totp = Some(TotpFactor {
+                sealed_secret: pending.sealed_secret,
+                enabled_at: now,
+                last_step: Some(step),
+            });
+            f.recovery = hashes.clone();
+            Ok(())
+        })?;
+        Ok(codes)
+    }
+
+    /// Removes TOTP and the recovery codes.
+    pub fn disable(&self, user_id: &str) -> Result<(), FactorError> {
+        self.store.update_factors(user_id, |f| {
+            if !f.enabled() {
+                return Err(FactorError::NotEnabled);
+            }
+            *f = FactorsRecord::default();
+            Ok(())
+        })
+    }
+
+    /// Replaces every recovery code; the old set stops working at once.
+    pub fn regenerate(&self, user_id: &str) -> Result<Vec<String>, FactorError> {
+        let (codes, hashes) = self.new_recovery_codes()?;
+        self.store.update_factors(user_id, |f| {
+            if !f.enabled() {
+                return Err(FactorError::NotEnabled);
+            }
+            f.recovery = hashes.clone();
+            Ok(())
+        })?;
+        Ok(codes)
+    }
+
+    /// Checks a code typed at sign-in: a TOTP code (each time step accepted
+    /// once) or one unused recovery code (then spent). `Ok(None)`: wrong.
+    pub fn verify_login(&self, user_id: &str, typed: &str) -> Result<Option<Passed>, FactorError> {
+        let now = self.env.now();
+        let current = self.store.factors(user_id)?;
+        let Some(t) = &current.totp else {
+            return Err(FactorError::NotEnabled);
+        };
+        let secret = Secret::from_bytes(&self.key.open(&t.sealed_secret, user_id.as_bytes())?)?;
+        let digits: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
+        if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
+            let result = self.store.update_factors(user_id, |f| {
+                let Some(t) = f.totp.as_mut() else {
+                    return Err(FactorError::NotEnabled);
+                };
+                let step = totp::verify(&secret, &digits, now, t.last_step).ok_or(FactorError::WrongCode)?;
+                t.last_step = Some(step);
+                Ok(())
+            });
+            return match result {
+                Ok(()) => Ok(Some(Passed::Totp)),
+                Err(FactorError::WrongCode) => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
+        if recovery::normalize(typed).is_none() {
+            return Ok(None);
+        }
+        let result = self.store.update_factors(user_id, |f| {
+            let hashes: Vec<Option<&str>> = f
+                .recovery
+                .iter()
+                .map(|c| c.used_at.is_none().then_some(c.hash.as_str()))
+                .collect();
+            let i = recovery::find(typed, &hashes).ok_or(FactorError::WrongCode)?;
+            f.recovery[i].used_at = Some(now);
+            Ok(f.recovery_left())
+        });
+        match result {
+            Ok(left) => Ok(Some(Passed::Recovery { left })),
+            Err(FactorError::WrongCode) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn pending_secret(&self, user_id: &str, f: &FactorsRecord) -> Result<Option<Secret>, FactorError> {
+        match &f.pending_totp {
+            Some(p) if self.env.now() < p.created + ENROLLMENT_TTL_SECS => {
+                let bytes = self.key.open(&p.sealed_secret, user_id.as_bytes())?;
+                Ok(Some(Secret::from_bytes(&bytes)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn enrollment(&self, secret: &Secret, email: &str) -> Result<Enrollment, FactorError> {
+        let otpauth_uri = totp::key_uri(secret, &self.issuer, email)?;
+        let qr_svg = totp::qr_svg(&otpauth_uri)?;
+        Ok(Enrollment {
+            secret_base32: secret.base32(),
+            otpauth_uri,
+            qr_svg,
+        })
+    }
+
+    fn new_recovery_codes(&self) -> Result<(Vec<String>, Vec<RecoveryCode>), FactorError> {
+        let codes = recovery::generate(&self.env);
+        let hashes = codes
+            .iter()
+            .map(|c| {
+                Ok(RecoveryCode {
+                    hash: recovery::hash(&self.env, c)?,
+                    used_at: None,
+                })
+            })
+            .collect::<Result<Vec<_>, FactorError>>()?;
+        Ok((codes, hashes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::testing::{env_at, FixedClock};
+    use crate::env::Clock as _;
+    use std::sync::Arc;
+
+    fn factors() -> (Factors, Arc<FixedClock>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let (env, clock) = env_at(1_700_000_000);
+        let (key, _) = SecretKey::generate(&env);
+        let f = Factors {
+            store: Store::open(dir.path()).unwrap(),
+            env,
+            key,
+            issuer: "Test".into(),
+        };
+        (f, clock, dir)
+    }
+
+    /// Decodes the RFC 4648 base32 secret an authenticator app would read.
+    fn secret_of(e: &Enrollment) -> Secret {
+        let (mut bits, mut acc, mut out) = (0u32, 0u64, Vec::new());
+        for c in e.secret_base32.bytes() {
+            let v = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+                .iter()
+                .position(|&a| a == c)
+                .unwrap() as u64;
+            acc = (acc << 5) | v;
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+            }
+        }
+        Secret::from_bytes(&out).unwrap()
+    }
+
+    #[test]
+    fn enrollment_needs_the_current_code_and_gives_ten_recovery_codes() {
+        let (f, clock, _d) = factors();
+        let e = f.begin_totp("u", "u@x").unwrap();
+        assert!(matches!(f.confirm_totp("u", "000000"), Err(FactorError::WrongCode)));
+        let now = clock.now();
+        let codes = f.confirm_totp("u", &totp::code_at(&secret_of(&e), now)).unwrap();
+        assert_eq!(codes.len(), 10);
+        let status = f.status("u").unwrap();
+        assert!(status.enabled() && status.pending_totp.is_none());
+        assert!(
+            status.recovery.iter().all(|c| !codes.contains(&c.hash)),
+            "only hashes are stored"
+        );
+    }
+
+    #[test]
+    fn secret_is_stored_encrypted() {
+        let (f, _, _d) = factors();
+        let e = f.begin_totp("u", "u@x").unwrap();
+        let stored = f.status("u").unwrap().pending_totp.unwrap().sealed_secret;
+        let raw = secret_of(&e);
+        assert!(!stored.windows(raw.as_bytes().len()).any(|w| w == raw.as_bytes()));
+    }
+
+    #[test]
+    fn login_code_is_accepted_once_and_older_codes_never() {
+        let (f, clock, _d) = factors();
+        let e = f.begin_totp("u", "u@x").unwrap();
+        let s = secret_of(&e);
+        f.confirm_totp("u", &totp::code_at(&s, clock.now())).unwrap();
+        clock.advance(30);
+        let code = totp::code_at(&s, clock.now());
+        assert_eq!(f.verify_login("u", &code).unwrap(), Some(Passed::Totp));
+        assert_eq!(f.verify_login("u", &code).unwrap(), None, "replayed");
+        let older = totp::code_at(&s, clock.now() - 30);
+        assert_eq!(f.verify_login("u", &older).unwrap(), None, "older than the last used");
+    }
+
+    #[test]
+    fn recovery_code_is_spent_and_regeneration_voids_the_rest() {
+        let (f, clock, _d) = factors();
+        let e = f.begin_totp("u", "u@x").unwrap();
+        let codes = f
+            .confirm_totp("u", &totp::code_at(&secret_of(&e), clock.now()))
+            .unwrap();
+        assert_eq!(
+            f.verify_login("u", &codes[0]).unwrap(),
+            Some(Passed::Recovery { left: 9 })
+        );
+        assert_eq!(f.verify_login("u", &codes[0]).unwrap(), None);
+        let fresh = f.regenerate("u").unwrap();
+        assert_eq!(f.verify_login("u", &codes[1]).unwrap(), None);
+        assert_eq!(
+            f.verify_login("u", &fresh[1]).unwrap(),
+            Some(Passed::Recovery { left: 9 })
+        );
+    }
+
+    #[test]
+    fn stale_enrollment_cannot_be_confirmed() {
+        let (f, clock, _d) = factors();
+        let e = f.begin_totp("u", "u@x").unwrap();
+        clock.advance(ENROLLMENT_TTL_SECS + 1);
+        let code = totp::code_at(&secret_of(&e), clock.now());
+        assert!(matches!(f.confirm_totp("u", &code), Err(FactorError::NoEnrollment)));
+    }
+
+    #[test]
+    fn disable_removes_everything() {
+        let (f, clock, _d) = factors();
+        let e = f.begin_totp("u", "u@x").unwrap();
+        f.confirm_totp("u", &totp::code_at(&secret_of(&e), clock.now()))
+            .unwrap();
+        f.disable("u").unwrap();
+        assert_eq!(f.status("u").unwrap(), FactorsRecord::default());
+        assert!(matches!(f.disable("u"), Err(FactorError::NotEnabled)));
+    }
+}

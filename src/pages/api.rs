@@ -1,0 +1,125 @@
+//! The JSON API for single-page dashboards and automation: the same
+//! operations as the settings pages, with `{"error","message"}` on refusal.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::request::{refusal_json, OwnRequest, Shared};
+use super::{json, json_error, Reply};
+use crate::actions;
+use crate::identity::Role;
+use crate::session::Found;
+
+#[derive(Deserialize)]
+struct PasswordBody {
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct CodeBody {
+    code: String,
+}
+
+fn signed_in(req: &OwnRequest) -> Result<&Found, Reply> {
+    req.found
+        .as_ref()
+        .ok_or_else(|| json_error(401, "not_signed_in", "Sign in first."))
+}
+
+pub async fn status(gw: &Shared, req: &OwnRequest) -> Reply {
+    let found = match signed_in(req) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let (user, factors) = match (actions::user(gw, found).await, actions::factors(gw, found).await) {
+        (Ok(u), Ok(f)) => (u, f),
+        (Err(r), _) | (_, Err(r)) => return refusal_json(&r),
+    };
+    let accounts: Vec<_> = user
+        .accounts
+        .iter()
+        .map(|m| {
+            json!({
+                "id": m.account_id,
+                "role": match m.role { Role::Owner => "owner", Role::Member => "member" },
+                "require_2fa": false,
+            })
+        })
+        .collect();
+    json(
+        200,
+        json!({
+            "user": user.email,
+            "totp_enabled": factors.enabled(),
+            "sms_enabled": false,
+            "recovery_codes_left": factors.recovery_left(),
+            "accounts": accounts,
+        }),
+    )
+}
+
+/// Runs `op` after checking the JSON body's password.
+async fn with_password(gw: &Shared, req: &OwnRequest) -> Result<(), Reply> {
+    let body: PasswordBody = req.json_body()?;
+    let found = signed_in(req)?;
+    actions::confirm_password(gw, found, &body.password, req.client())
+        .await
+        .map_err(|r| refusal_json(&r))
+}
+
+pub async fn totp_enroll(gw: &Shared, req: &OwnRequest) -> Reply {
+    if let Err(reply) = with_password(gw, req).await {
+        return reply;
+    }
+    let Ok(found) = signed_in(req) else {
+        return json_error(401, "not_signed_in", "Sign in first.");
+    };
+    match actions::begin_totp(gw, found).await {
+        Ok(e) => json(
+            200,
+            json!({ "otpauth_uri": e.otpauth_uri, "secret": e.secret_base32, "qr_svg": e.qr_svg }),
+        ),
+        Err(r) => refusal_json(&r),
+    }
+}
+
+pub async fn totp_verify(gw: &Shared, req: &OwnRequest) -> Reply {
+    let body: CodeBody = match req.json_body() {
+        Ok(b) => b,
+        Err(reply) => return reply,
+    };
+    let found = match signed_in(req) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    match actions::confirm_totp(gw, found, body.code, req.client()).await {
+        Ok(codes) => json(200, json!({ "recovery_codes": codes })),
+        Err(r) => refusal_json(&r),
+    }
+}
+
+pub async fn totp_disable(gw: &Shared, req: &OwnRequest) -> Reply {
+    if let Err(reply) = with_password(gw, req).await {
+        return reply;
+    }
+    let Ok(found) = signed_in(req) else {
+        return json_error(401, "not_signed_in", "Sign in first.");
+    };
+    match actions::disable_totp(gw, found, req.client()).await {
+        Ok(()) => json(200, json!({})),
+        Err(r) => refusal_json(&r),
+    }
+}
+
+pub async fn regenerate(gw: &Shared, req: &OwnRequest) -> Reply {
+    if let Err(reply) = with_password(gw, req).await {
+        return reply;
+    }
+    let Ok(found) = signed_in(req) else {
+        return json_error(401, "not_signed_in", "Sign in first.");
+    };
+    match actions::regenerate(gw, found, req.client()).await {
+        Ok(codes) => json(200, json!({ "recovery_codes": codes })),
+        Err(r) => refusal_json(&r),
+    }
+}

@@ -1,0 +1,169 @@
+//! The gateway's HTML pages, as maud templates compiled into the binary:
+//! no external assets, no JavaScript needed, every form with its CSRF token.
+
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+use super::CSS;
+
+/// What every page needs to know about where it is shown.
+pub struct Frame<'a> {
+    pub dashboard: &'a str,
+    pub prefix: &'a str,
+    pub csrf: &'a str,
+}
+
+fn layout(frame: &Frame, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (frame.dashboard) }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                main.card {
+                    p.brand { (frame.dashboard) " · Security" }
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+fn csrf(frame: &Frame) -> Markup {
+    html! { input type="hidden" name="csrf_token" value=(frame.csrf); }
+}
+
+fn notice(message: Option<&str>, class: &str) -> Markup {
+    html! {
+        @if let Some(m) = message {
+            p class=(class) role="alert" { (m) }
+        }
+    }
+}
+
+fn password_form(frame: &Frame, action: &str, button: &str, danger: bool) -> Markup {
+    html! {
+        form method="post" action={ (frame.prefix) (action) } {
+            (csrf(frame))
+            label { "Confirm your password"
+                input type="password" name="password" autocomplete="current-password" required;
+            }
+            button.danger[danger] type="submit" { (button) }
+        }
+    }
+}
+
+/// The user's security settings.
+pub struct SettingsView<'a> {
+    pub email: &'a str,
+    pub enabled: bool,
+    pub recovery_left: usize,
+    pub flash: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+pub fn settings(frame: &Frame, v: &SettingsView) -> Markup {
+    let body = html! {
+        p { "Signed in as " strong { (v.email) } }
+        (notice(v.flash, "flash"))
+        (notice(v.error, "error"))
+        section {
+            h2 { "Two-factor authentication" }
+            @if v.enabled {
+                p.status.on { "On: an authenticator app code is needed at every sign-in." }
+                p { (v.recovery_left) " recovery codes left." }
+                @if v.recovery_left <= 3 {
+                    p.warning { "Few recovery codes are left. Make new ones so you cannot be locked out." }
+                }
+                (password_form(frame, "/settings/recovery/regenerate", "Make new recovery codes", false))
+                (password_form(frame, "/settings/totp/disable", "Disable two-factor authentication", true))
+            } @else {
+                p.status.off { "Off: your password alone signs you in." }
+                p { "Add a second step to sign-in with an authenticator app such as Google Authenticator or 1Password." }
+                (password_form(frame, "/settings/totp/enable", "Enable two-factor authentication", false))
+            }
+        }
+        p { a href="/" { "Back to the dashboard" } }
+    };
+    layout(frame, "Security settings", body)
+}
+
+/// The QR code to scan, and the form for the first code.
+pub fn totp_setup(frame: &Frame, qr_svg: &str, secret: &str, error: Option<&str>) -> Markup {
+    let body = html! {
+        ol {
+            li { "Scan this QR code with your authenticator app." }
+            li { "Enter the 6-digit code the app shows." }
+        }
+        figure.qr { (PreEscaped(qr_svg)) }
+        p { "Can't scan it? Enter this key in the app instead:" }
+        p { code.secret { (secret) } }
+        (notice(error, "error"))
+        form method="post" action={ (frame.prefix) "/settings/totp/verify" } {
+            (csrf(frame))
+            label { "Code from the app"
+                input type="text" name="code" inputmode="numeric" autocomplete="one-time-code"
+                    pattern="[0-9 ]{6,7}" maxlength="7" required autofocus;
+            }
+            button type="submit" { "Verify and turn on" }
+        }
+        p { a href={ (frame.prefix) "/settings" } { "Cancel" } }
+    };
+    layout(frame, "Set up your authenticator app", body)
+}
+
+/// Recovery codes, shown once.
+pub fn recovery_codes(frame: &Frame, codes: &[String], fresh_enable: bool) -> Markup {
+    let text = codes.join("\n") + "\n";
+    let download = format!(
+        "data:text/plain;charset=utf-8,{}",
+        crate::policy::encode_component(&text)
+    );
+    let body = html! {
+        @if fresh_enable {
+            p.flash { "Two-factor authentication is on." }
+        }
+        p { "Store these recovery codes in a safe place. Each one signs you in once if you lose your
+             authenticator app. They will not be shown again." }
+        ul.codes {
+            @for c in codes { li { code { (c) } } }
+        }
+        p {
+            a.button href=(download) download="recovery-codes.txt" { "Download the codes" }
+            " or print this page."
+        }
+        p { a href={ (frame.prefix) "/settings" } { "I have stored them: back to settings" } }
+    };
+    layout(frame, "Your recovery codes", body)
+}
+
+/// The second step of sign-in.
+pub fn challenge(frame: &Frame, next: &str, error: Option<&str>) -> Markup {
+    let body = html! {
+        p { "Enter the 6-digit code from your authenticator app, or one of your recovery codes." }
+        (notice(error, "error"))
+        form method="post" action={ (frame.prefix) "/challenge" } {
+            (csrf(frame))
+            input type="hidden" name="next" value=(next);
+            label { "Code"
+                input type="text" name="code" autocomplete="one-time-code" autocapitalize="off"
+                    spellcheck="false" maxlength="32" required autofocus;
+            }
+            button type="submit" { "Continue" }
+        }
+    };
+    layout(frame, "Two-factor authentication", body)
+}
+
+/// A short message with a way back.
+pub fn message(frame: &Frame, title: &str, text: &str, back: &str) -> Markup {
+    let body = html! {
+        p { (text) }
+        p { a href=(back) { "Back" } }
+    };
+    layout(frame, title, body)
+}

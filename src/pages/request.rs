@@ -1,0 +1,109 @@
+//! One request to the gateway's own endpoints, as the handlers see it: the
+//! route the policy allowed, the body already read, the session found.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::html::Frame;
+use super::{json_error, Reply};
+use crate::actions::Refusal;
+use crate::gateway::Gateway;
+use crate::policy::OwnRoute;
+use crate::session::Found;
+
+pub struct OwnRequest {
+    pub route: OwnRoute,
+    pub query: Option<String>,
+    /// The request said `Content-Type: application/json`.
+    pub json: bool,
+    pub body: Bytes,
+    pub client: Option<String>,
+    pub found: Option<Found>,
+}
+
+impl OwnRequest {
+    /// The form fields of a URL-encoded body.
+    pub fn form(&self) -> HashMap<String, String> {
+        serde_urlencoded::from_bytes(&self.body).unwrap_or_default()
+    }
+
+    /// One query parameter.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        let q = self.query.as_deref()?;
+        let pairs: HashMap<String, String> = serde_urlencoded::from_str(q).ok()?;
+        pairs.get(name).cloned()
+    }
+
+    pub fn client(&self) -> Option<&str> {
+        self.client.as_deref()
+    }
+
+    /// Whether the form carries this session's CSRF token.
+    pub fn csrf_ok(&self, form: &HashMap<String, String>) -> bool {
+        match (&self.found, form.get("csrf_token")) {
+            (Some(f), Some(t)) => f.session.csrf_matches(t),
+            _ => false,
+        }
+    }
+
+    pub fn frame<'a>(&'a self, gw: &'a Gateway) -> Frame<'a> {
+        Frame {
+            dashboard: &gw.config.dashboard_name,
+            prefix: &gw.config.prefix,
+            csrf: self.found.as_ref().map_or("", |f| f.session.csrf.as_str()),
+        }
+    }
+
+    /// The JSON body, or a refusal saying why it is not one.
+    pub fn json_body<T: serde::de::DeserializeOwned>(&self) -> Result<T, Reply> {
+        if !self.json {
+            // A cross-site form cannot send this content type without a CORS
+            // preflight, which the gateway never grants: this is the JSON
+            // API's CSRF defence.
+            return Err(json_error(
+                415,
+                "unsupported_media_type",
+                "Send the request with Content-Type: application/json.",
+            ));
+        }
+        serde_json::from_slice(&self.body)
+            .map_err(|e| json_error(400, "bad_request", &format!("Invalid JSON body: {e}")))
+    }
+}
+
+/// Same-origin destinations only: a path on this site, never `//host`.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.contains(['\r', '\n']) => {
+            n.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+/// A refusal as a JSON error.
+pub fn refusal_json(r: &Refusal) -> Reply {
+    let reply = json_error(r.status, r.error, &r.message);
+    match r.retry_after {
+        Some(s) => reply.with_header("retry-after", &s.to_string()),
+        None => reply,
+    }
+}
+
+pub type Shared = Arc<Gateway>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_kept_only_when_it_stays_on_this_site() {
+        assert_eq!(safe_next(Some("/reports?x=1")), "/reports?x=1");
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -1,0 +1,135 @@
+//! The security settings pages: status, enable with QR and first code,
+//! recovery codes shown once, disable and regenerate behind the password.
+
+use super::request::{OwnRequest, Shared};
+use super::{html, html_reply, redirect, Reply};
+use crate::actions::{self, Refusal};
+use crate::session::Found;
+
+fn settings_url(gw: &Shared, flash: Option<&str>) -> String {
+    match flash {
+        Some(f) => format!("{}/settings?done={f}", gw.config.prefix),
+        None => format!("{}/settings", gw.config.prefix),
+    }
+}
+
+/// The settings page, with an optional message of what just happened.
+pub async fn show(gw: &Shared, req: &OwnRequest, error: Option<&Refusal>) -> Reply {
+    let Some(found) = &req.found else {
+        return redirect(&gw.config.upstream.login.path);
+    };
+    let (user, factors) = match (actions::user(gw, found).await, actions::factors(gw, found).await) {
+        (Ok(u), Ok(f)) => (u, f),
+        (Err(r), _) | (_, Err(r)) => return message(gw, req, &r),
+    };
+    let flash = match req.query_param("done").as_deref() {
+        Some("disabled") => Some("Two-factor authentication is off."),
+        _ => None,
+    };
+    let view = html::SettingsView {
+        email: &user.email,
+        enabled: factors.enabled(),
+        recovery_left: factors.recovery_left(),
+        flash,
+        error: error.map(|r| r.message.as_str()),
+    };
+    let status = error.map_or(200, |r| r.status);
+    html_reply(status, html::settings(&req.frame(gw), &view))
+}
+
+fn message(gw: &Shared, req: &OwnRequest, r: &Refusal) -> Reply {
+    let page = html::message(
+        &req.frame(gw),
+        "Something went wrong",
+        &r.message,
+        &settings_url(gw, None),
+    );
+    html_reply(r.status, page)
+}
+
+/// Checks the form's CSRF token and the password in it.
+async fn confirmed<'a>(gw: &Shared, req: &'a OwnRequest) -> Result<&'a Found, Refusal> {
+    let form = req.form();
+    if !req.csrf_ok(&form) {
+        return Err(Refusal {
+            status: 403,
+            error: "csrf",
+            message: "The form expired. Please try again.".into(),
+            retry_after: None,
+        });
+    }
+    let found = req.found.as_ref().ok_or(Refusal {
+        status: 401,
+        error: "not_signed_in",
+        message: "Sign in first.".into(),
+        retry_after: None,
+    })?;
+    let password = form.get("password").map(String::as_str).unwrap_or("");
+    actions::confirm_password(gw, found, password, req.client()).await?;
+    Ok(found)
+}
+
+pub async fn enable(gw: &Shared, req: &OwnRequest) -> Reply {
+    let found = match confirmed(gw, req).await {
+        Ok(f) => f,
+        Err(r) => return show(gw, req, Some(&r)).await,
+    };
+    match actions::begin_totp(gw, found).await {
+        Ok(_) => redirect(&format!("{}/settings/totp/setup", gw.config.prefix)),
+        Err(r) => show(gw, req, Some(&r)).await,
+    }
+}
+
+pub async fn setup(gw: &Shared, req: &OwnRequest) -> Reply {
+    let Some(found) = &req.found else {
+        return redirect(&settings_url(gw, None));
+    };
+    match actions::current_enrollment(gw, found).await {
+        Ok(Some(e)) => html_reply(200, html::totp_setup(&req.frame(gw), &e.qr_svg, &e.secret_base32, None)),
+        _ => redirect(&settings_url(gw, None)),
+    }
+}
+
+pub async fn verify(gw: &Shared, req: &OwnRequest) -> Reply {
+    let form = req.form();
+    let Some(found) = req.found.as_ref().filter(|_| req.csrf_ok(&form)) else {
+        return redirect(&settings_url(gw, None));
+    };
+    let code = form.get("code").cloned().unwrap_or_default();
+    match actions::confirm_totp(gw, found, code, req.client()).await {
+        Ok(codes) => html_reply(200, html::recovery_codes(&req.frame(gw), &codes, true)),
+        Err(r) if r.error == "wrong_code" => match actions::current_enrollment(gw, found).await {
+            Ok(Some(e)) => {
+                let text = "That code is not right. Check the app and try the current code.";
+                html_reply(
+                    400,
+                    html::totp_setup(&req.frame(gw), &e.qr_svg, &e.secret_base32, Some(text)),
+                )
+            }
+            _ => redirect(&settings_url(gw, None)),
+        },
+        Err(r) => show(gw, req, Some(&r)).await,
+    }
+}
+
+pub async fn disable(gw: &Shared, req: &OwnRequest) -> Reply {
+    let found = match confirmed(gw, req).await {
+        Ok(f) => f,
+        Err(r) => return show(gw, req, Some(&r)).await,
+    };
+    match actions::disable_totp(gw, found, req.client()).await {
+        Ok(()) => redirect(&settings_url(gw, Some("disabled"))),
+        Err(r) => show(gw, req, Some(&r)).await,
+    }
+}
+
+pub async fn regenerate(gw: &Shared, req: &OwnRequest) -> Reply {
+    let found = match confirmed(gw, req).await {
+        Ok(f) => f,
+        Err(r) => return show(gw, req, Some(&r)).await,
+    };
+    match actions::regenerate(gw, found, req.client()).await {
+        Ok(codes) => html_reply(200, html::recovery_codes(&req.frame(gw), &codes, false)),
+        Err(r) => show(gw, req, Some(&r)).await,
+    }
+}

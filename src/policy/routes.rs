@@ -1,0 +1,98 @@
+//! The gateway's own endpoints under its prefix, and who may reach each:
+//! anyone, a sign-in waiting for its second factor, or a signed-in user.
+
+use http::Method;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnRoute {
+    Health,
+    ChallengeForm,
+    ChallengeSubmit,
+    ApiChallenge,
+    Settings,
+    EnableTotp,
+    TotpSetup,
+    VerifyTotp,
+    DisableTotp,
+    RegenerateRecovery,
+    ApiStatus,
+    ApiTotpEnroll,
+    ApiTotpVerify,
+    ApiTotpDisable,
+    ApiRegenerateRecovery,
+    NotFound,
+}
+
+/// Which session an endpoint needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Anyone,
+    /// Password accepted, second factor due.
+    Pending,
+    SignedIn,
+}
+
+impl OwnRoute {
+    /// The route for `rest`, the path after the prefix.
+    pub fn find(method: &Method, rest: &str) -> OwnRoute {
+        use OwnRoute::*;
+        let get = method == Method::GET || method == Method::HEAD;
+        let post = method == Method::POST;
+        match (rest, get, post) {
+            ("/health", true, _) => Health,
+            ("/challenge", true, _) => ChallengeForm,
+            ("/challenge", _, true) => ChallengeSubmit,
+            ("/api/challenge", _, true) => ApiChallenge,
+            ("/settings", true, _) => Settings,
+            ("/settings/totp/enable", _, true) => EnableTotp,
+            ("/settings/totp/setup", true, _) => TotpSetup,
+            ("/settings/totp/verify", _, true) => VerifyTotp,
+            ("/settings/totp/disable", _, true) => DisableTotp,
+            ("/settings/recovery/regenerate", _, true) => RegenerateRecovery,
+            ("/api/status", true, _) => ApiStatus,
+            ("/api/totp/enroll", _, true) => ApiTotpEnroll,
+            ("/api/totp/verify", _, true) => ApiTotpVerify,
+            ("/api/totp/disable", _, true) => ApiTotpDisable,
+            ("/api/recovery-codes/regenerate", _, true) => ApiRegenerateRecovery,
+            _ => NotFound,
+        }
+    }
+
+    pub fn access(self) -> Access {
+        use OwnRoute::*;
+        match self {
+            Health | NotFound => Access::Anyone,
+            ChallengeForm | ChallengeSubmit | ApiChallenge => Access::Pending,
+            _ => Access::SignedIn,
+        }
+    }
+
+    /// JSON endpoints answer scripts, whatever their Accept header says.
+    pub fn is_api(self) -> bool {
+        use OwnRoute::*;
+        matches!(
+            self,
+            Health | ApiChallenge | ApiStatus | ApiTotpEnroll | ApiTotpVerify | ApiTotpDisable | ApiRegenerateRecovery
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_need_the_right_method() {
+        assert_eq!(OwnRoute::find(&Method::POST, "/challenge"), OwnRoute::ChallengeSubmit);
+        assert_eq!(OwnRoute::find(&Method::GET, "/challenge"), OwnRoute::ChallengeForm);
+        assert_eq!(OwnRoute::find(&Method::GET, "/api/totp/enroll"), OwnRoute::NotFound);
+        assert_eq!(OwnRoute::find(&Method::POST, "/settings/"), OwnRoute::NotFound);
+    }
+
+    #[test]
+    fn settings_need_a_signed_in_session_and_the_challenge_a_pending_one() {
+        assert_eq!(OwnRoute::Settings.access(), Access::SignedIn);
+        assert_eq!(OwnRoute::ApiChallenge.access(), Access::Pending);
+        assert_eq!(OwnRoute::Health.access(), Access::Anyone);
+    }
+}

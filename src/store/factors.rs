@@ -1,0 +1,134 @@
+//! Second-factor records: one per user, holding the sealed TOTP secret, its
+//! replay guard (the last accepted time step), an enrollment in progress and
+//! the recovery code hashes. Updates are compare-and-swap, so two sessions
+//! racing with the same code cannot both consume it, and are flushed before
+//! the caller answers: a consumed code must stay consumed after a crash.
+
+use serde::{Deserialize, Serialize};
+
+use super::{record, Store, StoreError};
+use crate::env::UnixSeconds;
+
+const FACTORS_V: u8 = 1;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactorsRecord {
+    pub totp: Option<TotpFactor>,
+    pub pending_totp: Option<PendingTotp>,
+    pub recovery: Vec<RecoveryCode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpFactor {
+    /// The secret, encrypted with the gateway's key (see `secretbox`).
+    pub sealed_secret: Vec<u8>,
+    pub enabled_at: UnixSeconds,
+    /// The last accepted time step; only later steps are accepted.
+    pub last_step: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingTotp {
+    pub sealed_secret: Vec<u8>,
+    pub created: UnixSeconds,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryCode {
+    /// argon2 PHC string of the code; the code itself is never stored.
+    pub hash: String,
+    pub used_at: Option<UnixSeconds>,
+}
+
+impl FactorsRecord {
+    pub fn enabled(&self) -> bool {
+        self.totp.is_some()
+    }
+
+    pub fn recovery_left(&self) -> usize {
+        self.recovery.iter().filter(|c| c.used_at.is_none()).count()
+    }
+}
+
+impl Store {
+    pub fn factors(&self, user_id: &str) -> Result<FactorsRecord, StoreError> {
+        Ok(self
+            .factors
+            .get(user_id.as_bytes())?
+            .map(|b| record::decode("factors", FACTORS_V, &b))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// Applies `change` atomically to the user's record and flushes it.
+    /// `change` may run more than once if another update wins the race, so it
+    /// must only compute from its input. Its error aborts without writing.
+    pub fn update_factors<T, E: From<StoreError>>(
+        &self,
+        user_id: &str,
+        mut change: impl FnMut(&mut FactorsRecord) -> Result<T, E>,
+    ) -> Result<T, E> {
+        loop {
+            let old = self.factors.get(user_id.as_bytes()).map_err(StoreError::from)?;
+            let mut rec: FactorsRecord = match &old {
+                Some(b) => record::decode("factors", FACTORS_V, b)?,
+                None => FactorsRecord::default(),
+            };
+            let out = change(&mut rec)?;
+            let new = record::encode(FACTORS_V, &rec)?;
+            let swapped = self
+                .factors
+                .compare_and_swap(user_id.as_bytes(), old, Some(new))
+                .map_err(StoreError::from)?;
+            if swapped.is_ok() {
+                self.flush()?;
+                return Ok(out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn factors_default_to_nothing_and_updates_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        assert!(!s.factors("u").unwrap().enabled());
+        s.update_factors::<_, StoreError>("u", |f| {
+            f.totp = Some(TotpFactor {
+                sealed_secret: vec![1],
+                enabled_at: 5,
+                last_step: None,
+            });
+            f.recovery = vec![RecoveryCode {
+                hash: "h".into(),
+                used_at: None,
+            }];
+            Ok(())
+        })
+        .unwrap();
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        let f = s.factors("u").unwrap();
+        assert!(f.enabled());
+        assert_eq!(f.recovery_left(), 1);
+    }
+
+    #[test]
+    fn failed_change_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let r: Result<(), StoreError> = s.update_factors("u", |f| {
+            f.recovery.push(RecoveryCode {
+                hash: "h".into(),
+                used_at: None,
+            });
+            Err(StoreError::Encode("no".into()))
+        });
+        assert!(r.is_err());
+        assert_eq!(s.factors("u").unwrap().recovery_left(), 0);
+    }
+}

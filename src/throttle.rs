@@ -1,0 +1,202 @@
+//! Limits on wrong second-factor codes. Consecutive failures are counted per
+//! user (across all of their sessions) and per client address; past the limit
+//! further attempts are refused until a lockout ends, and each new lockout of
+//! the same user or address lasts twice as long as the last. A success resets
+//! the count. Counting is in memory: it guards the live process, and a
+//! lockout therefore ends early only if the operator restarts the gateway.
+//!
+//! This is a consecutive-failure lockout, not a request-rate limit, so it is
+//! a few lines here rather than a token-bucket crate.
+
+use dashmap::DashMap;
+
+use crate::env::UnixSeconds;
+
+/// The longest lockout, however often it repeats.
+const MAX_LOCKOUT_SECS: u64 = 24 * 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub per_user: u32,
+    pub per_client: u32,
+    pub lockout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    Locked { retry_after_secs: u64 },
+}
+
+/// What a failure led to, for the audit trail and the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AfterFailure {
+    /// Attempts left before the user is locked out (0 when locked now).
+    pub attempts_left: u32,
+    /// This failure started a lockout.
+    pub locked_now: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counter {
+    failures: u32,
+    lockouts: u32,
+    locked_until: UnixSeconds,
+    last_failure: UnixSeconds,
+}
+
+impl Counter {
+    fn retry_after(&self, now: UnixSeconds) -> Option<u64> {
+        (self.locked_until > now).then(|| self.locked_until - now)
+    }
+
+    /// Counts a failure; returns true if it started a lockout.
+    fn fail(&mut self, now: UnixSeconds, limit: u32, base: u64) -> bool {
+        if self.locked_until != 0 && self.locked_until <= now {
+            // A lockout ended: a fresh allowance, but the next lockout is longer.
+            self.failures = 0;
+            self.locked_until = 0;
+        }
+        self.failures += 1;
+        self.last_failure = now;
+        if self.failures >= limit && self.locked_until <= now {
+            self.lockouts += 1;
+            let factor = 1u64 << (self.lockouts - 1).min(16);
+            self.locked_until = now + base.saturating_mul(factor).min(MAX_LOCKOUT_SECS);
+            return true;
+        }
+        false
+    }
+}
+
+pub struct Throttle {
+    limits: Limits,
+    users: DashMap<String, Counter>,
+    clients: DashMap<String, Counter>,
+}
+
+impl Throttle {
+    pub fn new(limits: Limits) -> Self {
+        Throttle {
+            limits,
+            users: DashMap::new(),
+            clients: DashMap::new(),
+        }
+    }
+
+    /// Whether an attempt by `user` from `client` may be checked at all.
+    pub fn check(&self, user: &str, client: Option<&str>, now: UnixSeconds) -> Verdict {
+        let by_user = self.users.get(user).and_then(|c| c.retry_after(now));
+        let by_client = client.and_then(|ip| self.clients.get(ip).and_then(|c| c.retry_after(now)));
+        match by_user.into_iter().chain(by_client).max() {
+            Some(retry_after_secs) => Verdict::Locked { retry_after_secs },
+            None => Verdict::Allowed,
+        }
+    }
+
+    pub fn failure(&self, user: &str, client: Option<&str>, now: UnixSeconds) -> AfterFailure {
+        let (locked_now, failures) = {
+            let mut c = self.users.entry(user.to_string()).or_default();
+            let locked = c.fail(now, self.limits.per_user, self.limits.lockout_secs);
+            (locked, c.failures)
+        };
+        let mut client_locked = false;
+        if let Some(ip) = client {
+            client_locked = self.clients.entry(ip.to_string()).or_default().fail(
+                now,
+                self.limits.per_client,
+                self.limits.lockout_secs,
+            );
+        }
+        AfterFailure {
+            attempts_left: self.limits.per_user.saturating_sub(failures),
+            locked_now: locked_now || client_locked,
+        }
+    }
+
+    pub fn success(&self, user: &str, client: Option<&str>) {
+        if let Some(mut c) = self.users.get_mut(user) {
+            c.failures = 0;
+        }
+        if let Some(ip) = client {
+            if let Some(mut c) = self.clients.get_mut(ip) {
+                c.failures = 0;
+            }
+        }
+    }
+
+    /// Forgets counters with no failure for a day and no lockout running,
+    /// so addresses that tried once do not pile up.
+    pub fn sweep(&self, now: UnixSeconds) {
+        let stale = |c: &Counter| c.locked_until <= now && c.last_failure + MAX_LOCKOUT_SECS < now;
+        self.users.retain(|_, c| !stale(c));
+        self.clients.retain(|_, c| !stale(c));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn throttle() -> Throttle {
+        Throttle::new(Limits {
+            per_user: 3,
+            per_client: 5,
+            lockout_secs: 60,
+        })
+    }
+
+    #[test]
+    fn user_is_locked_after_the_limit_in_any_session() {
+        let t = throttle();
+        assert_eq!(t.failure("bob", Some("1.1.1.1"), 100).attempts_left, 2);
+        assert_eq!(t.failure("bob", Some("2.2.2.2"), 101).attempts_left, 1);
+        let last = t.failure("bob", None, 102);
+        assert!(last.locked_now);
+        assert_eq!(
+            t.check("bob", Some("3.3.3.3"), 110),
+            Verdict::Locked { retry_after_secs: 52 }
+        );
+        assert_eq!(t.check("alice", Some("3.3.3.3"), 110), Verdict::Allowed);
+    }
+
+    #[test]
+    fn lockout_ends_and_the_next_one_lasts_longer() {
+        let t = throttle();
+        for s in 0..3 {
+            t.failure("bob", None, 100 + s);
+        }
+        assert_eq!(t.check("bob", None, 162), Verdict::Allowed);
+        for s in 0..3 {
+            t.failure("bob", None, 200 + s);
+        }
+        assert_eq!(t.check("bob", None, 202), Verdict::Locked { retry_after_secs: 120 });
+    }
+
+    #[test]
+    fn success_resets_the_consecutive_count() {
+        let t = throttle();
+        t.failure("bob", None, 100);
+        t.failure("bob", None, 101);
+        t.success("bob", None);
+        assert_eq!(t.failure("bob", None, 102).attempts_left, 2);
+    }
+
+    #[test]
+    fn one_address_trying_many_users_is_locked() {
+        let t = throttle();
+        for (i, user) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+            t.failure(user, Some("6.6.6.6"), 100 + i as u64);
+        }
+        assert!(matches!(t.check("f", Some("6.6.6.6"), 106), Verdict::Locked { .. }));
+        assert_eq!(t.check("f", Some("7.7.7.7"), 106), Verdict::Allowed);
+    }
+
+    #[test]
+    fn sweep_forgets_old_counters_but_not_running_lockouts() {
+        let t = throttle();
+        t.failure("old", None, 0);
+        t.sweep(MAX_LOCKOUT_SECS + 10);
+        assert_eq!(t.users.len(), 0);
+    }
+}

@@ -1,0 +1,87 @@
+//! Real external clients the tests lean on: `oathtool` computes TOTP codes,
+//! `rsvg-convert` renders our QR SVG to PNG and `zbarimg` reads it back.
+
+use std::path::Path;
+use std::process::Command;
+
+/// The TOTP code `oathtool` computes for `secret` (base32) at now + `offset_secs`.
+pub fn oathtool(secret: &str, offset_secs: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+        + offset_secs;
+    let out = Command::new("oathtool")
+        .args(["--totp", "-b", secret, &format!("--now=@{now}")])
+        .output()
+        .expect("oathtool is installed (see .ci/run)");
+    assert!(
+        out.status.success(),
+        "oathtool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Renders an SVG to PNG and returns what `zbarimg` reads from it.
+pub fn scan_qr_svg(svg: &str, dir: &Path) -> String {
+    let svg_path = dir.join("qr.svg");
+    let png_path = dir.join("qr.png");
+    std::fs::write(&svg_path, svg).expect("write svg");
+    let out = Command::new("rsvg-convert")
+        .args(["--width", "400", "--background-color", "white", "-o"])
+        .arg(&png_path)
+        .arg(&svg_path)
+        .output()
+        .expect("rsvg-convert is installed (see .ci/run)");
+    assert!(
+        out.status.success(),
+        "rsvg-convert: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("zbarimg")
+        .args(["--quiet", "--raw"])
+        .arg(&png_path)
+        .output()
+        .expect("zbarimg is installed (see .ci/run)");
+    assert!(
+        out.status.success(),
+        "zbarimg found no code: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The value of the hidden `csrf_token` field in a page.
+pub fn csrf_token(page: &str) -> String {
+    between(page, "name=\"csrf_token\" value=\"", "\"").unwrap_or_else(|| panic!("no csrf_token in: {page}"))
+}
+
+/// The text between `start` and the next `end`.
+pub fn between(text: &str, start: &str, end: &str) -> Option<String> {
+    let from = text.find(start)? + start.len();
+    let len = text[from..].find(end)?;
+    Some(text[from..from + len].to_string())
+}
+
+/// Every `<code>` element's text in a page.
+pub fn codes_in(page: &str) -> Vec<String> {
+    page.split("<code>")
+        .skip(1)
+        .filter_map(|s| s.split("</code>").next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Percent-encodes a form value.
+pub fn enc(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
