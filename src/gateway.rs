@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::cookies::{effect, SetCookieEffect};
 use crate::env::Env;
 use crate::factors::Factors;
 use crate::identity::Identity;
@@ -171,10 +172,32 @@ impl Gateway {
         self.audit("logout", Some(&session.user_id), client, why.to_string());
         let gw = self.clone();
         tokio::spawn(async move {
+            if let Stage::Pending { held_set_cookies } = &session.stage {
+                gw.sign_out_held(held_set_cookies).await;
+            }
             if let Err(e) = gw.with_store(move |s| s.delete_session(&hash)).await {
                 tracing::error!(error = %e, "cannot delete an ended session");
             }
         });
+    }
+
+    /// Signs out an upstream session the gateway will not release. Best
+    /// effort: a failure is logged, and the upstream's own expiry remains.
+    pub async fn sign_out_upstream(&self, cookie: &str) {
+        let up = &self.config.upstream;
+        if let Err(e) = self.upstream.logout(&up.logout, &up.session_cookie, cookie).await {
+            tracing::warn!(error = %e, "could not end an upstream session the gateway will not release");
+        }
+    }
+
+    /// Signs out the upstream session whose Set-Cookie headers were held.
+    async fn sign_out_held(&self, held_set_cookies: &[String]) {
+        let now = self.env.now();
+        for c in held_set_cookies {
+            if let SetCookieEffect::Sets(value) = effect(c, &self.config.upstream.session_cookie, now) {
+                self.sign_out_upstream(&value).await;
+            }
+        }
     }
 
     /// Follows an upstream that gave a signed-in session a new cookie value.
@@ -193,7 +216,14 @@ impl Gateway {
     /// Drops expired sessions and saves recent activity, so the idle timer
     /// survives a restart without a disk write per request.
     pub async fn sweep(self: &Arc<Self>, since: u64) {
-        let (gone, active) = self.sessions.sweep(self.env.now(), since);
+        let crate::session::Swept {
+            gone,
+            active,
+            abandoned,
+        } = self.sessions.sweep(self.env.now(), since);
+        for held in abandoned {
+            self.sign_out_held(&held).await;
+        }
         if gone.is_empty() && active.is_empty() {
             return;
         }

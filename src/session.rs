@@ -102,6 +102,18 @@ impl Session {
     }
 }
 
+/// What a sweep removed or found worth saving.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// Signed-in sessions that expired: delete them from disk.
+    pub gone: Vec<TokenHash>,
+    /// Signed-in sessions used since the last sweep: save their activity.
+    pub active: Vec<SessionRecord>,
+    /// Held upstream cookies of sign-ins that never passed their second
+    /// factor: those upstream sessions should be signed out.
+    pub abandoned: Vec<Vec<String>>,
+}
+
 /// What the per-request check found.
 #[derive(Debug, Clone)]
 pub struct Found {
@@ -139,7 +151,11 @@ impl SessionTable {
         let token_hash = hash(token?);
         let session = self.map.get(&token_hash)?.value().clone();
         if session.expired(now, &self.settings) {
-            self.map.remove(&token_hash);
+            // Pending sessions are left to the sweep, which also signs out
+            // the upstream session they hold.
+            if session.stage == Stage::Authenticated {
+                self.map.remove(&token_hash);
+            }
             return None;
         }
         session.last_seen.fetch_max(now, Ordering::Relaxed);
@@ -238,23 +254,22 @@ impl SessionTable {
     /// Removes expired sessions; returns the hashes of signed-in ones removed
     /// (so the caller can delete them from disk) and the signed-in sessions
     /// used since `since`, whose activity is worth saving.
-    pub fn sweep(&self, now: UnixSeconds, since: UnixSeconds) -> (Vec<TokenHash>, Vec<SessionRecord>) {
-        let mut gone = Vec::new();
-        let mut active = Vec::new();
+    pub fn sweep(&self, now: UnixSeconds, since: UnixSeconds) -> Swept {
+        let mut swept = Swept::default();
         self.map.retain(|h, s| {
-            let authenticated = s.stage == Stage::Authenticated;
             if s.expired(now, &self.settings) {
-                if authenticated {
-                    gone.push(*h);
+                match &s.stage {
+                    Stage::Authenticated => swept.gone.push(*h),
+                    Stage::Pending { held_set_cookies } => swept.abandoned.push(held_set_cookies.clone()),
                 }
                 return false;
             }
-            if authenticated && s.last_seen() > since {
-                active.push(s.to_record(*h));
+            if s.stage == Stage::Authenticated && s.last_seen() > since {
+                swept.active.push(s.to_record(*h));
             }
             true
         });
-        (gone, active)
+        swept
     }
 }
 
@@ -349,9 +364,18 @@ mod tests {
         let (a, _, _) = t.start(&env, "u-a", "x", Stage::Authenticated);
         let (_, hb, _) = t.start(&env, "u-b", "y", Stage::Authenticated);
         t.check(Some(&a), &[], 1500);
-        let (gone, active) = t.sweep(1650, 1400);
-        assert_eq!(gone, vec![hb]);
-        assert_eq!(active.len(), 1);
+        t.start(
+            &env,
+            "u-c",
+            "z",
+            Stage::Pending {
+                held_set_cookies: vec!["held".into()],
+            },
+        );
+        let swept = t.sweep(1650, 1400);
+        assert_eq!(swept.gone, vec![hb]);
+        assert_eq!(swept.active.len(), 1);
+        assert_eq!(swept.abandoned, vec![vec!["held".to_string()]]);
         assert_eq!(t.len(), 1);
     }
 }

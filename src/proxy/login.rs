@@ -111,7 +111,7 @@ async fn sign_in(
         Ok(who) => who,
         Err(e) => {
             tracing::error!(error = %e, "sign-in succeeded upstream but the identity look-up failed");
-            sign_out_upstream(gw, &upstream_cookie).await;
+            gw.sign_out_upstream(&upstream_cookie).await;
             return Err(pages::error_page(
                 502,
                 "Sign-in could not be completed",
@@ -130,7 +130,7 @@ async fn sign_in(
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot record a sign-in");
-            sign_out_upstream(gw, &upstream_cookie).await;
+            gw.sign_out_upstream(&upstream_cookie).await;
             return Err(pages::error_page(
                 503,
                 "Sign-in could not be completed",
@@ -190,11 +190,4 @@ fn upstream_request(
         builder = builder.header("x-forwarded-for", ip);
     }
     builder.header("content-length", body.len().to_string()).body(body)
-}
-
-async fn sign_out_upstream(gw: &Gateway, cookie: &str) {
-    let cfg = &gw.config.upstream;
-    if let Err(e) = gw.upstream.logout(&cfg.logout, &cfg.session_cookie, cookie).await {
-        tracing::warn!(error = %e, "could not end an upstream session the gateway will not release");
-    }
 }
