@@ -12,7 +12,7 @@ use crate::env::Env;
 use crate::factors::Factors;
 use crate::identity::Identity;
 use crate::secretbox::SecretKey;
-use crate::session::{SessionTable, Stage, TokenHash};
+use crate::session::{Session, SessionTable, Stage, TokenHash};
 use crate::store::{AuditEvent, Store, StoreError};
 use crate::throttle::Throttle;
 use crate::upstream::UpstreamClient;
@@ -127,15 +127,7 @@ impl Gateway {
         };
         let (token, hash, session) = self.sessions.start(&self.env, &user.id, upstream_cookie, stage);
         if !held {
-            let record = session.to_record(hash);
-            // Flushed now: a sign-in the browser was told about must survive a crash.
-            if let Err(e) = self
-                .with_store(move |s| s.put_session(&record).and_then(|_| s.flush()))
-                .await
-            {
-                self.sessions.end(&hash);
-                return Err(e);
-            }
+            self.persist_new(hash, &session).await?;
         }
         self.audit(
             "login",
@@ -152,15 +144,22 @@ impl Gateway {
         let Some((token, hash, session, held)) = self.sessions.release(&self.env, pending) else {
             return Ok(None);
         };
-        let record = session.to_record(hash);
-        if let Err(e) = self
-            .with_store(move |s| s.put_session(&record).and_then(|_| s.flush()))
-            .await
-        {
-            self.sessions.end(&hash);
-            return Err(e);
-        }
+        self.persist_new(hash, &session).await?;
         Ok(Some((token, held)))
+    }
+
+    /// Writes a new signed-in session and flushes it: a sign-in the browser
+    /// was told about must survive a crash. If it cannot be written, the
+    /// session is ended rather than left to vanish at the next restart.
+    async fn persist_new(self: &Arc<Self>, hash: TokenHash, session: &Session) -> Result<(), StoreError> {
+        let record = session.to_record(hash);
+        let result = self
+            .with_store(move |s| s.put_session(&record).and_then(|_| s.flush()))
+            .await;
+        if result.is_err() {
+            self.sessions.end(&hash);
+        }
+        result
     }
 
     /// Ends a gateway session in memory at once and on disk soon after.

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use common::tools::{between, codes_in, csrf_token, enc, oathtool, scan_qr_svg};
 use common::{start_dashboard, Browser, Gateway};
 use http::{Method, StatusCode};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// Signs in and returns the browser; asserts the dashboard is reached directly.
 async fn signed_in(gw: &Gateway, email: &str, password: &str) -> Browser {
@@ -151,6 +152,13 @@ async fn alice_enables_totp_and_then_needs_a_code_at_every_sign_in() {
         StatusCode::UNAUTHORIZED,
         "nothing of the upstream before the challenge"
     );
+    let mut ws = format!("ws://{}/ws", gw.addr).into_client_request().unwrap();
+    ws.headers_mut()
+        .insert("cookie", alice.cookie_header().unwrap().parse().unwrap());
+    match tokio_tungstenite::connect_async(ws).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), StatusCode::UNAUTHORIZED),
+        other => panic!("a WebSocket before the challenge must get 401, got {other:?}"),
+    }
 
     let wrong = submit_code(&mut alice, &challenge, "123456").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);

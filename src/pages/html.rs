@@ -75,11 +75,13 @@ pub fn settings(frame: &Frame, v: &SettingsView) -> Markup {
             h2 { "Two-factor authentication" }
             @if v.enabled {
                 p.status.on { "On: an authenticator app code is needed at every sign-in." }
-                p { (v.recovery_left) " recovery codes left." }
+                h3 { "Recovery codes" }
+                p { (v.recovery_left) " recovery codes left. Making new ones voids the old set." }
                 @if v.recovery_left <= 3 {
                     p.warning { "Few recovery codes are left. Make new ones so you cannot be locked out." }
                 }
                 (password_form(frame, "/settings/recovery/regenerate", "Make new recovery codes", false))
+                h3 { "Turn off" }
                 (password_form(frame, "/settings/totp/disable", "Disable two-factor authentication", true))
             } @else {
                 p.status.off { "Off: your password alone signs you in." }

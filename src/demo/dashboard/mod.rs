@@ -280,51 +280,17 @@ fn home_page(user: &DemoUser) -> String {
 }
 
 fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
+    crate::pages::escape(s)
 }
 
 /// `application/x-www-form-urlencoded`; the first occurrence of a key wins.
 fn parse_form(body: &[u8]) -> HashMap<String, String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
     let mut form = HashMap::new();
-    for pair in String::from_utf8_lossy(body).split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        form.entry(url_decode(key)).or_insert_with(|| url_decode(value));
+    for (key, value) in pairs {
+        form.entry(key).or_insert(value);
     }
     form
-}
-
-/// Malformed `%` escapes are kept literally, as browsers and most servers do.
-fn url_decode(s: &str) -> String {
-    let hex = |b: &u8| (*b as char).to_digit(16).map(|d| d as u8);
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (bytes.get(i + 1).and_then(hex), bytes.get(i + 2).and_then(hex)) {
-                (Some(hi), Some(lo)) => {
-                    out.push(hi << 4 | lo);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Falls back to a bare 500 instead of panicking if a header value is invalid.
