@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::factors::{Enrollment, FactorError, Passed};
 use crate::gateway::Gateway;
+use crate::metrics::Metrics;
 use crate::session::Found;
 use crate::store::{FactorsRecord, UserRecord};
 use crate::throttle::Verdict;
@@ -125,6 +126,7 @@ pub async fn confirm_password(
             String::new(),
         );
         if after.locked_now {
+            Metrics::inc(&gw.metrics.lockouts);
             gw.audit(
                 "lockout",
                 Some(&user.id),
@@ -173,6 +175,8 @@ pub async fn confirm_totp(
     let user_id = found.session.user_id.to_string();
     let id = user_id.clone();
     let codes = blocking(gw, move |g| g.factors.confirm_totp(&id, &code)).await?;
+    gw.directory.set_enrolled(&user_id, true);
+    Metrics::inc(&gw.metrics.enrollments);
     gw.audit(
         "totp_enabled",
         Some(&user_id),
@@ -186,6 +190,7 @@ pub async fn disable_totp(gw: &Arc<Gateway>, found: &Found, client: Option<&str>
     let user_id = found.session.user_id.to_string();
     let id = user_id.clone();
     blocking(gw, move |g| g.factors.disable(&id)).await?;
+    gw.directory.set_enrolled(&user_id, false);
     gw.audit(
         "totp_disabled",
         Some(&user_id),
@@ -226,8 +231,10 @@ pub async fn pass_challenge(
     let passed = blocking(gw, move |g| g.factors.verify_login(&id, &code)).await?;
     let Some(passed) = passed else {
         let after = gw.throttle.failure(&user_id, client, now);
+        Metrics::inc(&gw.metrics.challenges_failed);
         gw.audit("challenge_failed", Some(&user_id), owned_client.clone(), String::new());
         if after.locked_now {
+            Metrics::inc(&gw.metrics.lockouts);
             gw.audit("lockout", Some(&user_id), owned_client, "wrong codes".into());
             return Err(Refusal::locked(gw.config.second_factor.limits.lockout_secs));
         }
@@ -255,10 +262,81 @@ pub async fn pass_challenge(
             "recovery code".to_string()
         }
     };
+    Metrics::inc(&gw.metrics.challenges_passed);
     gw.audit("challenge_passed", Some(&user_id), owned_client, how);
     Ok(Released {
         token,
         set_cookies,
         passed,
     })
+}
+
+/// An owner requires 2FA of every user of an account, or stops requiring it.
+/// Turning it on needs the owner's own second factor first.
+pub async fn set_requirement(
+    gw: &Arc<Gateway>,
+    found: &Found,
+    account_id: &str,
+    require: bool,
+    client: Option<&str>,
+) -> Result<(), Refusal> {
+    let user_id = found.session.user_id.to_string();
+    if !gw.directory.is_active(account_id) {
+        return Err(Refusal::new(
+            404,
+            "not_found",
+            "Two-factor authentication is not available for this account.",
+        ));
+    }
+    match gw.directory.role(&user_id, account_id) {
+        Some(crate::identity::Role::Owner) => {}
+        Some(_) => {
+            return Err(Refusal::new(
+                403,
+                "not_owner",
+                "Only an owner of the account can change this.",
+            ))
+        }
+        None => return Err(Refusal::new(404, "not_found", "You are not a member of this account.")),
+    }
+    if require && !factors(gw, found).await?.enabled() {
+        return Err(Refusal::new(
+            409,
+            "owner_needs_2fa",
+            "Enable two-factor authentication for yourself before requiring it of everyone.",
+        ));
+    }
+    let now = gw.env.now();
+    let grace = gw.config.accounts.grace_secs;
+    let name = gw
+        .directory
+        .account_name(account_id)
+        .unwrap_or_else(|| account_id.to_string());
+    let (id, by) = (account_id.to_string(), user_id.clone());
+    let record = blocking(gw, move |g| {
+        let mut acc = g
+            .store
+            .account(&id)?
+            .unwrap_or_else(|| crate::store::AccountRecord::new(&id, &name));
+        if acc.require_2fa != require {
+            acc.require_2fa = require;
+            acc.require_changed_by = Some(by);
+            acc.require_changed_at = Some(now);
+            acc.grace_until = (require && grace > 0).then_some(now + grace);
+        }
+        g.store.put_account(&acc)?;
+        g.store.flush()?;
+        Ok(acc)
+    })
+    .await?;
+    gw.directory.put_account(&record);
+    let kind = if require { "requirement_on" } else { "requirement_off" };
+    gw.audit_account(
+        kind,
+        Some(&user_id),
+        Some(account_id),
+        client.map(str::to_string),
+        String::new(),
+    );
+    Ok(())
 }

@@ -46,4 +46,44 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Operator commands, sent to the running gateway's admin API.
+    Admin {
+        /// The gateway's configuration, to find the admin API and its token.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The admin API's address (instead of --config), e.g. 127.0.0.1:9090.
+        #[arg(long, value_name = "ADDR", requires = "token_file")]
+        admin: Option<SocketAddr>,
+        /// The file holding the admin token (instead of --config).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// Print the API's JSON answer instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Turn the 2FA feature on for an account.
+    Activate { account: String },
+    /// Turn the 2FA feature off for an account.
+    Deactivate { account: String },
+    /// An account's flags and each known user's 2FA state.
+    Account { account: String },
+    /// Remove a user's second factor (lost device and codes).
+    ResetUser { user: String },
+    /// The audit trail, newest first.
+    Audit {
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// The Prometheus metrics.
+    Metrics,
 }

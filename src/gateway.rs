@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::cookies::{effect, SetCookieEffect};
+use crate::directory::Directory;
 use crate::env::Env;
 use crate::factors::Factors;
 use crate::identity::Identity;
+use crate::metrics::Metrics;
 use crate::secretbox::SecretKey;
 use crate::session::{Session, SessionTable, Stage, TokenHash};
 use crate::store::{AuditEvent, Store, StoreError};
@@ -25,6 +27,8 @@ pub struct Gateway {
     pub upstream: UpstreamClient,
     pub factors: Factors,
     pub throttle: Throttle,
+    pub directory: Directory,
+    pub metrics: Metrics,
 }
 
 /// A sign-in the gateway has recorded.
@@ -37,7 +41,7 @@ pub struct SignedIn {
 
 impl Gateway {
     /// Builds the state and loads the sessions that survived a restart.
-    pub fn new(config: Config, env: Env, store: Store, key: SecretKey) -> Arc<Gateway> {
+    pub fn new(config: Config, env: Env, store: Store, key: SecretKey) -> Result<Arc<Gateway>, StoreError> {
         let sessions = SessionTable::new(config.session);
         let (records, errors) = store.sessions();
         for e in errors {
@@ -60,7 +64,8 @@ impl Gateway {
             issuer: config.second_factor.issuer.clone(),
         };
         let throttle = Throttle::new(config.second_factor.limits);
-        Arc::new(Gateway {
+        let directory = Directory::load(&store, config.accounts.activated_by_default)?;
+        Ok(Arc::new(Gateway {
             config,
             env,
             store,
@@ -68,7 +73,9 @@ impl Gateway {
             upstream,
             factors,
             throttle,
-        })
+            directory,
+            metrics: Metrics::default(),
+        }))
     }
 
     /// Runs a store operation on the blocking pool.
@@ -84,11 +91,23 @@ impl Gateway {
 
     /// Records an audit event without making the request wait for it.
     pub fn audit(self: &Arc<Self>, kind: &str, user_id: Option<&str>, client: Option<String>, detail: String) {
+        self.audit_account(kind, user_id, None, client, detail);
+    }
+
+    /// Records an audit event about an account.
+    pub fn audit_account(
+        self: &Arc<Self>,
+        kind: &str,
+        user_id: Option<&str>,
+        account_id: Option<&str>,
+        client: Option<String>,
+        detail: String,
+    ) {
         let event = AuditEvent {
             at: self.env.now(),
             kind: kind.to_string(),
             user_id: user_id.map(str::to_string),
-            account_id: None,
+            account_id: account_id.map(str::to_string),
             client,
             detail,
         };
@@ -113,13 +132,16 @@ impl Gateway {
         let now = self.env.now();
         // A user with a second factor must pass it before the upstream's
         // session is released.
-        let (user, held) = self
+        let (user, enrolled) = self
             .with_store(move |s| {
                 let user = s.remember_user(&who, now)?;
                 let enabled = s.factors(&user.id)?.enabled();
                 Ok((user, enabled))
             })
             .await?;
+        self.directory.put_user(&user.id, user.accounts.clone(), enrolled);
+        // For a user of no activated account the gateway is transparent.
+        let held = enrolled && self.directory.view(&user.id, now).activated;
         let stage = if held {
             Stage::Pending { held_set_cookies }
         } else {

@@ -3,15 +3,18 @@
 //! these modules together; see README.md for the request's path through them.
 
 pub mod actions;
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod cookies;
 pub mod demo;
+pub mod directory;
 pub mod env;
 pub mod factors;
 pub mod gateway;
 pub mod identity;
 pub mod logging;
+pub mod metrics;
 pub mod pages;
 pub mod policy;
 pub mod proxy;

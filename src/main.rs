@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use tfa_gateway::cli::{Cli, Command};
+use std::path::PathBuf;
+
+use tfa_gateway::admin::client::{describe_account, describe_audit, AdminClient};
+use tfa_gateway::cli::{AdminAction, Cli, Command};
 use tfa_gateway::config::Config;
 use tfa_gateway::env::Env;
 use tfa_gateway::{demo, logging, server};
@@ -44,13 +47,118 @@ fn dispatch(command: Command) -> Result<()> {
             let data_dir = data_dir.unwrap_or_else(demo::default_data_dir);
             ensure_free(listen)?;
             let dashboard = demo::start_dashboard()?;
-            let c = demo::config(listen, dashboard, data_dir.clone())?;
-            print!("{}", demo::banner(listen, dashboard, &data_dir));
+            let admin = free_loopback_port()?;
+            let c = demo::config(listen, dashboard, admin, data_dir.clone())?;
+            print!("{}", demo::banner(listen, dashboard, admin, &data_dir));
             use std::io::Write as _;
             std::io::stdout().flush().context("cannot write to standard output")?;
             run(c)
         }
+        Command::Admin {
+            config,
+            admin: address,
+            token_file,
+            json,
+            action,
+        } => admin(config, address, token_file, json, action),
     }
+}
+
+/// A free loopback address for the demo's admin API.
+fn free_loopback_port() -> Result<SocketAddr> {
+    let l = TcpListener::bind("127.0.0.1:0").context("cannot find a free port for the admin API")?;
+    Ok(l.local_addr()?)
+}
+
+/// Sends one operator command to the admin API and prints the answer.
+fn admin(
+    config: Option<PathBuf>,
+    address: Option<SocketAddr>,
+    token_file: Option<PathBuf>,
+    json: bool,
+    action: AdminAction,
+) -> Result<()> {
+    let (address, token_file) = match (config, address, token_file) {
+        (_, Some(a), Some(t)) => (a, t),
+        (Some(path), _, _) => {
+            let c = Config::load(&path)?;
+            let a = c
+                .admin
+                .with_context(|| format!("{}: no [admin] section", path.display()))?;
+            (a.listen, a.token_file)
+        }
+        _ => anyhow::bail!("give --config FILE, or --admin ADDR with --token-file FILE"),
+    };
+    let token = tfa_gateway::admin::read_token(&token_file)?;
+    let client = AdminClient::new(address, token);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let enc = tfa_gateway::policy::encode_component;
+    let text = runtime.block_on(async {
+        use http::Method;
+        use serde_json::json;
+        Ok::<String, anyhow::Error>(match action {
+            AdminAction::Activate { account } => {
+                let path = format!("/admin/accounts/{}/activation", enc(&account));
+                let v = client.json(Method::PUT, &path, Some(json!({"active": true}))).await?;
+                if json {
+                    v.to_string()
+                } else {
+                    format!("2FA feature on for account {account}")
+                }
+            }
+            AdminAction::Deactivate { account } => {
+                let path = format!("/admin/accounts/{}/activation", enc(&account));
+                let v = client.json(Method::PUT, &path, Some(json!({"active": false}))).await?;
+                if json {
+                    v.to_string()
+                } else {
+                    format!("2FA feature off for account {account}")
+                }
+            }
+            AdminAction::Account { account } => {
+                let v = client
+                    .json(Method::GET, &format!("/admin/accounts/{}", enc(&account)), None)
+                    .await?;
+                if json {
+                    v.to_string()
+                } else {
+                    describe_account(&v)
+                }
+            }
+            AdminAction::ResetUser { user } => {
+                let v = client
+                    .json(Method::DELETE, &format!("/admin/users/{}/2fa", enc(&user)), None)
+                    .await?;
+                if json {
+                    v.to_string()
+                } else if v["removed"] == true {
+                    format!("second factor of {user} removed")
+                } else {
+                    format!("{user} had no second factor")
+                }
+            }
+            AdminAction::Audit { user, account, limit } => {
+                let mut path = format!("/admin/audit?limit={limit}");
+                if let Some(u) = user {
+                    path.push_str(&format!("&user={}", enc(&u)));
+                }
+                if let Some(a) = account {
+                    path.push_str(&format!("&account={}", enc(&a)));
+                }
+                let v = client.json(Method::GET, &path, None).await?;
+                if json {
+                    v.to_string()
+                } else {
+                    describe_audit(&v)
+                }
+            }
+            AdminAction::Metrics => {
+                String::from_utf8_lossy(&client.call(Method::GET, "/metrics", None).await?).into_owned()
+            }
+        })
+    })?;
+    println!("{}", text.trim_end());
+    Ok(())
 }
 
 /// Starts the gateway and never returns while it serves.

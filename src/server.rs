@@ -27,6 +27,8 @@ pub enum ServerError {
     Tls { address: String, message: String },
     #[error("second_factor key: {0}")]
     Key(String),
+    #[error(transparent)]
+    Admin(#[from] crate::admin::AdminError),
 }
 
 /// Reads the key that encrypts secrets at rest from where the config says.
@@ -66,7 +68,7 @@ pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerE
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let gw = Gateway::new(config, env, store, key);
+    let gw = Gateway::new(config, env, store, key)?;
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
         GatewayProxy::new(gw.clone()),
@@ -89,6 +91,13 @@ pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerE
         }
     }
     server.add_service(proxy);
+    if let Some(admin) = &gw.config.admin {
+        let token = crate::admin::read_token(&admin.token_file)?;
+        let app = pingora::apps::http_app::HttpServer::new_app(crate::admin::AdminApp::new(gw.clone(), token));
+        let mut service = pingora::services::listening::Service::new("tfa-gateway admin".to_string(), app);
+        service.add_tcp(&admin.listen.to_string());
+        server.add_service(service);
+    }
     server.add_service(background_service("session sweeper", Sweeper { gw: gw.clone() }));
     Ok((server, gw))
 }

@@ -4,7 +4,7 @@
 //! one map lookup: no disk, and the same cost for ten sessions or a million.
 //! Persisting signed-in sessions is the caller's job (see `store`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -43,6 +43,8 @@ pub struct Session {
     last_seen: AtomicU64,
     /// When the user last confirmed their password in this session (0: never).
     confirmed_at: AtomicU64,
+    /// The user has seen the grace-period notice in this session.
+    grace_acknowledged: AtomicBool,
 }
 
 impl Session {
@@ -55,7 +57,16 @@ impl Session {
             csrf: env.token::<24>(),
             last_seen: AtomicU64::new(created),
             confirmed_at: AtomicU64::new(0),
+            grace_acknowledged: AtomicBool::new(false),
         }
+    }
+
+    pub fn acknowledge_grace(&self) {
+        self.grace_acknowledged.store(true, Ordering::Relaxed);
+    }
+
+    pub fn grace_acknowledged(&self) -> bool {
+        self.grace_acknowledged.load(Ordering::Relaxed)
     }
 
     /// Whether `token` is this session's CSRF token, compared in constant time.
@@ -224,6 +235,7 @@ impl SessionTable {
             csrf: old.csrf.clone(),
             last_seen: AtomicU64::new(old.last_seen()),
             confirmed_at: AtomicU64::new(old.confirmed_at.load(Ordering::Relaxed)),
+            grace_acknowledged: AtomicBool::new(old.grace_acknowledged()),
         });
         *entry.value_mut() = session.clone();
         Some(session)

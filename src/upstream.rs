@@ -58,6 +58,15 @@ impl UpstreamClient {
         }
     }
 
+    /// A client for any plain-HTTP peer (the admin CLI uses it too).
+    pub fn plain(address: SocketAddr, timeout: Duration) -> Self {
+        UpstreamClient {
+            address,
+            host: HeaderValue::from_str(&address.to_string()).unwrap_or(HeaderValue::from_static("localhost")),
+            timeout,
+        }
+    }
+
     /// Sends one request on a new connection and reads the whole answer.
     /// A `Host` header is added unless the request has one.
     pub async fn send(&self, mut req: Request<Bytes>) -> Result<Answer, UpstreamError> {

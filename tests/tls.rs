@@ -57,7 +57,7 @@ async fn https_listener_serves_the_dashboard_with_a_secure_gateway_cookie() {
         ),
     );
     assert!(text.contains("tls ="), "listener line not found in the demo config");
-    tfa_gateway::demo::ensure_key(&dir.path().join("data"), &tfa_gateway::env::Env::real()).unwrap();
+    common::write_secrets(&dir.path().join("data"));
     let config = dir.path().join("tls.toml");
     std::fs::write(&config, text).unwrap();
 

@@ -15,6 +15,29 @@ pub struct RawConfig {
     pub session: RawSession,
     #[serde(default)]
     pub second_factor: RawSecondFactor,
+    #[serde(default)]
+    pub accounts: RawAccounts,
+    #[serde(default)]
+    pub admin: Option<RawAdmin>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAccounts {
+    /// Whether accounts the operator has not activated or deactivated have
+    /// the 2FA feature on.
+    pub activated_by_default: Option<bool>,
+    /// Days users without 2FA may go on after an owner requires it.
+    pub grace_days: Option<u32>,
+    /// How often a signed-in user's accounts and roles are asked anew.
+    pub identity_refresh_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: String,
+    pub token_file: String,
 }
 
 #[derive(Debug, Default, Deserialize)]

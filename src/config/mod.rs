@@ -43,6 +43,21 @@ pub struct Config {
     pub session: SessionSettings,
     pub dashboard_name: String,
     pub second_factor: SecondFactorSettings,
+    pub accounts: AccountSettings,
+    pub admin: Option<AdminSettings>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct AccountSettings {
+    pub activated_by_default: bool,
+    pub grace_secs: u64,
+    pub identity_refresh_secs: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    pub listen: SocketAddr,
+    pub token_file: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -348,7 +363,33 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         confirm_window_secs,
     };
 
+    let grace_days = raw.accounts.grace_days.unwrap_or(0);
+    if grace_days > 365 {
+        return Err(bad("accounts.grace_days", format!("{grace_days}: at most 365")));
+    }
+    let identity_refresh_secs = raw.accounts.identity_refresh_seconds.unwrap_or(300);
+    if !(10..=86_400).contains(&identity_refresh_secs) {
+        return Err(bad(
+            "accounts.identity_refresh_seconds",
+            format!("{identity_refresh_secs}: must be between 10 and 86400"),
+        ));
+    }
+    let accounts = AccountSettings {
+        activated_by_default: raw.accounts.activated_by_default.unwrap_or(false),
+        grace_secs: u64::from(grace_days) * 86_400,
+        identity_refresh_secs,
+    };
+    let admin = match raw.admin {
+        None => None,
+        Some(a) => Some(AdminSettings {
+            listen: resolve(&a.listen).map_err(|p| bad("admin.listen", format!("{:?}: {p}", a.listen)))?,
+            token_file: PathBuf::from(a.token_file),
+        }),
+    };
+
     Ok(Config {
+        accounts,
+        admin,
         dashboard_name,
         second_factor,
         listeners,

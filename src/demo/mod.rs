@@ -8,7 +8,7 @@ pub mod dashboard;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::config::{Config, ConfigError, KeySource, Listener};
+use crate::config::{AdminSettings, Config, ConfigError, KeySource, Listener};
 use crate::env::Env;
 use crate::secretbox::SecretKey;
 
@@ -23,7 +23,7 @@ pub enum DemoError {
     DashboardGone,
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot create the demo's key at {path}: {source}")]
+    #[error("cannot create the demo's secret file {path}: {source}")]
     Key { path: String, source: std::io::Error },
 }
 
@@ -71,7 +71,12 @@ pub fn start_dashboard() -> Result<SocketAddr, DemoError> {
 }
 
 /// The gateway configuration for the demo.
-pub fn config(listen: SocketAddr, dashboard: SocketAddr, data_dir: PathBuf) -> Result<Config, DemoError> {
+pub fn config(
+    listen: SocketAddr,
+    dashboard: SocketAddr,
+    admin: SocketAddr,
+    data_dir: PathBuf,
+) -> Result<Config, DemoError> {
     let mut config = Config::parse(DEMO_CONFIG, "config/demo.toml (built in)")?;
     config.listeners = vec![Listener {
         address: listen,
@@ -79,40 +84,57 @@ pub fn config(listen: SocketAddr, dashboard: SocketAddr, data_dir: PathBuf) -> R
     }];
     config.upstream.address = dashboard;
     config.upstream.host = dashboard.to_string();
-    config.second_factor.key = KeySource::File(ensure_key(&data_dir, &Env::real())?);
+    let env = Env::real();
+    config.second_factor.key = KeySource::File(ensure_key(&data_dir, &env)?);
+    config.admin = Some(AdminSettings {
+        listen: admin,
+        token_file: ensure_admin_token(&data_dir, &env)?,
+    });
     config.data_dir = data_dir;
     Ok(config)
 }
 
-/// The demo makes its own key for secrets at rest, kept in its data folder
-/// (a real deployment keeps the key away from the data it protects).
-pub fn ensure_key(data_dir: &std::path::Path, env: &Env) -> Result<PathBuf, DemoError> {
-    let path = data_dir.join("secret.key");
+/// The demo's admin token, made on first start.
+pub fn ensure_admin_token(data_dir: &std::path::Path, env: &Env) -> Result<PathBuf, DemoError> {
+    write_once(&data_dir.join("admin.token"), &env.token::<24>())
+}
+
+/// Writes a secret file readable by its owner only, unless it exists.
+fn write_once(path: &std::path::Path, text: &str) -> Result<PathBuf, DemoError> {
     if path.exists() {
-        return Ok(path);
+        return Ok(path.to_path_buf());
     }
     let err = |source| DemoError::Key {
         path: path.display().to_string(),
         source,
     };
-    std::fs::create_dir_all(data_dir).map_err(err)?;
-    let (_, text) = SecretKey::generate(env);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     use std::io::Write as _;
     options
-        .open(&path)
+        .open(path)
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .map_err(err)?;
-    Ok(path)
+    Ok(path.to_path_buf())
+}
+
+/// The demo makes its own key for secrets at rest, kept in its data folder
+/// (a real deployment keeps the key away from the data it protects).
+pub fn ensure_key(data_dir: &std::path::Path, env: &Env) -> Result<PathBuf, DemoError> {
+    let (_, text) = SecretKey::generate(env);
+    write_once(&data_dir.join("secret.key"), &text)
 }
 
 /// What the demo prints on start: one line per listener, then the users.
-pub fn banner(gateway: SocketAddr, dashboard: SocketAddr, data_dir: &std::path::Path) -> String {
+pub fn banner(gateway: SocketAddr, dashboard: SocketAddr, admin: SocketAddr, data_dir: &std::path::Path) -> String {
     let mut out = format!(
-        "gateway: http://{gateway}\ndashboard: http://{dashboard}\ndata: {}\n",
+        "gateway: http://{gateway}\ndashboard: http://{dashboard}\nadmin: http://{admin}\nadmin token: {}\ndata: {}\n",
+        data_dir.join("admin.token").display(),
         data_dir.display()
     );
     out.push_str("demo users (email / password / account / role):\n");

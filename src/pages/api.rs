@@ -42,7 +42,7 @@ pub async fn status(gw: &Shared, req: &OwnRequest) -> Reply {
             json!({
                 "id": m.account_id,
                 "role": match m.role { Role::Owner => "owner", Role::Member => "member" },
-                "require_2fa": false,
+                "require_2fa": gw.directory.requirement(&m.account_id).0,
             })
         })
         .collect();
@@ -120,6 +120,31 @@ pub async fn regenerate(gw: &Shared, req: &OwnRequest) -> Reply {
     };
     match actions::regenerate(gw, found, req.client()).await {
         Ok(codes) => json(200, json!({ "recovery_codes": codes })),
+        Err(r) => refusal_json(&r),
+    }
+}
+
+#[derive(Deserialize)]
+struct RequireBody {
+    require: bool,
+}
+
+/// `PUT /api/accounts/{id}/require`.
+pub async fn account_require(gw: &Shared, req: &OwnRequest) -> Reply {
+    let body: RequireBody = match req.json_body() {
+        Ok(b) => b,
+        Err(reply) => return reply,
+    };
+    let found = match signed_in(req) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let rest = req.path.strip_prefix(gw.config.prefix.as_str()).unwrap_or("");
+    let Some(account) = crate::policy::account_of(rest) else {
+        return json_error(404, "not_found", "There is no such account.");
+    };
+    match actions::set_requirement(gw, found, account, body.require, req.client()).await {
+        Ok(()) => json(200, json!({})),
         Err(r) => refusal_json(&r),
     }
 }

@@ -64,6 +64,43 @@ pub struct SettingsView<'a> {
     pub recovery_left: usize,
     pub flash: Option<&'a str>,
     pub error: Option<&'a str>,
+    /// Accounts this user owns, where the requirement can be set.
+    pub owned: Vec<OwnedAccount>,
+}
+
+pub struct OwnedAccount {
+    pub id: String,
+    pub name: String,
+    pub require: bool,
+}
+
+/// Why the user is asked to enroll, and until when they may wait.
+pub struct EnrollView<'a> {
+    pub accounts: &'a [String],
+    pub deadline: Option<&'a str>,
+    pub next: &'a str,
+}
+
+pub fn enroll(frame: &Frame, v: &EnrollView) -> Markup {
+    let body = html! {
+        p {
+            @for (i, a) in v.accounts.iter().enumerate() {
+                @if i > 0 { ", " }
+                strong { (a) }
+            }
+            " requires two-factor authentication for all of its users."
+        }
+        @if let Some(d) = v.deadline {
+            p.warning { "You can continue without it for " (d) " more. After that, you will need it to use the dashboard." }
+        } @else {
+            p { "Set it up now to continue to the dashboard. It takes a minute with an authenticator app." }
+        }
+        (password_form(frame, "/settings/totp/enable", "Set up two-factor authentication", false))
+        @if v.deadline.is_some() {
+            p { a href={ (frame.prefix) "/enroll/later?next=" (crate::policy::encode_component(v.next)) } { "Not now: continue to the dashboard" } }
+        }
+    };
+    layout(frame, "Two-factor authentication required", body)
 }
 
 pub fn settings(frame: &Frame, v: &SettingsView) -> Markup {
@@ -87,6 +124,26 @@ pub fn settings(frame: &Frame, v: &SettingsView) -> Markup {
                 p.status.off { "Off: your password alone signs you in." }
                 p { "Add a second step to sign-in with an authenticator app such as Google Authenticator or 1Password." }
                 (password_form(frame, "/settings/totp/enable", "Enable two-factor authentication", false))
+            }
+        }
+        @if !v.owned.is_empty() {
+            section {
+                h2 { "Account security" }
+                @for a in &v.owned {
+                    form method="post" action={ (frame.prefix) "/settings/accounts/require" } {
+                        (csrf(frame))
+                        input type="hidden" name="account" value=(a.id);
+                        h3 { (a.name) }
+                        label.check {
+                            input type="checkbox" name="require" value="on" checked[a.require];
+                            " Require two-factor authentication for all account users"
+                        }
+                        @if !v.enabled && !a.require {
+                            p.note { "You need two-factor authentication yourself before you can require it: enable it above." }
+                        }
+                        button type="submit" { "Save" }
+                    }
+                }
             }
         }
         p { a href="/" { "Back to the dashboard" } }

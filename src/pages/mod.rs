@@ -7,6 +7,7 @@
 
 mod api;
 mod challenge;
+mod enroll;
 pub mod html;
 mod request;
 mod settings;
@@ -79,6 +80,10 @@ pub async fn handle(gw: &Arc<Gateway>, req: OwnRequest) -> Reply {
         ApiTotpVerify => api::totp_verify(gw, &req).await,
         ApiTotpDisable => api::totp_disable(gw, &req).await,
         ApiRegenerateRecovery => api::regenerate(gw, &req).await,
+        Enroll => enroll::show(gw, &req),
+        EnrollLater => enroll::later(gw, &req),
+        AccountRequire => settings::require(gw, &req).await,
+        ApiAccountRequire => api::account_require(gw, &req).await,
     }
 }
 

@@ -15,6 +15,7 @@ use crate::session::Found;
 
 pub struct OwnRequest {
     pub route: OwnRoute,
+    pub path: String,
     pub query: Option<String>,
     /// The request said `Content-Type: application/json`.
     pub json: bool,

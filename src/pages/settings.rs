@@ -24,14 +24,27 @@ pub async fn show(gw: &Shared, req: &OwnRequest, error: Option<&Refusal>) -> Rep
     };
     let flash = match req.query_param("done").as_deref() {
         Some("disabled") => Some("Two-factor authentication is off."),
+        Some("saved") => Some("Saved."),
         _ => None,
     };
+    let owned = gw
+        .directory
+        .memberships(&user.id)
+        .into_iter()
+        .filter(|m| m.role == crate::identity::Role::Owner && gw.directory.is_active(&m.account_id))
+        .map(|m| html::OwnedAccount {
+            require: gw.directory.requirement(&m.account_id).0,
+            id: m.account_id,
+            name: m.account_name,
+        })
+        .collect();
     let view = html::SettingsView {
         email: &user.email,
         enabled: factors.enabled(),
         recovery_left: factors.recovery_left(),
         flash,
         error: error.map(|r| r.message.as_str()),
+        owned,
     };
     let status = error.map_or(200, |r| r.status);
     html_reply(status, html::settings(&req.frame(gw), &view))
@@ -130,6 +143,26 @@ pub async fn regenerate(gw: &Shared, req: &OwnRequest) -> Reply {
     };
     match actions::regenerate(gw, found, req.client()).await {
         Ok(codes) => html_reply(200, html::recovery_codes(&req.frame(gw), &codes, false)),
+        Err(r) => show(gw, req, Some(&r)).await,
+    }
+}
+
+/// The owner's "Require two-factor authentication for all account users".
+pub async fn require(gw: &Shared, req: &OwnRequest) -> Reply {
+    let form = req.form();
+    let Some(found) = req.found.as_ref().filter(|_| req.csrf_ok(&form)) else {
+        let r = Refusal {
+            status: 403,
+            error: "csrf",
+            message: "The form expired. Please try again.".into(),
+            retry_after: None,
+        };
+        return show(gw, req, Some(&r)).await;
+    };
+    let account = form.get("account").cloned().unwrap_or_default();
+    let on = form.get("require").is_some_and(|v| v == "on");
+    match actions::set_requirement(gw, found, &account, on, req.client()).await {
+        Ok(()) => redirect(&settings_url(gw, Some("saved"))),
         Err(r) => show(gw, req, Some(&r)).await,
     }
 }

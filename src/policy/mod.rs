@@ -6,7 +6,7 @@ mod routes;
 
 use http::Method;
 
-pub use routes::{Access, OwnRoute};
+pub use routes::{account_of, Access, OwnRoute};
 
 use crate::config::Route;
 
@@ -43,6 +43,34 @@ pub enum SessionFacts {
     Authenticated { upstream_cookie: bool },
 }
 
+/// What the directory says about the signed-in user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserFacts {
+    /// One of the user's accounts has the 2FA feature; otherwise the gateway
+    /// is transparent for this user.
+    pub activated: bool,
+    pub due: DueFacts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueFacts {
+    Nothing,
+    /// An account requires 2FA and the user has none: enroll first.
+    Required,
+    /// Required, but within the grace period; `acknowledged` once the user
+    /// has seen the notice in this session.
+    Grace {
+        acknowledged: bool,
+    },
+}
+
+impl UserFacts {
+    pub const UNKNOWN: UserFacts = UserFacts {
+        activated: true,
+        due: DueFacts::Nothing,
+    };
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
     pub method: &'a Method,
@@ -52,6 +80,7 @@ pub struct Facts<'a> {
     pub target: &'a str,
     pub client: ClientKind,
     pub session: SessionFacts,
+    pub user: UserFacts,
 }
 
 /// The routes the decision knows by configuration.
@@ -107,11 +136,34 @@ pub fn decide(f: &Facts, r: &Routes) -> Decision {
     match f.session {
         SessionFacts::None => Decision::Forward(ANONYMOUS),
         SessionFacts::Pending => to_challenge(f.client, f.target, r),
-        SessionFacts::Authenticated { upstream_cookie } => Decision::Forward(Forward {
-            upstream_cookie,
-            as_user: upstream_cookie,
-            ends_session: upstream_cookie && r.logout.matches(f.method, f.path),
-        }),
+        SessionFacts::Authenticated { upstream_cookie } => {
+            let logout = upstream_cookie && r.logout.matches(f.method, f.path);
+            let enroll_first = matches!(
+                (f.user.due, f.client),
+                (DueFacts::Required, _) | (DueFacts::Grace { acknowledged: false }, ClientKind::Navigation)
+            );
+            if upstream_cookie && !logout && enroll_first {
+                return to_enrollment(f.client, f.target, r);
+            }
+            Decision::Forward(Forward {
+                upstream_cookie,
+                as_user: upstream_cookie,
+                ends_session: logout,
+            })
+        }
+    }
+}
+
+fn to_enrollment(client: ClientKind, target: &str, r: &Routes) -> Decision {
+    match client {
+        ClientKind::Navigation => Decision::Redirect {
+            location: format!("{}/enroll?next={}", r.prefix, encode_component(target)),
+        },
+        ClientKind::Api | ClientKind::WebSocket => Decision::Deny {
+            status: 401,
+            error: "enrollment_required",
+            message: "An account of yours requires two-factor authentication: set it up first.",
+        },
     }
 }
 
@@ -119,6 +171,13 @@ pub fn decide(f: &Facts, r: &Routes) -> Decision {
 fn own(route: OwnRoute, f: &Facts, r: &Routes) -> Decision {
     let client = if route.is_api() { ClientKind::Api } else { f.client };
     let signed_in = matches!(f.session, SessionFacts::Authenticated { upstream_cookie: true });
+    if !f.user.activated && route != OwnRoute::Health {
+        // No account of this user has the feature: no 2FA pages at all.
+        return Decision::Own(OwnRoute::NotFound);
+    }
+    if signed_in && f.user.due == DueFacts::Required && !route.enrollment() {
+        return to_enrollment(client, f.target, r);
+    }
     match (route.access(), f.session) {
         (Access::Anyone, _) => Decision::Own(route),
         (Access::Pending, SessionFacts::Pending) => Decision::Own(route),
@@ -179,296 +238,4 @@ pub fn encode_component(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn routes<'a>(login: &'a Route, logout: &'a Route) -> Routes<'a> {
-        Routes {
-            prefix: "/_2fa",
-            login,
-            logout,
-        }
-    }
-
-    fn login() -> Route {
-        Route {
-            method: Method::POST,
-            path: "/login".into(),
-        }
-    }
-
-    fn logout() -> Route {
-        Route {
-            method: Method::POST,
-            path: "/logout".into(),
-        }
-    }
-
-    fn facts<'a>(method: &'a Method, path: &'a str, client: ClientKind, session: SessionFacts) -> Facts<'a> {
-        Facts {
-            method,
-            path,
-            target: path,
-            client,
-            session,
-        }
-    }
-
-    const SIGNED_IN: SessionFacts = SessionFacts::Authenticated { upstream_cookie: true };
-
-    #[test]
-    fn health_is_answered_by_the_gateway_whatever_the_session() {
-        let (li, lo) = (login(), logout());
-        let d = decide(
-            &facts(&Method::GET, "/_2fa/health", ClientKind::Api, SessionFacts::None),
-            &routes(&li, &lo),
-        );
-        assert_eq!(d, Decision::Own(OwnRoute::Health));
-    }
-
-    #[test]
-    fn sibling_of_the_prefix_is_not_ours() {
-        let (li, lo) = (login(), logout());
-        let d = decide(
-            &facts(&Method::GET, "/_2fa-old/x", ClientKind::Navigation, SIGNED_IN),
-            &routes(&li, &lo),
-        );
-        assert!(matches!(d, Decision::Forward(_)));
-    }
-
-    #[test]
-    fn login_post_is_intercepted_but_login_page_is_forwarded() {
-        let (li, lo) = (login(), logout());
-        let r = routes(&li, &lo);
-        assert_eq!(
-            decide(
-                &facts(&Method::POST, "/login", ClientKind::Navigation, SessionFacts::None),
-                &r
-            ),
-            Decision::Login
-        );
-        assert_eq!(
-            decide(
-                &facts(&Method::GET, "/login", ClientKind::Navigation, SessionFacts::None),
-                &r
-            ),
-            Decision::Forward(ANONYMOUS)
-        );
-    }
-
-    #[test]
-    fn request_without_session_is_forwarded_signed_out() {
-        let (li, lo) = (login(), logout());
-        let d = decide(
-            &facts(&Method::GET, "/", ClientKind::Navigation, SessionFacts::None),
-            &routes(&li, &lo),
-        );
-        assert_eq!(d, Decision::Forward(ANONYMOUS));
-    }
-
-    #[test]
-    fn signed_in_session_forwards_its_cookie_and_identity() {
-        let (li, lo) = (login(), logout());
-        let d = decide(
-            &facts(&Method::GET, "/api/me", ClientKind::Api, SIGNED_IN),
-            &routes(&li, &lo),
-        );
-        assert_eq!(
-            d,
-            Decision::Forward(Forward {
-                upstream_cookie: true,
-                as_user: true,
-                ends_session: false
-            })
-        );
-    }
-
-    #[test]
-    fn signed_in_session_without_its_upstream_cookie_is_forwarded_signed_out() {
-        let (li, lo) = (login(), logout());
-        let s = SessionFacts::Authenticated { upstream_cookie: false };
-        let d = decide(&facts(&Method::GET, "/", ClientKind::Navigation, s), &routes(&li, &lo));
-        assert_eq!(d, Decision::Forward(ANONYMOUS));
-    }
-
-    #[test]
-    fn upstream_logout_ends_the_gateway_session() {
-        let (li, lo) = (login(), logout());
-        let d = decide(
-            &facts(&Method::POST, "/logout", ClientKind::Navigation, SIGNED_IN),
-            &routes(&li, &lo),
-        );
-        assert_eq!(
-            d,
-            Decision::Forward(Forward {
-                upstream_cookie: true,
-                as_user: true,
-                ends_session: true
-            })
-        );
-    }
-
-    #[test]
-    fn pending_navigation_is_sent_to_the_challenge_with_its_destination() {
-        let (li, lo) = (login(), logout());
-        let mut f = facts(&Method::GET, "/reports", ClientKind::Navigation, SessionFacts::Pending);
-        f.target = "/reports?q=a b";
-        let d = decide(&f, &routes(&li, &lo));
-        assert_eq!(
-            d,
-            Decision::Redirect {
-                location: "/_2fa/challenge?next=/reports%3Fq%3Da%20b".into()
-            }
-        );
-    }
-
-    #[test]
-    fn pending_api_and_websocket_requests_get_401_never_the_upstream() {
-        let (li, lo) = (login(), logout());
-        for client in [ClientKind::Api, ClientKind::WebSocket] {
-            let d = decide(
-                &facts(&Method::GET, "/api/me", client, SessionFacts::Pending),
-                &routes(&li, &lo),
-            );
-            assert!(matches!(d, Decision::Deny { status: 401, .. }), "{client:?}: {d:?}");
-        }
-    }
-
-    #[test]
-    fn settings_send_a_signed_out_browser_to_the_login_and_a_script_a_401() {
-        let (li, lo) = (login(), logout());
-        let r = routes(&li, &lo);
-        let nav = decide(
-            &facts(
-                &Method::GET,
-                "/_2fa/settings",
-                ClientKind::Navigation,
-                SessionFacts::None,
-            ),
-            &r,
-        );
-        assert_eq!(
-            nav,
-            Decision::Redirect {
-                location: "/login".into()
-            }
-        );
-        let api = decide(
-            &facts(
-                &Method::GET,
-                "/_2fa/api/status",
-                ClientKind::Navigation,
-                SessionFacts::None,
-            ),
-            &r,
-        );
-        assert!(
-            matches!(
-                api,
-                Decision::Deny {
-                    status: 401,
-                    error: "not_signed_in",
-                    ..
-                }
-            ),
-            "{api:?}"
-        );
-    }
-
-    #[test]
-    fn settings_of_a_pending_sign_in_go_to_the_challenge_first() {
-        let (li, lo) = (login(), logout());
-        let r = routes(&li, &lo);
-        let d = decide(
-            &facts(
-                &Method::GET,
-                "/_2fa/settings",
-                ClientKind::Navigation,
-                SessionFacts::Pending,
-            ),
-            &r,
-        );
-        assert!(matches!(d, Decision::Redirect { ref location } if location.starts_with("/_2fa/challenge?next=")));
-        let d = decide(
-            &facts(
-                &Method::POST,
-                "/_2fa/api/totp/enroll",
-                ClientKind::Navigation,
-                SessionFacts::Pending,
-            ),
-            &r,
-        );
-        assert!(matches!(
-            d,
-            Decision::Deny {
-                status: 401,
-                error: "second_factor_required",
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn challenge_is_served_only_to_a_pending_sign_in() {
-        let (li, lo) = (login(), logout());
-        let r = routes(&li, &lo);
-        let pending = decide(
-            &facts(
-                &Method::POST,
-                "/_2fa/api/challenge",
-                ClientKind::Api,
-                SessionFacts::Pending,
-            ),
-            &r,
-        );
-        assert_eq!(pending, Decision::Own(OwnRoute::ApiChallenge));
-        let done = decide(
-            &facts(&Method::GET, "/_2fa/challenge", ClientKind::Navigation, SIGNED_IN),
-            &r,
-        );
-        assert_eq!(done, Decision::Redirect { location: "/".into() });
-        let nobody = decide(
-            &facts(
-                &Method::GET,
-                "/_2fa/challenge",
-                ClientKind::Navigation,
-                SessionFacts::None,
-            ),
-            &r,
-        );
-        assert_eq!(
-            nobody,
-            Decision::Redirect {
-                location: "/login".into()
-            }
-        );
-    }
-
-    #[test]
-    fn settings_need_the_released_upstream_cookie_too() {
-        let (li, lo) = (login(), logout());
-        let s = SessionFacts::Authenticated { upstream_cookie: false };
-        let d = decide(
-            &facts(&Method::GET, "/_2fa/api/status", ClientKind::Api, s),
-            &routes(&li, &lo),
-        );
-        assert!(matches!(d, Decision::Deny { status: 401, .. }));
-    }
-
-    #[test]
-    fn clients_are_classified_by_headers() {
-        assert_eq!(
-            ClientKind::classify(Some("text/html"), false, false),
-            ClientKind::Navigation
-        );
-        assert_eq!(
-            ClientKind::classify(Some("application/json"), false, false),
-            ClientKind::Api
-        );
-        assert_eq!(ClientKind::classify(None, true, false), ClientKind::Api);
-        assert_eq!(
-            ClientKind::classify(Some("text/html"), false, true),
-            ClientKind::WebSocket
-        );
-    }
-}
+mod tests;

@@ -20,6 +20,10 @@ pub enum OwnRoute {
     ApiTotpVerify,
     ApiTotpDisable,
     ApiRegenerateRecovery,
+    Enroll,
+    EnrollLater,
+    AccountRequire,
+    ApiAccountRequire,
     NotFound,
 }
 
@@ -38,7 +42,13 @@ impl OwnRoute {
         use OwnRoute::*;
         let get = method == Method::GET || method == Method::HEAD;
         let post = method == Method::POST;
+        if method == Method::PUT && account_of(rest).is_some() {
+            return ApiAccountRequire;
+        }
         match (rest, get, post) {
+            ("/enroll", true, _) => Enroll,
+            ("/enroll/later", true, _) => EnrollLater,
+            ("/settings/accounts/require", _, true) => AccountRequire,
             ("/health", true, _) => Health,
             ("/challenge", true, _) => ChallengeForm,
             ("/challenge", _, true) => ChallengeSubmit,
@@ -58,6 +68,26 @@ impl OwnRoute {
         }
     }
 
+    /// Routes a user without a second factor may use while an account
+    /// requires one: what it takes to enroll, and nothing else.
+    pub fn enrollment(self) -> bool {
+        use OwnRoute::*;
+        matches!(
+            self,
+            Health
+                | NotFound
+                | Enroll
+                | EnrollLater
+                | Settings
+                | EnableTotp
+                | TotpSetup
+                | VerifyTotp
+                | ApiStatus
+                | ApiTotpEnroll
+                | ApiTotpVerify
+        )
+    }
+
     pub fn access(self) -> Access {
         use OwnRoute::*;
         match self {
@@ -72,9 +102,22 @@ impl OwnRoute {
         use OwnRoute::*;
         matches!(
             self,
-            Health | ApiChallenge | ApiStatus | ApiTotpEnroll | ApiTotpVerify | ApiTotpDisable | ApiRegenerateRecovery
+            Health
+                | ApiChallenge
+                | ApiStatus
+                | ApiTotpEnroll
+                | ApiTotpVerify
+                | ApiTotpDisable
+                | ApiRegenerateRecovery
+                | ApiAccountRequire
         )
     }
+}
+
+/// The account id in `/api/accounts/{id}/require`.
+pub fn account_of(rest: &str) -> Option<&str> {
+    let id = rest.strip_prefix("/api/accounts/")?.strip_suffix("/require")?;
+    (!id.is_empty() && !id.contains('/')).then_some(id)
 }
 
 #[cfg(test)]
@@ -87,6 +130,15 @@ mod tests {
         assert_eq!(OwnRoute::find(&Method::GET, "/challenge"), OwnRoute::ChallengeForm);
         assert_eq!(OwnRoute::find(&Method::GET, "/api/totp/enroll"), OwnRoute::NotFound);
         assert_eq!(OwnRoute::find(&Method::POST, "/settings/"), OwnRoute::NotFound);
+        assert_eq!(
+            OwnRoute::find(&Method::PUT, "/api/accounts/acme/require"),
+            OwnRoute::ApiAccountRequire
+        );
+        assert_eq!(
+            OwnRoute::find(&Method::PUT, "/api/accounts//require"),
+            OwnRoute::NotFound
+        );
+        assert_eq!(account_of("/api/accounts/acme/require"), Some("acme"));
     }
 
     #[test]

@@ -19,9 +19,10 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{ErrorSource, ErrorType};
 
 use crate::cookies::{self, SetCookieEffect};
+use crate::directory::Due;
 use crate::gateway::Gateway;
 use crate::pages;
-use crate::policy::{self, ClientKind, Decision, Facts, Forward, OwnRoute, Routes, SessionFacts};
+use crate::policy::{self, ClientKind, Decision, DueFacts, Facts, Forward, OwnRoute, Routes, SessionFacts, UserFacts};
 use crate::session::Found;
 
 pub struct GatewayProxy {
@@ -44,9 +45,10 @@ impl GatewayProxy {
     /// Reads what a request to one of our endpoints carries and answers it.
     async fn own(&self, session: &mut Session, ctx: &mut Ctx, route: OwnRoute) -> Result<pages::Reply> {
         let req = session.req_header();
+        let path = req.uri.path().to_string();
         let query = req.uri.query().map(str::to_string);
         let json = wire::header(req, "content-type").is_some_and(|c| c.starts_with("application/json"));
-        let body = if req.method == http::Method::POST {
+        let body = if req.method != http::Method::GET && req.method != http::Method::HEAD {
             match wire::read_body(session, MAX_OWN_BODY).await? {
                 Some(b) => b,
                 None => return Ok(pages::json_error(413, "too_large", "The request body is too large.")),
@@ -56,6 +58,7 @@ impl GatewayProxy {
         };
         let own = pages::OwnRequest {
             route,
+            path,
             query,
             json,
             body,
@@ -122,19 +125,38 @@ impl ProxyHttp for GatewayProxy {
             .uri
             .path_and_query()
             .map_or(path.clone(), |p| p.as_str().to_string());
+        let user = match &ctx.found {
+            Some(f) => {
+                let view = gw.directory.view(&f.session.user_id, gw.env.now());
+                UserFacts {
+                    activated: view.activated,
+                    due: match view.due {
+                        Due::Nothing => DueFacts::Nothing,
+                        Due::Required { .. } => DueFacts::Required,
+                        Due::Grace { .. } => DueFacts::Grace {
+                            acknowledged: f.session.grace_acknowledged(),
+                        },
+                    },
+                }
+            }
+            None => UserFacts::UNKNOWN,
+        };
         let facts = Facts {
             method: &req.method,
             path: &path,
             target: &target,
             client: ctx.kind,
             session: session_facts,
+            user,
         };
         let routes = Routes {
             prefix: &cfg.prefix,
             login: &cfg.upstream.login,
             logout: &cfg.upstream.logout,
         };
-        match policy::decide(&facts, &routes) {
+        let decision = policy::decide(&facts, &routes);
+        gw.metrics.check_latency(ctx.started.elapsed().as_micros() as u64);
+        match decision {
             Decision::Forward(f) => {
                 ctx.forward = Some(f);
                 Ok(false)
@@ -326,6 +348,10 @@ impl ProxyHttp for GatewayProxy {
     /// Pingora logs nothing per request by default. One line per request:
     /// method, path without query, status, outcome, time; never a cookie.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        self.gw.metrics.decision(match ctx.outcome {
+            "health" | "not_found" => "own",
+            other => other,
+        });
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let req = session.req_header();
         tracing::info!(

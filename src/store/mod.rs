@@ -46,6 +46,34 @@ pub struct UserRecord {
 pub struct AccountRecord {
     pub id: String,
     pub name: String,
+    /// The operator's activation of the 2FA feature; `None`: the configured default.
+    #[serde(default)]
+    pub active: Option<bool>,
+    /// The owner's "require two-factor authentication for all account users".
+    #[serde(default)]
+    pub require_2fa: bool,
+    /// Who last changed the requirement, and when.
+    #[serde(default)]
+    pub require_changed_by: Option<String>,
+    #[serde(default)]
+    pub require_changed_at: Option<UnixSeconds>,
+    /// Until when users without 2FA may still continue (grace period).
+    #[serde(default)]
+    pub grace_until: Option<UnixSeconds>,
+}
+
+impl AccountRecord {
+    pub fn new(id: &str, name: &str) -> Self {
+        AccountRecord {
+            id: id.to_string(),
+            name: name.to_string(),
+            active: None,
+            require_2fa: false,
+            require_changed_by: None,
+            require_changed_at: None,
+            grace_until: None,
+        }
+    }
 }
 
 /// A fully signed-in session as it survives a restart. Only hashes of the
@@ -112,14 +140,42 @@ impl Store {
         };
         self.users.insert(rec.id.as_bytes(), record::encode(USER_V, &rec)?)?;
         for m in &who.accounts {
-            let acc = AccountRecord {
-                id: m.account_id.clone(),
-                name: m.account_name.clone(),
-            };
-            self.accounts
-                .insert(acc.id.as_bytes(), record::encode(ACCOUNT_V, &acc)?)?;
+            // Only the name comes from the upstream; the flags are ours.
+            let mut acc = self
+                .account(&m.account_id)?
+                .unwrap_or_else(|| AccountRecord::new(&m.account_id, &m.account_name));
+            acc.name = m.account_name.clone();
+            self.put_account(&acc)?;
         }
         Ok(rec)
+    }
+
+    pub fn put_account(&self, acc: &AccountRecord) -> Result<(), StoreError> {
+        self.accounts
+            .insert(acc.id.as_bytes(), record::encode(ACCOUNT_V, acc)?)?;
+        Ok(())
+    }
+
+    /// Every account the gateway knows.
+    pub fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
+        self.accounts
+            .iter()
+            .map(|item| {
+                let (_, v) = item?;
+                record::decode("accounts", ACCOUNT_V, &v)
+            })
+            .collect()
+    }
+
+    /// Every user the gateway knows.
+    pub fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.users
+            .iter()
+            .map(|item| {
+                let (_, v) = item?;
+                record::decode("users", USER_V, &v)
+            })
+            .collect()
     }
 
     pub fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
@@ -183,15 +239,30 @@ impl Store {
 
     /// The newest `limit` audit events, newest first.
     pub fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
-        self.audit
-            .iter()
-            .rev()
-            .take(limit)
-            .map(|item| {
-                let (_, v) = item?;
-                record::decode("audit", AUDIT_V, &v)
-            })
-            .collect()
+        self.audit_query(None, None, limit)
+    }
+
+    /// The newest `limit` audit events about `user` and/or `account`.
+    pub fn audit_query(
+        &self,
+        user: Option<&str>,
+        account: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.audit.iter().rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = item?;
+            let e: AuditEvent = record::decode("audit", AUDIT_V, &v)?;
+            let user_ok = user.is_none_or(|u| e.user_id.as_deref() == Some(u));
+            let account_ok = account.is_none_or(|a| e.account_id.as_deref() == Some(a));
+            if user_ok && account_ok {
+                out.push(e);
+            }
+        }
+        Ok(out)
     }
 
     /// Waits until everything written so far is on disk.

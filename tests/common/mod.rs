@@ -32,9 +32,24 @@ pub fn start_dashboard() -> SocketAddr {
 /// A configuration for `run`, pointing at `upstream`.
 pub fn config_text(listen: SocketAddr, upstream: SocketAddr, data_dir: &Path) -> String {
     tfa_gateway::demo::DEMO_CONFIG
+        .replace("127.0.0.1:9090", &free_addr().to_string())
         .replace("127.0.0.1:8080", &listen.to_string())
         .replace("127.0.0.1:3000", &upstream.to_string())
         .replace("/tmp/tfa-gateway-demo", &data_dir.display().to_string())
+}
+
+/// The key and admin token a gateway configured by `config_text` reads.
+pub fn write_secrets(data_dir: &Path) {
+    let env = tfa_gateway::env::Env::real();
+    tfa_gateway::demo::ensure_key(data_dir, &env).expect("write a key");
+    tfa_gateway::demo::ensure_admin_token(data_dir, &env).expect("write an admin token");
+}
+
+/// The admin API address and token of a gateway configured by `config_text`.
+pub fn admin_of(config: &Path) -> (SocketAddr, String) {
+    let c = tfa_gateway::config::Config::load(config).expect("config");
+    let a = c.admin.expect("an [admin] section");
+    (a.listen, tfa_gateway::admin::read_token(&a.token_file).expect("token"))
 }
 
 /// A running gateway process; killed when dropped.
@@ -50,7 +65,7 @@ impl Gateway {
         let addr = free_addr();
         let config = dir.join("gateway.toml");
         std::fs::write(&config, config_text(addr, upstream, &dir.join("data"))).expect("write config");
-        tfa_gateway::demo::ensure_key(&dir.join("data"), &tfa_gateway::env::Env::real()).expect("write a key");
+        write_secrets(&dir.join("data"));
         Gateway::start_with(addr, config).await
     }
 

@@ -1,0 +1,114 @@
+//! `tfa-gateway admin ...`: the operator's commands, sent to the admin API
+//! of the running gateway (the store is locked by it), printed for people or
+//! as JSON.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request};
+use serde_json::Value;
+
+use crate::upstream::{UpstreamClient, UpstreamError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the admin API at {0}: {1}")]
+    Unreachable(SocketAddr, UpstreamError),
+    #[error("the admin API answered {status}: {message}")]
+    Refused { status: u16, message: String },
+    #[error("the admin API answered something that is not JSON")]
+    NotJson,
+}
+
+pub struct AdminClient {
+    address: SocketAddr,
+    token: String,
+    http: UpstreamClient,
+}
+
+impl AdminClient {
+    pub fn new(address: SocketAddr, token: String) -> Self {
+        AdminClient {
+            address,
+            token,
+            http: UpstreamClient::plain(address, Duration::from_secs(10)),
+        }
+    }
+
+    /// Sends one request; answers the body (JSON, or text for metrics).
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Bytes, ClientError> {
+        let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("content-type", "application/json")
+            .header("content-length", body.len().to_string())
+            .body(body)
+            .map_err(|e| ClientError::Unreachable(self.address, UpstreamError::Http(e.to_string())))?;
+        let answer = self
+            .http
+            .send(req)
+            .await
+            .map_err(|e| ClientError::Unreachable(self.address, e))?;
+        if !answer.status.is_success() {
+            let message = serde_json::from_slice::<Value>(&answer.body)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_string))
+                .unwrap_or_else(|| String::from_utf8_lossy(&answer.body).into_owned());
+            return Err(ClientError::Refused {
+                status: answer.status.as_u16(),
+                message,
+            });
+        }
+        Ok(answer.body)
+    }
+
+    pub async fn json(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, ClientError> {
+        let bytes = self.call(method, path, body).await?;
+        serde_json::from_slice(&bytes).map_err(|_| ClientError::NotJson)
+    }
+}
+
+/// A person's view of `GET /admin/accounts/{id}`.
+pub fn describe_account(v: &Value) -> String {
+    let mut out = format!(
+        "account {} ({})\n  2FA feature: {}\n  2FA required for all users: {}\n  users with 2FA: {} of {}\n",
+        v["id"].as_str().unwrap_or("?"),
+        v["name"].as_str().unwrap_or(""),
+        if v["active"] == true { "on" } else { "off" },
+        if v["require_2fa"] == true { "yes" } else { "no" },
+        v["users_with_2fa"],
+        v["users"].as_array().map_or(0, Vec::len),
+    );
+    for u in v["users"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  - {:<24} {:<7} 2FA {:<3} recovery codes left {}\n",
+            u["email"].as_str().unwrap_or("?"),
+            u["role"].as_str().unwrap_or("?"),
+            if u["totp_enabled"] == true { "on" } else { "off" },
+            u["recovery_codes_left"],
+        ));
+    }
+    out
+}
+
+/// A person's view of the audit trail.
+pub fn describe_audit(v: &Value) -> String {
+    let mut out = String::new();
+    for e in v["events"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "{} {:<28} user={} account={} {}\n",
+            e["at"],
+            e["kind"].as_str().unwrap_or("?"),
+            e["user_id"].as_str().unwrap_or("-"),
+            e["account_id"].as_str().unwrap_or("-"),
+            e["detail"].as_str().unwrap_or(""),
+        ));
+    }
+    if out.is_empty() {
+        out.push_str("no events\n");
+    }
+    out
+}

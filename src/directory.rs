@@ -1,0 +1,244 @@
+//! Who must use a second factor, answered from memory on every request: each
+//! account's activation and requirement, each user's memberships and whether
+//! they have a second factor. Loaded from the store at start-up and updated
+//! whenever the store is, so a requirement switched on reaches sessions that
+//! already exist at their very next request. The check costs a few map
+//! look-ups per account of the user, whatever the number of users.
+
+use dashmap::DashMap;
+
+use crate::env::UnixSeconds;
+use crate::identity::{Membership, Role};
+use crate::store::{AccountRecord, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AccountState {
+    name: String,
+    active: bool,
+    require: bool,
+    grace_until: Option<UnixSeconds>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct UserState {
+    accounts: Vec<Membership>,
+    enrolled: bool,
+}
+
+/// Whether a signed-in user must enroll before using the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Due {
+    Nothing,
+    /// An account requires 2FA and its grace period is over (or there is none).
+    Required {
+        accounts: Vec<String>,
+    },
+    /// An account requires 2FA; the user may continue until `deadline`.
+    Grace {
+        accounts: Vec<String>,
+        deadline: UnixSeconds,
+    },
+}
+
+/// What the request path needs to know about a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserView {
+    /// At least one of the user's accounts has the 2FA feature on; if none
+    /// has, the gateway shows this user no 2FA at all.
+    pub activated: bool,
+    pub due: Due,
+}
+
+pub struct Directory {
+    default_active: bool,
+    accounts: DashMap<String, AccountState>,
+    users: DashMap<String, UserState>,
+}
+
+impl Directory {
+    pub fn load(store: &Store, default_active: bool) -> Result<Directory, StoreError> {
+        let d = Directory {
+            default_active,
+            accounts: DashMap::new(),
+            users: DashMap::new(),
+        };
+        for a in store.accounts()? {
+            d.put_account(&a);
+        }
+        for u in store.users()? {
+            let enrolled = store.factors(&u.id)?.enabled();
+            d.put_user(&u.id, u.accounts, enrolled);
+        }
+        Ok(d)
+    }
+
+    pub fn put_account(&self, a: &AccountRecord) {
+        self.accounts.insert(
+            a.id.clone(),
+            AccountState {
+                name: a.name.clone(),
+                active: a.active.unwrap_or(self.default_active),
+                require: a.require_2fa,
+                grace_until: a.grace_until,
+            },
+        );
+    }
+
+    pub fn put_user(&self, user_id: &str, accounts: Vec<Membership>, enrolled: bool) {
+        for m in &accounts {
+            self.accounts
+                .entry(m.account_id.clone())
+                .or_insert_with(|| AccountState {
+                    name: m.account_name.clone(),
+                    active: self.default_active,
+                    require: false,
+                    grace_until: None,
+                });
+        }
+        self.users.insert(user_id.to_string(), UserState { accounts, enrolled });
+    }
+
+    pub fn set_enrolled(&self, user_id: &str, enrolled: bool) {
+        if let Some(mut u) = self.users.get_mut(user_id) {
+            u.enrolled = enrolled;
+        }
+    }
+
+    pub fn is_active(&self, account_id: &str) -> bool {
+        self.accounts.get(account_id).map_or(self.default_active, |a| a.active)
+    }
+
+    /// Whether the account requires 2FA of its users, and until when a grace
+    /// period runs, as far as the gateway knows.
+    pub fn requirement(&self, account_id: &str) -> (bool, Option<UnixSeconds>) {
+        self.accounts
+            .get(account_id)
+            .map_or((false, None), |a| (a.require, a.grace_until))
+    }
+
+    /// The user's memberships, as last learned from the upstream.
+    pub fn memberships(&self, user_id: &str) -> Vec<Membership> {
+        self.users.get(user_id).map(|u| u.accounts.clone()).unwrap_or_default()
+    }
+
+    pub fn account_name(&self, account_id: &str) -> Option<String> {
+        self.accounts.get(account_id).map(|a| a.name.clone())
+    }
+
+    pub fn role(&self, user_id: &str, account_id: &str) -> Option<Role> {
+        let u = self.users.get(user_id)?;
+        u.accounts.iter().find(|m| m.account_id == account_id).map(|m| m.role)
+    }
+
+    /// The per-request question.
+    pub fn view(&self, user_id: &str, now: UnixSeconds) -> UserView {
+        let Some(user) = self.users.get(user_id) else {
+            return UserView {
+                activated: self.default_active,
+                due: Due::Nothing,
+            };
+        };
+        let mut activated = false;
+        let mut required = Vec::new();
+        let mut grace: Option<(Vec<String>, UnixSeconds)> = None;
+        for m in &user.accounts {
+            let Some(a) = self.accounts.get(&m.account_id) else {
+                activated |= self.default_active;
+                continue;
+            };
+            if !a.active {
+                continue;
+            }
+            activated = true;
+            if !a.require || user.enrolled {
+                continue;
+            }
+            match a.grace_until {
+                Some(until) if now < until => {
+                    let g = grace.get_or_insert_with(|| (Vec::new(), until));
+                    g.0.push(a.name.clone());
+                    g.1 = g.1.min(until);
+                }
+                _ => required.push(a.name.clone()),
+            }
+        }
+        let due = match (required.is_empty(), grace) {
+            (false, _) => Due::Required { accounts: required },
+            (true, Some((accounts, deadline))) => Due::Grace { accounts, deadline },
+            (true, None) => Due::Nothing,
+        };
+        UserView { activated, due }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(account: &str, role: Role) -> Membership {
+        Membership {
+            account_id: account.into(),
+            account_name: account.to_uppercase(),
+            role,
+        }
+    }
+
+    fn requiring(id: &str, grace_until: Option<UnixSeconds>) -> AccountRecord {
+        AccountRecord {
+            require_2fa: true,
+            grace_until,
+            ..AccountRecord::new(id, &id.to_uppercase())
+        }
+    }
+
+    fn directory() -> Directory {
+        Directory {
+            default_active: true,
+            accounts: DashMap::new(),
+            users: DashMap::new(),
+        }
+    }
+
+    #[test]
+    fn requirement_applies_to_members_without_a_second_factor_only() {
+        let d = directory();
+        d.put_user("bob", vec![member("acme", Role::Member)], false);
+        d.put_user("carol", vec![member("globex", Role::Owner)], false);
+        d.put_account(&requiring("acme", None));
+        assert_eq!(
+            d.view("bob", 0).due,
+            Due::Required {
+                accounts: vec!["ACME".into()]
+            }
+        );
+        assert_eq!(d.view("carol", 0).due, Due::Nothing);
+        d.set_enrolled("bob", true);
+        assert_eq!(d.view("bob", 0).due, Due::Nothing);
+    }
+
+    #[test]
+    fn grace_period_lets_the_user_continue_until_its_deadline() {
+        let d = directory();
+        d.put_user("bob", vec![member("acme", Role::Member)], false);
+        d.put_account(&requiring("acme", Some(100)));
+        assert!(matches!(d.view("bob", 50).due, Due::Grace { deadline: 100, .. }));
+        assert!(matches!(d.view("bob", 100).due, Due::Required { .. }));
+    }
+
+    #[test]
+    fn user_of_no_activated_account_sees_no_2fa() {
+        let d = directory();
+        d.put_user("bob", vec![member("acme", Role::Member)], false);
+        d.put_account(&AccountRecord {
+            active: Some(false),
+            ..requiring("acme", None)
+        });
+        assert_eq!(
+            d.view("bob", 0),
+            UserView {
+                activated: false,
+                due: Due::Nothing
+            }
+        );
+    }
+}

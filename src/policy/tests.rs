@@ -1,0 +1,399 @@
+//! The policy's rules, one sentence each.
+use super::*;
+
+fn routes<'a>(login: &'a Route, logout: &'a Route) -> Routes<'a> {
+    Routes {
+        prefix: "/_2fa",
+        login,
+        logout,
+    }
+}
+
+fn login() -> Route {
+    Route {
+        method: Method::POST,
+        path: "/login".into(),
+    }
+}
+
+fn logout() -> Route {
+    Route {
+        method: Method::POST,
+        path: "/logout".into(),
+    }
+}
+
+fn facts<'a>(method: &'a Method, path: &'a str, client: ClientKind, session: SessionFacts) -> Facts<'a> {
+    Facts {
+        method,
+        path,
+        target: path,
+        client,
+        session,
+        user: UserFacts::UNKNOWN,
+    }
+}
+
+const SIGNED_IN: SessionFacts = SessionFacts::Authenticated { upstream_cookie: true };
+
+#[test]
+fn health_is_answered_by_the_gateway_whatever_the_session() {
+    let (li, lo) = (login(), logout());
+    let d = decide(
+        &facts(&Method::GET, "/_2fa/health", ClientKind::Api, SessionFacts::None),
+        &routes(&li, &lo),
+    );
+    assert_eq!(d, Decision::Own(OwnRoute::Health));
+}
+
+#[test]
+fn sibling_of_the_prefix_is_not_ours() {
+    let (li, lo) = (login(), logout());
+    let d = decide(
+        &facts(&Method::GET, "/_2fa-old/x", ClientKind::Navigation, SIGNED_IN),
+        &routes(&li, &lo),
+    );
+    assert!(matches!(d, Decision::Forward(_)));
+}
+
+#[test]
+fn login_post_is_intercepted_but_login_page_is_forwarded() {
+    let (li, lo) = (login(), logout());
+    let r = routes(&li, &lo);
+    assert_eq!(
+        decide(
+            &facts(&Method::POST, "/login", ClientKind::Navigation, SessionFacts::None),
+            &r
+        ),
+        Decision::Login
+    );
+    assert_eq!(
+        decide(
+            &facts(&Method::GET, "/login", ClientKind::Navigation, SessionFacts::None),
+            &r
+        ),
+        Decision::Forward(ANONYMOUS)
+    );
+}
+
+#[test]
+fn request_without_session_is_forwarded_signed_out() {
+    let (li, lo) = (login(), logout());
+    let d = decide(
+        &facts(&Method::GET, "/", ClientKind::Navigation, SessionFacts::None),
+        &routes(&li, &lo),
+    );
+    assert_eq!(d, Decision::Forward(ANONYMOUS));
+}
+
+#[test]
+fn signed_in_session_forwards_its_cookie_and_identity() {
+    let (li, lo) = (login(), logout());
+    let d = decide(
+        &facts(&Method::GET, "/api/me", ClientKind::Api, SIGNED_IN),
+        &routes(&li, &lo),
+    );
+    assert_eq!(
+        d,
+        Decision::Forward(Forward {
+            upstream_cookie: true,
+            as_user: true,
+            ends_session: false
+        })
+    );
+}
+
+#[test]
+fn signed_in_session_without_its_upstream_cookie_is_forwarded_signed_out() {
+    let (li, lo) = (login(), logout());
+    let s = SessionFacts::Authenticated { upstream_cookie: false };
+    let d = decide(&facts(&Method::GET, "/", ClientKind::Navigation, s), &routes(&li, &lo));
+    assert_eq!(d, Decision::Forward(ANONYMOUS));
+}
+
+#[test]
+fn upstream_logout_ends_the_gateway_session() {
+    let (li, lo) = (login(), logout());
+    let d = decide(
+        &facts(&Method::POST, "/logout", ClientKind::Navigation, SIGNED_IN),
+        &routes(&li, &lo),
+    );
+    assert_eq!(
+        d,
+        Decision::Forward(Forward {
+            upstream_cookie: true,
+            as_user: true,
+            ends_session: true
+        })
+    );
+}
+
+#[test]
+fn pending_navigation_is_sent_to_the_challenge_with_its_destination() {
+    let (li, lo) = (login(), logout());
+    let mut f = facts(&Method::GET, "/reports", ClientKind::Navigation, SessionFacts::Pending);
+    f.target = "/reports?q=a b";
+    let d = decide(&f, &routes(&li, &lo));
+    assert_eq!(
+        d,
+        Decision::Redirect {
+            location: "/_2fa/challenge?next=/reports%3Fq%3Da%20b".into()
+        }
+    );
+}
+
+#[test]
+fn pending_api_and_websocket_requests_get_401_never_the_upstream() {
+    let (li, lo) = (login(), logout());
+    for client in [ClientKind::Api, ClientKind::WebSocket] {
+        let d = decide(
+            &facts(&Method::GET, "/api/me", client, SessionFacts::Pending),
+            &routes(&li, &lo),
+        );
+        assert!(matches!(d, Decision::Deny { status: 401, .. }), "{client:?}: {d:?}");
+    }
+}
+
+#[test]
+fn settings_send_a_signed_out_browser_to_the_login_and_a_script_a_401() {
+    let (li, lo) = (login(), logout());
+    let r = routes(&li, &lo);
+    let nav = decide(
+        &facts(
+            &Method::GET,
+            "/_2fa/settings",
+            ClientKind::Navigation,
+            SessionFacts::None,
+        ),
+        &r,
+    );
+    assert_eq!(
+        nav,
+        Decision::Redirect {
+            location: "/login".into()
+        }
+    );
+    let api = decide(
+        &facts(
+            &Method::GET,
+            "/_2fa/api/status",
+            ClientKind::Navigation,
+            SessionFacts::None,
+        ),
+        &r,
+    );
+    assert!(
+        matches!(
+            api,
+            Decision::Deny {
+                status: 401,
+                error: "not_signed_in",
+                ..
+            }
+        ),
+        "{api:?}"
+    );
+}
+
+#[test]
+fn settings_of_a_pending_sign_in_go_to_the_challenge_first() {
+    let (li, lo) = (login(), logout());
+    let r = routes(&li, &lo);
+    let d = decide(
+        &facts(
+            &Method::GET,
+            "/_2fa/settings",
+            ClientKind::Navigation,
+            SessionFacts::Pending,
+        ),
+        &r,
+    );
+    assert!(matches!(d, Decision::Redirect { ref location } if location.starts_with("/_2fa/challenge?next=")));
+    let d = decide(
+        &facts(
+            &Method::POST,
+            "/_2fa/api/totp/enroll",
+            ClientKind::Navigation,
+            SessionFacts::Pending,
+        ),
+        &r,
+    );
+    assert!(matches!(
+        d,
+        Decision::Deny {
+            status: 401,
+            error: "second_factor_required",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn challenge_is_served_only_to_a_pending_sign_in() {
+    let (li, lo) = (login(), logout());
+    let r = routes(&li, &lo);
+    let pending = decide(
+        &facts(
+            &Method::POST,
+            "/_2fa/api/challenge",
+            ClientKind::Api,
+            SessionFacts::Pending,
+        ),
+        &r,
+    );
+    assert_eq!(pending, Decision::Own(OwnRoute::ApiChallenge));
+    let done = decide(
+        &facts(&Method::GET, "/_2fa/challenge", ClientKind::Navigation, SIGNED_IN),
+        &r,
+    );
+    assert_eq!(done, Decision::Redirect { location: "/".into() });
+    let nobody = decide(
+        &facts(
+            &Method::GET,
+            "/_2fa/challenge",
+            ClientKind::Navigation,
+            SessionFacts::None,
+        ),
+        &r,
+    );
+    assert_eq!(
+        nobody,
+        Decision::Redirect {
+            location: "/login".into()
+        }
+    );
+}
+
+#[test]
+fn settings_need_the_released_upstream_cookie_too() {
+    let (li, lo) = (login(), logout());
+    let s = SessionFacts::Authenticated { upstream_cookie: false };
+    let d = decide(
+        &facts(&Method::GET, "/_2fa/api/status", ClientKind::Api, s),
+        &routes(&li, &lo),
+    );
+    assert!(matches!(d, Decision::Deny { status: 401, .. }));
+}
+
+fn due(f: Facts<'_>, due: DueFacts) -> Facts<'_> {
+    Facts {
+        user: UserFacts { activated: true, due },
+        ..f
+    }
+}
+
+#[test]
+fn required_enrollment_sends_pages_to_enroll_and_scripts_a_401() {
+    let (li, lo) = (login(), logout());
+    let r = routes(&li, &lo);
+    let page = decide(
+        &due(
+            facts(&Method::GET, "/", ClientKind::Navigation, SIGNED_IN),
+            DueFacts::Required,
+        ),
+        &r,
+    );
+    assert_eq!(
+        page,
+        Decision::Redirect {
+            location: "/_2fa/enroll?next=/".into()
+        }
+    );
+    for client in [ClientKind::Api, ClientKind::WebSocket] {
+        let d = decide(
+            &due(facts(&Method::GET, "/api/me", client, SIGNED_IN), DueFacts::Required),
+            &r,
+        );
+        assert!(
+            matches!(
+                d,
+                Decision::Deny {
+                    status: 401,
+                    error: "enrollment_required",
+                    ..
+                }
+            ),
+            "{d:?}"
+        );
+    }
+}
+
+#[test]
+fn required_enrollment_still_allows_enrolling_and_signing_out() {
+    let (li, lo) = (login(), logout());
+    let r = routes(&li, &lo);
+    let enable = due(
+        facts(
+            &Method::POST,
+            "/_2fa/settings/totp/enable",
+            ClientKind::Navigation,
+            SIGNED_IN,
+        ),
+        DueFacts::Required,
+    );
+    assert_eq!(decide(&enable, &r), Decision::Own(OwnRoute::EnableTotp));
+    let out = due(
+        facts(&Method::POST, "/logout", ClientKind::Navigation, SIGNED_IN),
+        DueFacts::Required,
+    );
+    assert!(matches!(
+        decide(&out, &r),
+        Decision::Forward(Forward { ends_session: true, .. })
+    ));
+    let disable = due(
+        facts(
+            &Method::POST,
+            "/_2fa/settings/totp/disable",
+            ClientKind::Navigation,
+            SIGNED_IN,
+        ),
+        DueFacts::Required,
+    );
+    assert!(matches!(decide(&disable, &r), Decision::Redirect { .. }));
+}
+
+#[test]
+fn grace_period_shows_the_notice_once_and_never_blocks_scripts() {
+    let (li, lo) = (login(), logout());
+    let r = routes(&li, &lo);
+    let first = due(
+        facts(&Method::GET, "/", ClientKind::Navigation, SIGNED_IN),
+        DueFacts::Grace { acknowledged: false },
+    );
+    assert!(matches!(decide(&first, &r), Decision::Redirect { ref location } if location.starts_with("/_2fa/enroll")));
+    let later = due(
+        facts(&Method::GET, "/", ClientKind::Navigation, SIGNED_IN),
+        DueFacts::Grace { acknowledged: true },
+    );
+    assert!(matches!(decide(&later, &r), Decision::Forward(_)));
+    let api = due(
+        facts(&Method::GET, "/api/me", ClientKind::Api, SIGNED_IN),
+        DueFacts::Grace { acknowledged: false },
+    );
+    assert!(matches!(decide(&api, &r), Decision::Forward(_)));
+}
+
+#[test]
+fn user_of_no_activated_account_gets_no_2fa_pages() {
+    let (li, lo) = (login(), logout());
+    let mut f = facts(&Method::GET, "/_2fa/settings", ClientKind::Navigation, SIGNED_IN);
+    f.user.activated = false;
+    assert_eq!(decide(&f, &routes(&li, &lo)), Decision::Own(OwnRoute::NotFound));
+}
+
+#[test]
+fn clients_are_classified_by_headers() {
+    assert_eq!(
+        ClientKind::classify(Some("text/html"), false, false),
+        ClientKind::Navigation
+    );
+    assert_eq!(
+        ClientKind::classify(Some("application/json"), false, false),
+        ClientKind::Api
+    );
+    assert_eq!(ClientKind::classify(None, true, false), ClientKind::Api);
+    assert_eq!(
+        ClientKind::classify(Some("text/html"), false, true),
+        ClientKind::WebSocket
+    );
+}
