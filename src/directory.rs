@@ -23,6 +23,8 @@ struct AccountState {
 struct UserState {
     accounts: Vec<Membership>,
     enrolled: bool,
+    /// When the memberships were last asked of the upstream (0: not since start-up).
+    refreshed_at: UnixSeconds,
 }
 
 /// Whether a signed-in user must enroll before using the dashboard.
@@ -67,7 +69,8 @@ impl Directory {
         }
         for u in store.users()? {
             let enrolled = store.factors(&u.id)?.enabled();
-            d.put_user(&u.id, u.accounts, enrolled);
+            // Refreshed at 0: the first request after start-up asks again.
+            d.put_user(&u.id, u.accounts, enrolled, 0);
         }
         Ok(d)
     }
@@ -84,7 +87,8 @@ impl Directory {
         );
     }
 
-    pub fn put_user(&self, user_id: &str, accounts: Vec<Membership>, enrolled: bool) {
+    /// Records a user's memberships as the upstream gave them at `refreshed_at`.
+    pub fn put_user(&self, user_id: &str, accounts: Vec<Membership>, enrolled: bool, refreshed_at: UnixSeconds) {
         for m in &accounts {
             self.accounts
                 .entry(m.account_id.clone())
@@ -95,7 +99,37 @@ impl Directory {
                     grace_until: None,
                 });
         }
-        self.users.insert(user_id.to_string(), UserState { accounts, enrolled });
+        self.users.insert(
+            user_id.to_string(),
+            UserState {
+                accounts,
+                enrolled,
+                refreshed_at,
+            },
+        );
+    }
+
+    /// Replaces a user's memberships after a refresh, keeping their 2FA state.
+    pub fn refresh_user(&self, user_id: &str, accounts: Vec<Membership>, now: UnixSeconds) {
+        let enrolled = self.users.get(user_id).is_some_and(|u| u.enrolled);
+        self.put_user(user_id, accounts, enrolled, now);
+    }
+
+    /// Whether this request should refresh the user's memberships: true for
+    /// one caller once they are `interval` old, so one request in each
+    /// interval pays for it, in the background.
+    pub fn claim_refresh(&self, user_id: &str, now: UnixSeconds, interval: u64) -> bool {
+        let stale = |u: &UserState| now.saturating_sub(u.refreshed_at) >= interval;
+        if !self.users.get(user_id).is_some_and(|u| stale(&u)) {
+            return false;
+        }
+        match self.users.get_mut(user_id) {
+            Some(mut u) if stale(&u) => {
+                u.refreshed_at = now;
+                true
+            }
+            _ => false,
+        }
     }
 
     pub fn set_enrolled(&self, user_id: &str, enrolled: bool) {
@@ -202,8 +236,8 @@ mod tests {
     #[test]
     fn requirement_applies_to_members_without_a_second_factor_only() {
         let d = directory();
-        d.put_user("bob", vec![member("acme", Role::Member)], false);
-        d.put_user("carol", vec![member("globex", Role::Owner)], false);
+        d.put_user("bob", vec![member("acme", Role::Member)], false, 0);
+        d.put_user("carol", vec![member("globex", Role::Owner)], false, 0);
         d.put_account(&requiring("acme", None));
         assert_eq!(
             d.view("bob", 0).due,
@@ -219,16 +253,29 @@ mod tests {
     #[test]
     fn grace_period_lets_the_user_continue_until_its_deadline() {
         let d = directory();
-        d.put_user("bob", vec![member("acme", Role::Member)], false);
+        d.put_user("bob", vec![member("acme", Role::Member)], false, 0);
         d.put_account(&requiring("acme", Some(100)));
         assert!(matches!(d.view("bob", 50).due, Due::Grace { deadline: 100, .. }));
         assert!(matches!(d.view("bob", 100).due, Due::Required { .. }));
     }
 
     #[test]
+    fn one_request_per_interval_refreshes_memberships() {
+        let d = directory();
+        d.put_user("bob", vec![member("acme", Role::Member)], true, 1000);
+        assert!(!d.claim_refresh("bob", 1030, 60));
+        assert!(d.claim_refresh("bob", 1060, 60));
+        assert!(!d.claim_refresh("bob", 1061, 60), "already claimed");
+        d.refresh_user("bob", vec![member("acme", Role::Owner)], 1062);
+        assert_eq!(d.role("bob", "acme"), Some(Role::Owner));
+        assert_eq!(d.view("bob", 1062).due, Due::Nothing, "2FA state kept");
+        assert!(!d.claim_refresh("nobody", 5000, 60));
+    }
+
+    #[test]
     fn user_of_no_activated_account_sees_no_2fa() {
         let d = directory();
-        d.put_user("bob", vec![member("acme", Role::Member)], false);
+        d.put_user("bob", vec![member("acme", Role::Member)], false, 0);
         d.put_account(&AccountRecord {
             active: Some(false),
             ..requiring("acme", None)

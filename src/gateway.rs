@@ -139,7 +139,7 @@ impl Gateway {
                 Ok((user, enabled))
             })
             .await?;
-        self.directory.put_user(&user.id, user.accounts.clone(), enrolled);
+        self.directory.put_user(&user.id, user.accounts.clone(), enrolled, now);
         // For a user of no activated account the gateway is transparent.
         let held = enrolled && self.directory.view(&user.id, now).activated;
         let stage = if held {
@@ -158,6 +158,36 @@ impl Gateway {
             if held { "second factor due" } else { "signed in" }.into(),
         );
         Ok(SignedIn { token, held })
+    }
+
+    /// Asks the upstream again who the user of `upstream_cookie` is, so that
+    /// role and membership changes arrive; runs in the background.
+    pub fn refresh_identity(self: &Arc<Self>, user_id: &str, upstream_cookie: String) {
+        let gw = self.clone();
+        let user_id = user_id.to_string();
+        tokio::spawn(async move {
+            let up = &gw.config.upstream;
+            let who = match gw
+                .upstream
+                .identity(&up.identity, &up.session_cookie, &upstream_cookie)
+                .await
+            {
+                Ok(who) if who.user_id == user_id => who,
+                Ok(_) => {
+                    tracing::warn!("identity refresh answered for another user; ignored");
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "identity refresh failed; keeping what is known");
+                    return;
+                }
+            };
+            let now = gw.env.now();
+            gw.directory.refresh_user(&user_id, who.accounts.clone(), now);
+            if let Err(e) = gw.with_store(move |s| s.refresh_user(&who, now).map(drop)).await {
+                tracing::error!(error = %e, "cannot save refreshed memberships");
+            }
+        });
     }
 
     /// Releases a pending session after its second factor: a new token,

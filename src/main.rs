@@ -9,7 +9,7 @@ use clap::Parser;
 
 use std::path::PathBuf;
 
-use tfa_gateway::admin::client::{describe_account, describe_audit, AdminClient};
+use tfa_gateway::admin::client::AdminClient;
 use tfa_gateway::cli::{AdminAction, Cli, Command};
 use tfa_gateway::config::Config;
 use tfa_gateway::env::Env;
@@ -92,71 +92,7 @@ fn admin(
     let token = tfa_gateway::admin::read_token(&token_file)?;
     let client = AdminClient::new(address, token);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let enc = tfa_gateway::policy::encode_component;
-    let text = runtime.block_on(async {
-        use http::Method;
-        use serde_json::json;
-        Ok::<String, anyhow::Error>(match action {
-            AdminAction::Activate { account } => {
-                let path = format!("/admin/accounts/{}/activation", enc(&account));
-                let v = client.json(Method::PUT, &path, Some(json!({"active": true}))).await?;
-                if json {
-                    v.to_string()
-                } else {
-                    format!("2FA feature on for account {account}")
-                }
-            }
-            AdminAction::Deactivate { account } => {
-                let path = format!("/admin/accounts/{}/activation", enc(&account));
-                let v = client.json(Method::PUT, &path, Some(json!({"active": false}))).await?;
-                if json {
-                    v.to_string()
-                } else {
-                    format!("2FA feature off for account {account}")
-                }
-            }
-            AdminAction::Account { account } => {
-                let v = client
-                    .json(Method::GET, &format!("/admin/accounts/{}", enc(&account)), None)
-                    .await?;
-                if json {
-                    v.to_string()
-                } else {
-                    describe_account(&v)
-                }
-            }
-            AdminAction::ResetUser { user } => {
-                let v = client
-                    .json(Method::DELETE, &format!("/admin/users/{}/2fa", enc(&user)), None)
-                    .await?;
-                if json {
-                    v.to_string()
-                } else if v["removed"] == true {
-                    format!("second factor of {user} removed")
-                } else {
-                    format!("{user} had no second factor")
-                }
-            }
-            AdminAction::Audit { user, account, limit } => {
-                let mut path = format!("/admin/audit?limit={limit}");
-                if let Some(u) = user {
-                    path.push_str(&format!("&user={}", enc(&u)));
-                }
-                if let Some(a) = account {
-                    path.push_str(&format!("&account={}", enc(&a)));
-                }
-                let v = client.json(Method::GET, &path, None).await?;
-                if json {
-                    v.to_string()
-                } else {
-                    describe_audit(&v)
-                }
-            }
-            AdminAction::Metrics => {
-                String::from_utf8_lossy(&client.call(Method::GET, "/metrics", None).await?).into_owned()
-            }
-        })
-    })?;
+    let text = runtime.block_on(tfa_gateway::admin::client::run(&client, action, json))?;
     println!("{}", text.trim_end());
     Ok(())
 }

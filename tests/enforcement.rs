@@ -310,3 +310,62 @@ async fn during_a_grace_period_members_see_the_deadline_and_may_continue() {
         StatusCode::OK
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_change_at_the_upstream_reaches_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = common::free_addr();
+    let dashboard = start_dashboard();
+    let config = dir.path().join("refresh.toml");
+    let text = common::config_text(addr, dashboard, &dir.path().join("data"))
+        .replace("identity_refresh_seconds = 60", "identity_refresh_seconds = 1");
+    assert!(text.contains("identity_refresh_seconds = 1"));
+    std::fs::write(&config, text).unwrap();
+    common::write_secrets(&dir.path().join("data"));
+    let gw = Gateway::start_with(addr, config).await;
+
+    let mut bob = signed_in(&gw, "bob@acme.test").await;
+    let member = send_json(
+        &mut bob,
+        Method::PUT,
+        "/_2fa/api/accounts/acme/require",
+        json!({"require": true}),
+    )
+    .await;
+    assert_eq!(member.status, StatusCode::FORBIDDEN);
+
+    // The dashboard's operator makes bob an owner of acme.
+    let mut operator = Browser::new(dashboard);
+    let changed = operator
+        .post_form("/demo/role", "email=bob%40acme.test&role=owner")
+        .await;
+    assert_eq!(changed.status, StatusCode::OK);
+
+    // Within the refresh interval the gateway knows: bob is now refused as an
+    // owner without 2FA (409), no longer as a member (403).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        bob.get("/").await;
+        let r = send_json(
+            &mut bob,
+            Method::PUT,
+            "/_2fa/api/accounts/acme/require",
+            json!({"require": true}),
+        )
+        .await;
+        if r.status == StatusCode::CONFLICT {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "role change never arrived: {}",
+            r.text()
+        );
+    }
+    assert!(bob
+        .get("/_2fa/settings")
+        .await
+        .text()
+        .contains("Require two-factor authentication"));
+}

@@ -9,6 +9,8 @@ use bytes::Bytes;
 use http::{Method, Request};
 use serde_json::Value;
 
+use crate::cli::AdminAction;
+use crate::policy::encode_component as enc;
 use crate::upstream::{UpstreamClient, UpstreamError};
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,77 @@ impl AdminClient {
         let bytes = self.call(method, path, body).await?;
         serde_json::from_slice(&bytes).map_err(|_| ClientError::NotJson)
     }
+}
+
+/// Carries out one operator command; returns what to print.
+pub async fn run(client: &AdminClient, action: AdminAction, json: bool) -> Result<String, ClientError> {
+    use serde_json::json;
+    let activation = |account: &str, active: bool| {
+        let path = format!("/admin/accounts/{}/activation", enc(account));
+        let word = if active { "on" } else { "off" };
+        (
+            path,
+            json!({ "active": active }),
+            format!("2FA feature {word} for account {account}"),
+        )
+    };
+    Ok(match action {
+        AdminAction::Activate { account } => {
+            let (path, body, text) = activation(&account, true);
+            let v = client.json(Method::PUT, &path, Some(body)).await?;
+            if json {
+                v.to_string()
+            } else {
+                text
+            }
+        }
+        AdminAction::Deactivate { account } => {
+            let (path, body, text) = activation(&account, false);
+            let v = client.json(Method::PUT, &path, Some(body)).await?;
+            if json {
+                v.to_string()
+            } else {
+                text
+            }
+        }
+        AdminAction::Account { account } => {
+            let v = client
+                .json(Method::GET, &format!("/admin/accounts/{}", enc(&account)), None)
+                .await?;
+            if json {
+                v.to_string()
+            } else {
+                describe_account(&v)
+            }
+        }
+        AdminAction::ResetUser { user } => {
+            let v = client
+                .json(Method::DELETE, &format!("/admin/users/{}/2fa", enc(&user)), None)
+                .await?;
+            match (json, v["removed"] == true) {
+                (true, _) => v.to_string(),
+                (false, true) => format!("second factor of {user} removed"),
+                (false, false) => format!("{user} had no second factor"),
+            }
+        }
+        AdminAction::Audit { user, account, limit } => {
+            let mut path = format!("/admin/audit?limit={limit}");
+            for (key, value) in [("user", user), ("account", account)] {
+                if let Some(v) = value {
+                    path.push_str(&format!("&{key}={}", enc(&v)));
+                }
+            }
+            let v = client.json(Method::GET, &path, None).await?;
+            if json {
+                v.to_string()
+            } else {
+                describe_audit(&v)
+            }
+        }
+        AdminAction::Metrics => {
+            String::from_utf8_lossy(&client.call(Method::GET, "/metrics", None).await?).into_owned()
+        }
+    })
 }
 
 /// A person's view of `GET /admin/accounts/{id}`.

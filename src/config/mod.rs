@@ -368,10 +368,10 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         return Err(bad("accounts.grace_days", format!("{grace_days}: at most 365")));
     }
     let identity_refresh_secs = raw.accounts.identity_refresh_seconds.unwrap_or(300);
-    if !(10..=86_400).contains(&identity_refresh_secs) {
+    if !(1..=86_400).contains(&identity_refresh_secs) {
         return Err(bad(
             "accounts.identity_refresh_seconds",
-            format!("{identity_refresh_secs}: must be between 10 and 86400"),
+            format!("{identity_refresh_secs}: must be between 1 and 86400"),
         ));
     }
     let accounts = AccountSettings {

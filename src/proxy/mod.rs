@@ -127,7 +127,16 @@ impl ProxyHttp for GatewayProxy {
             .map_or(path.clone(), |p| p.as_str().to_string());
         let user = match &ctx.found {
             Some(f) => {
-                let view = gw.directory.view(&f.session.user_id, gw.env.now());
+                let now = gw.env.now();
+                if let Some(cookie) = &f.upstream_cookie {
+                    if gw
+                        .directory
+                        .claim_refresh(&f.session.user_id, now, cfg.accounts.identity_refresh_secs)
+                    {
+                        gw.refresh_identity(&f.session.user_id, cookie.clone());
+                    }
+                }
+                let view = gw.directory.view(&f.session.user_id, now);
                 UserFacts {
                     activated: view.activated,
                     due: match view.due {

@@ -130,13 +130,25 @@ impl Store {
     /// Records what the upstream said about a user at sign-in, keeping the
     /// first time the gateway saw them.
     pub fn remember_user(&self, who: &Identity, now: UnixSeconds) -> Result<UserRecord, StoreError> {
-        let first_seen = self.user(&who.user_id)?.map_or(now, |u| u.first_seen);
+        self.put_identity(who, now, true)
+    }
+
+    /// Records memberships learned by a refresh; not a sign-in.
+    pub fn refresh_user(&self, who: &Identity, now: UnixSeconds) -> Result<UserRecord, StoreError> {
+        self.put_identity(who, now, false)
+    }
+
+    fn put_identity(&self, who: &Identity, now: UnixSeconds, login: bool) -> Result<UserRecord, StoreError> {
+        let known = self.user(&who.user_id)?;
         let rec = UserRecord {
             id: who.user_id.clone(),
             email: who.email.clone(),
             accounts: who.accounts.clone(),
-            first_seen,
-            last_login: now,
+            first_seen: known.as_ref().map_or(now, |u| u.first_seen),
+            last_login: match (&known, login) {
+                (Some(u), false) => u.last_login,
+                _ => now,
+            },
         };
         self.users.insert(rec.id.as_bytes(), record::encode(USER_V, &rec)?)?;
         for m in &who.accounts {

@@ -76,9 +76,39 @@ type Resp = Response<Full<Bytes>>;
 struct State {
     /// session id -> user id
     sessions: Mutex<HashMap<String, String>>,
+    /// user id -> role, where the demo's operator changed it (`POST /demo/role`).
+    roles: Mutex<HashMap<&'static str, &'static str>>,
 }
 
 impl State {
+    fn role_of(&self, user: &DemoUser) -> &'static str {
+        let roles = self.roles.lock().unwrap_or_else(PoisonError::into_inner);
+        roles.get(user.id).copied().unwrap_or(user.role)
+    }
+
+    /// Changes a user's role, as an operator of the dashboard would; lets the
+    /// demo show a role change reaching the gateway.
+    fn set_role(&self, body: &[u8]) -> Resp {
+        let form = parse_form(body);
+        let email = form.get("email").map_or("", |e| e.trim());
+        let user = DEMO_USERS.iter().find(|u| u.email.eq_ignore_ascii_case(email));
+        let role = match form.get("role").map(String::as_str) {
+            Some("owner") => "owner",
+            Some("member") => "member",
+            _ => return text(StatusCode::BAD_REQUEST, "role must be owner or member"),
+        };
+        match user {
+            Some(u) => {
+                self.roles
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(u.id, role);
+                text(StatusCode::OK, "role changed")
+            }
+            None => text(StatusCode::NOT_FOUND, "no such user"),
+        }
+    }
+
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         // A panic elsewhere cannot leave a HashMap half-updated in a way that
         // matters here, so a poisoned lock is still safe to use.
@@ -142,14 +172,15 @@ fn route(state: &State, method: &Method, path: &str, headers: &HeaderMap, body: 
         ("GET", "/login") => html(StatusCode::OK, login_page(None, "")),
         ("POST", "/login") => login(state, &body),
         ("GET", "/") => match current_user(state, headers) {
-            Some(user) => html(StatusCode::OK, home_page(user)),
+            Some(user) => html(StatusCode::OK, home_page(user, state.role_of(user))),
             None => redirect("/login", None),
         },
         ("GET", "/api/me") => match current_user(state, headers) {
-            Some(user) => json(StatusCode::OK, &me_json(user)),
+            Some(user) => json(StatusCode::OK, &me_json(user, state.role_of(user))),
             None => json(StatusCode::UNAUTHORIZED, &serde_json::json!({"error": "not signed in"})),
         },
         ("POST", "/logout") => logout(state, headers),
+        ("POST", "/demo/role") => state.set_role(&body),
         // Real upgrades never get here (see `handle`); this keeps `route` honest.
         ("GET", "/ws") => text(StatusCode::UNAUTHORIZED, "not signed in"),
         // Any method: tests may want to see what a proxied POST carried, too.
@@ -238,11 +269,11 @@ fn echo_headers(headers: &HeaderMap) -> serde_json::Value {
     serde_json::json!({ "cookie": cookie, "headers": all })
 }
 
-fn me_json(user: &DemoUser) -> serde_json::Value {
+fn me_json(user: &DemoUser, role: &str) -> serde_json::Value {
     serde_json::json!({
         "id": user.id,
         "email": user.email,
-        "accounts": [{ "id": user.account_id, "name": user.account_name, "role": user.role }],
+        "accounts": [{ "id": user.account_id, "name": user.account_name, "role": role }],
     })
 }
 
@@ -266,7 +297,7 @@ fn login_page(error: Option<&str>, email: &str) -> String {
     )
 }
 
-fn home_page(user: &DemoUser) -> String {
+fn home_page(user: &DemoUser, role: &str) -> String {
     page(
         "Dashboard",
         &format!(
@@ -274,7 +305,7 @@ fn home_page(user: &DemoUser) -> String {
              <form method=\"POST\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
             escape_html(user.email),
             escape_html(user.account_name),
-            escape_html(user.role)
+            escape_html(role)
         ),
     )
 }
