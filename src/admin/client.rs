@@ -173,7 +173,7 @@ pub fn describe_audit(v: &Value) -> String {
     for e in v["events"].as_array().into_iter().flatten() {
         out.push_str(&format!(
             "{} {:<28} user={} account={} {}\n",
-            e["at"],
+            e["at"].as_u64().map_or_else(|| "?".to_string(), utc),
             e["kind"].as_str().unwrap_or("?"),
             e["user_id"].as_str().unwrap_or("-"),
             e["account_id"].as_str().unwrap_or("-"),
@@ -184,4 +184,35 @@ pub fn describe_audit(v: &Value) -> String {
         out.push_str("no events\n");
     }
     out
+}
+
+/// `2026-11-22 23:25:35Z` for Unix seconds (proleptic Gregorian, UTC).
+pub fn utc(unix: u64) -> String {
+    let (days, secs) = (unix / 86_400, unix % 86_400);
+    // Howard Hinnant's civil-from-days, shifted to start years in March.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn audit_times_read_as_utc_dates() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00Z");
+        assert_eq!(super::utc(1_795_389_963), "2026-11-22 23:26:03Z");
+        assert_eq!(super::utc(951_782_400), "2000-02-29 00:00:00Z");
+    }
 }
