@@ -22,7 +22,8 @@ struct AccountState {
 #[derive(Debug, Clone, Default)]
 struct UserState {
     accounts: Vec<Membership>,
-    enrolled: bool,
+    totp: bool,
+    sms: bool,
     /// When the memberships were last asked of the upstream (0: not since start-up).
     refreshed_at: UnixSeconds,
 }
@@ -51,16 +52,32 @@ pub struct UserView {
     pub due: Due,
 }
 
+/// A second factor, for telling the directory what a user has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Factor {
+    Totp,
+    Sms,
+}
+
+/// Where SMS may count as a second factor.
+#[derive(Debug, Clone, Default)]
+pub struct SmsRule {
+    pub offered: bool,
+    pub disallowed_accounts: Vec<String>,
+}
+
 pub struct Directory {
     default_active: bool,
+    sms: SmsRule,
     accounts: DashMap<String, AccountState>,
     users: DashMap<String, UserState>,
 }
 
 impl Directory {
-    pub fn load(store: &Store, default_active: bool) -> Result<Directory, StoreError> {
+    pub fn load(store: &Store, default_active: bool, sms: SmsRule) -> Result<Directory, StoreError> {
         let d = Directory {
             default_active,
+            sms,
             accounts: DashMap::new(),
             users: DashMap::new(),
         };
@@ -68,9 +85,9 @@ impl Directory {
             d.put_account(&a);
         }
         for u in store.users()? {
-            let enrolled = store.factors(&u.id)?.enabled();
+            let f = store.factors(&u.id)?;
             // Refreshed at 0: the first request after start-up asks again.
-            d.put_user(&u.id, u.accounts, enrolled, 0);
+            d.put_user(&u.id, u.accounts, (f.totp_on(), f.sms_on()), 0);
         }
         Ok(d)
     }
@@ -87,8 +104,15 @@ impl Directory {
         );
     }
 
-    /// Records a user's memberships as the upstream gave them at `refreshed_at`.
-    pub fn put_user(&self, user_id: &str, accounts: Vec<Membership>, enrolled: bool, refreshed_at: UnixSeconds) {
+    /// Records a user's memberships as the upstream gave them at
+    /// `refreshed_at`, and which factors (TOTP, SMS) they have.
+    pub fn put_user(
+        &self,
+        user_id: &str,
+        accounts: Vec<Membership>,
+        (totp, sms): (bool, bool),
+        refreshed_at: UnixSeconds,
+    ) {
         for m in &accounts {
             self.accounts
                 .entry(m.account_id.clone())
@@ -103,7 +127,8 @@ impl Directory {
             user_id.to_string(),
             UserState {
                 accounts,
-                enrolled,
+                totp,
+                sms,
                 refreshed_at,
             },
         );
@@ -111,8 +136,8 @@ impl Directory {
 
     /// Replaces a user's memberships after a refresh, keeping their 2FA state.
     pub fn refresh_user(&self, user_id: &str, accounts: Vec<Membership>, now: UnixSeconds) {
-        let enrolled = self.users.get(user_id).is_some_and(|u| u.enrolled);
-        self.put_user(user_id, accounts, enrolled, now);
+        let factors = self.users.get(user_id).map_or((false, false), |u| (u.totp, u.sms));
+        self.put_user(user_id, accounts, factors, now);
     }
 
     /// Whether this request should refresh the user's memberships: true for
@@ -132,10 +157,35 @@ impl Directory {
         }
     }
 
-    pub fn set_enrolled(&self, user_id: &str, enrolled: bool) {
+    pub fn set_factor(&self, user_id: &str, factor: Factor, on: bool) {
         if let Some(mut u) = self.users.get_mut(user_id) {
-            u.enrolled = enrolled;
+            match factor {
+                Factor::Totp => u.totp = on,
+                Factor::Sms => u.sms = on,
+            }
         }
+    }
+
+    /// Whether SMS is a second factor this user may have: offered by the
+    /// operator and disallowed by none of their accounts.
+    pub fn sms_allowed(&self, user_id: &str) -> bool {
+        self.users.get(user_id).is_some_and(|u| self.sms_allowed_for(&u))
+    }
+
+    fn sms_allowed_for(&self, u: &UserState) -> bool {
+        self.sms.offered
+            && !u
+                .accounts
+                .iter()
+                .any(|m| self.sms.disallowed_accounts.contains(&m.account_id))
+    }
+
+    /// Whether the user has a second factor that counts; an SMS number
+    /// where SMS is disallowed does not, so they are asked to move to TOTP.
+    pub fn enrolled(&self, user_id: &str) -> bool {
+        self.users
+            .get(user_id)
+            .is_some_and(|u| u.totp || (u.sms && self.sms_allowed_for(&u)))
     }
 
     pub fn is_active(&self, account_id: &str) -> bool {
@@ -184,7 +234,7 @@ impl Directory {
                 continue;
             }
             activated = true;
-            if !a.require || user.enrolled {
+            if !a.require || user.totp || (user.sms && self.sms_allowed_for(&user)) {
                 continue;
             }
             match a.grace_until {
@@ -228,6 +278,10 @@ mod tests {
     fn directory() -> Directory {
         Directory {
             default_active: true,
+            sms: SmsRule {
+                offered: true,
+                disallowed_accounts: vec!["globex".into()],
+            },
             accounts: DashMap::new(),
             users: DashMap::new(),
         }
@@ -236,8 +290,8 @@ mod tests {
     #[test]
     fn requirement_applies_to_members_without_a_second_factor_only() {
         let d = directory();
-        d.put_user("bob", vec![member("acme", Role::Member)], false, 0);
-        d.put_user("carol", vec![member("globex", Role::Owner)], false, 0);
+        d.put_user("bob", vec![member("acme", Role::Member)], (false, false), 0);
+        d.put_user("carol", vec![member("globex", Role::Owner)], (false, false), 0);
         d.put_account(&requiring("acme", None));
         assert_eq!(
             d.view("bob", 0).due,
@@ -246,14 +300,14 @@ mod tests {
             }
         );
         assert_eq!(d.view("carol", 0).due, Due::Nothing);
-        d.set_enrolled("bob", true);
+        d.set_factor("bob", Factor::Totp, true);
         assert_eq!(d.view("bob", 0).due, Due::Nothing);
     }
 
     #[test]
     fn grace_period_lets_the_user_continue_until_its_deadline() {
         let d = directory();
-        d.put_user("bob", vec![member("acme", Role::Member)], false, 0);
+        d.put_user("bob", vec![member("acme", Role::Member)], (false, false), 0);
         d.put_account(&requiring("acme", Some(100)));
         assert!(matches!(d.view("bob", 50).due, Due::Grace { deadline: 100, .. }));
         assert!(matches!(d.view("bob", 100).due, Due::Required { .. }));
@@ -262,7 +316,7 @@ mod tests {
     #[test]
     fn one_request_per_interval_refreshes_memberships() {
         let d = directory();
-        d.put_user("bob", vec![member("acme", Role::Member)], true, 1000);
+        d.put_user("bob", vec![member("acme", Role::Member)], (true, false), 1000);
         assert!(!d.claim_refresh("bob", 1030, 60));
         assert!(d.claim_refresh("bob", 1060, 60));
         assert!(!d.claim_refresh("bob", 1061, 60), "already claimed");
@@ -273,9 +327,24 @@ mod tests {
     }
 
     #[test]
+    fn sms_does_not_count_where_an_account_disallows_it() {
+        let d = directory();
+        d.put_user("bob", vec![member("acme", Role::Member)], (false, true), 0);
+        d.put_user("dave", vec![member("globex", Role::Member)], (false, true), 0);
+        d.put_account(&requiring("acme", None));
+        d.put_account(&requiring("globex", None));
+        assert_eq!(d.view("bob", 0).due, Due::Nothing);
+        assert!(
+            matches!(d.view("dave", 0).due, Due::Required { .. }),
+            "asked to move to TOTP"
+        );
+        assert!(!d.sms_allowed("dave") && d.sms_allowed("bob"));
+    }
+
+    #[test]
     fn user_of_no_activated_account_sees_no_2fa() {
         let d = directory();
-        d.put_user("bob", vec![member("acme", Role::Member)], false, 0);
+        d.put_user("bob", vec![member("acme", Role::Member)], (false, false), 0);
         d.put_account(&AccountRecord {
             active: Some(false),
             ..requiring("acme", None)

@@ -6,7 +6,8 @@
 use crate::env::Env;
 use crate::recovery::{self, RecoveryError};
 use crate::secretbox::{SecretBoxError, SecretKey};
-use crate::store::{FactorsRecord, PendingTotp, RecoveryCode, Store, StoreError, TotpFactor};
+use crate::sms::Phone;
+use crate::store::{FactorsRecord, PendingTotp, RecoveryCode, SmsFactor, Store, StoreError, TotpFactor};
 use crate::totp::{self, Secret, TotpError};
 
 /// An enrollment waiting for its first code is dropped after this long.
@@ -44,6 +45,7 @@ pub struct Enrollment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Passed {
     Totp,
+    Sms,
     Recovery { left: usize },
 }
 
@@ -65,7 +67,7 @@ impl Factors {
         let sealed = self.key.seal(&self.env, secret.as_bytes(), user_id.as_bytes())?;
         let now = self.env.now();
         self.store.update_factors(user_id, |f| {
-            if f.enabled() {
+            if f.totp_on() {
                 return Err(FactorError::AlreadyEnabled);
             }
             f.pending_totp = Some(PendingTotp {
@@ -91,7 +93,7 @@ impl Factors {
     pub fn confirm_totp(&self, user_id: &str, code: &str) -> Result<Vec<String>, FactorError> {
         let now = self.env.now();
         let before = self.store.factors(user_id)?;
-        if before.enabled() {
+        if before.totp_on() {
             return Err(FactorError::AlreadyEnabled);
         }
         let secret = self
@@ -100,7 +102,7 @@ impl Factors {
         let step = totp::verify(&secret, code, now, None).ok_or(FactorError::WrongCode)?;
         let (codes, hashes) = self.new_recovery_codes()?;
         self.store.update_factors(user_id, |f| {
-            if f.enabled() {
+            if f.totp_on() {
                 return Err(FactorError::AlreadyEnabled);
             }
             let pending = f.pending_totp.take().ok_or(FactorError::NoEnrollment)?;
@@ -109,19 +111,26 @@ impl Factors {
                 enabled_at: now,
                 last_step: Some(step),
             });
-            f.recovery = hashes.clone();
+            // An SMS user who adds TOTP keeps the recovery codes they have.
+            if f.recovery.is_empty() || !f.sms_on() {
+                f.recovery = hashes.clone();
+            }
             Ok(())
         })?;
         Ok(codes)
     }
 
-    /// Removes TOTP and the recovery codes.
+    /// Removes TOTP; the recovery codes go too unless SMS remains.
     pub fn disable(&self, user_id: &str) -> Result<(), FactorError> {
         self.store.update_factors(user_id, |f| {
-            if !f.enabled() {
+            if !f.totp_on() {
                 return Err(FactorError::NotEnabled);
             }
-            *f = FactorsRecord::default();
+            f.totp = None;
+            f.pending_totp = None;
+            if !f.sms_on() {
+                f.recovery.clear();
+            }
             Ok(())
         })
     }
@@ -141,15 +150,17 @@ impl Factors {
 
     /// Checks a code typed at sign-in: a TOTP code (each time step accepted
     /// once) or one unused recovery code (then spent). `Ok(None)`: wrong.
+    /// SMS codes are checked by the caller, which holds them in memory.
     pub fn verify_login(&self, user_id: &str, typed: &str) -> Result<Option<Passed>, FactorError> {
         let now = self.env.now();
         let current = self.store.factors(user_id)?;
-        let Some(t) = &current.totp else {
+        if !current.enabled() {
             return Err(FactorError::NotEnabled);
-        };
-        let secret = Secret::from_bytes(&self.key.open(&t.sealed_secret, user_id.as_bytes())?)?;
+        }
         let digits: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
-        if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        let six_digits = digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit());
+        if let (Some(t), true) = (&current.totp, six_digits) {
+            let secret = Secret::from_bytes(&self.key.open(&t.sealed_secret, user_id.as_bytes())?)?;
             let result = self.store.update_factors(user_id, |f| {
                 let Some(t) = f.totp.as_mut() else {
                     return Err(FactorError::NotEnabled);
@@ -163,6 +174,9 @@ impl Factors {
                 Err(FactorError::WrongCode) => Ok(None),
                 Err(e) => Err(e),
             };
+        }
+        if six_digits {
+            return Ok(None);
         }
         if recovery::normalize(typed).is_none() {
             return Ok(None);
@@ -182,6 +196,47 @@ impl Factors {
             Err(FactorError::WrongCode) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Turns SMS on for a number the user proved they receive codes at.
+    pub fn enable_sms(&self, user_id: &str, phone: &Phone) -> Result<(), FactorError> {
+        let sealed = self.key.seal(&self.env, phone.e164().as_bytes(), user_id.as_bytes())?;
+        let now = self.env.now();
+        self.store.update_factors(user_id, |f| {
+            if f.sms_on() {
+                return Err(FactorError::AlreadyEnabled);
+            }
+            f.sms = Some(SmsFactor {
+                sealed_phone: sealed.clone(),
+                masked: phone.masked(),
+                enabled_at: now,
+            });
+            Ok(())
+        })
+    }
+
+    /// Turns SMS off; the recovery codes go too unless TOTP remains.
+    pub fn disable_sms(&self, user_id: &str) -> Result<(), FactorError> {
+        self.store.update_factors(user_id, |f| {
+            if !f.sms_on() {
+                return Err(FactorError::NotEnabled);
+            }
+            f.sms = None;
+            if !f.totp_on() {
+                f.recovery.clear();
+            }
+            Ok(())
+        })
+    }
+
+    /// The user's SMS number, decrypted.
+    pub fn sms_phone(&self, user_id: &str) -> Result<Option<Phone>, FactorError> {
+        let f = self.store.factors(user_id)?;
+        let Some(sms) = f.sms else { return Ok(None) };
+        let bytes = self.key.open(&sms.sealed_phone, user_id.as_bytes())?;
+        let e164 =
+            String::from_utf8(bytes).map_err(|_| FactorError::Sealed(crate::secretbox::SecretBoxError::Tampered))?;
+        Ok(Some(Phone::from_e164(e164)))
     }
 
     fn pending_secret(&self, user_id: &str, f: &FactorsRecord) -> Result<Option<Secret>, FactorError> {
@@ -323,6 +378,19 @@ mod tests {
         clock.advance(ENROLLMENT_TTL_SECS + 1);
         let code = totp::code_at(&secret_of(&e), clock.now());
         assert!(matches!(f.confirm_totp("u", &code), Err(FactorError::NoEnrollment)));
+    }
+
+    #[test]
+    fn sms_number_is_stored_encrypted_and_read_back() {
+        let (f, _, _d) = factors();
+        let phone = Phone::parse("GB", "07400 123456").unwrap();
+        f.enable_sms("u", &phone).unwrap();
+        let stored = f.status("u").unwrap().sms.unwrap();
+        assert_eq!(stored.masked, "+44••••••••56");
+        assert!(!String::from_utf8_lossy(&stored.sealed_phone).contains("7400123456"));
+        assert_eq!(f.sms_phone("u").unwrap(), Some(phone));
+        f.disable_sms("u").unwrap();
+        assert!(!f.status("u").unwrap().enabled());
     }
 
     #[test]

@@ -8,13 +8,14 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::cookies::{effect, SetCookieEffect};
-use crate::directory::Directory;
+use crate::directory::{Directory, SmsRule};
 use crate::env::Env;
 use crate::factors::Factors;
 use crate::identity::Identity;
 use crate::metrics::Metrics;
 use crate::secretbox::SecretKey;
 use crate::session::{Session, SessionTable, Stage, TokenHash};
+use crate::sms::SmsService;
 use crate::store::{AuditEvent, Store, StoreError};
 use crate::throttle::Throttle;
 use crate::upstream::UpstreamClient;
@@ -29,6 +30,8 @@ pub struct Gateway {
     pub throttle: Throttle,
     pub directory: Directory,
     pub metrics: Metrics,
+    /// `None` when the operator does not offer SMS.
+    pub sms: Option<SmsService>,
 }
 
 /// A sign-in the gateway has recorded.
@@ -41,7 +44,13 @@ pub struct SignedIn {
 
 impl Gateway {
     /// Builds the state and loads the sessions that survived a restart.
-    pub fn new(config: Config, env: Env, store: Store, key: SecretKey) -> Result<Arc<Gateway>, StoreError> {
+    pub fn new(
+        config: Config,
+        env: Env,
+        store: Store,
+        key: SecretKey,
+        sms: Option<SmsService>,
+    ) -> Result<Arc<Gateway>, StoreError> {
         let sessions = SessionTable::new(config.session);
         let (records, errors) = store.sessions();
         for e in errors {
@@ -64,7 +73,11 @@ impl Gateway {
             issuer: config.second_factor.issuer.clone(),
         };
         let throttle = Throttle::new(config.second_factor.limits);
-        let directory = Directory::load(&store, config.accounts.activated_by_default)?;
+        let sms_rule = SmsRule {
+            offered: sms.is_some(),
+            disallowed_accounts: config.sms.disallowed_accounts.clone(),
+        };
+        let directory = Directory::load(&store, config.accounts.activated_by_default, sms_rule)?;
         Ok(Arc::new(Gateway {
             config,
             env,
@@ -75,6 +88,7 @@ impl Gateway {
             throttle,
             directory,
             metrics: Metrics::default(),
+            sms,
         }))
     }
 
@@ -132,16 +146,23 @@ impl Gateway {
         let now = self.env.now();
         // A user with a second factor must pass it before the upstream's
         // session is released.
-        let (user, enrolled) = self
+        let (user, factors) = self
             .with_store(move |s| {
                 let user = s.remember_user(&who, now)?;
-                let enabled = s.factors(&user.id)?.enabled();
-                Ok((user, enabled))
+                let f = s.factors(&user.id)?;
+                Ok((user, f))
             })
             .await?;
-        self.directory.put_user(&user.id, user.accounts.clone(), enrolled, now);
-        // For a user of no activated account the gateway is transparent.
-        let held = enrolled && self.directory.view(&user.id, now).activated;
+        self.directory.put_user(
+            &user.id,
+            user.accounts.clone(),
+            (factors.totp_on(), factors.sms_on()),
+            now,
+        );
+        // For a user of no activated account the gateway is transparent. An
+        // SMS user is challenged even where SMS is disallowed: the challenge
+        // still protects them while they are asked to move to TOTP.
+        let held = factors.enabled() && self.directory.view(&user.id, now).activated;
         let stage = if held {
             Stage::Pending { held_set_cookies }
         } else {

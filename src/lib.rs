@@ -22,6 +22,7 @@ pub mod recovery;
 pub mod secretbox;
 pub mod server;
 pub mod session;
+pub mod sms;
 pub mod store;
 pub mod throttle;
 pub mod totp;

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub challenges_failed: AtomicU64,
     pub lockouts: AtomicU64,
     pub enrollments: AtomicU64,
+    pub sms_sent: AtomicU64,
+    pub sms_failures: AtomicU64,
     check_buckets: [AtomicU64; 8],
     check_count: AtomicU64,
     check_sum_us: AtomicU64,
@@ -76,6 +78,16 @@ impl Metrics {
                 &self.lockouts,
             ),
             ("tfa_enrollments_total", "Second factors enabled.", &self.enrollments),
+            (
+                "tfa_sms_sent_total",
+                "SMS codes handed to the provider.",
+                &self.sms_sent,
+            ),
+            (
+                "tfa_sms_failures_total",
+                "SMS codes the provider did not take.",
+                &self.sms_failures,
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", load(c));
         }

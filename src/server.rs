@@ -10,11 +10,13 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 
-use crate::config::{Config, KeySource};
+use crate::config::{Config, KeySource, SmsProviderSettings};
 use crate::env::Env;
 use crate::gateway::Gateway;
 use crate::proxy::GatewayProxy;
 use crate::secretbox::SecretKey;
+use crate::sms::providers::{Outbox, SmsProvider, Twilio, Webhook};
+use crate::sms::{Codes, SendLimit, SmsService};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,43 @@ pub enum ServerError {
     Key(String),
     #[error(transparent)]
     Admin(#[from] crate::admin::AdminError),
+    #[error("sms: {0}")]
+    Sms(String),
+}
+
+/// Builds the SMS factor from the configuration, with provider secrets
+/// read from the environment now, so a missing one stops start-up.
+pub fn sms_service(config: &Config, env: &Env) -> Result<Option<SmsService>, ServerError> {
+    let s = &config.sms;
+    let Some(settings) = &s.provider else {
+        return Ok(None);
+    };
+    let secret =
+        |var: &str| std::env::var(var).map_err(|_| ServerError::Sms(format!("environment variable {var} is not set")));
+    let provider: Box<dyn SmsProvider> = match settings {
+        SmsProviderSettings::Outbox(path) => Box::new(Outbox::new(path.clone())),
+        SmsProviderSettings::Webhook { url, auth } => {
+            let auth = match auth {
+                Some((header, var)) => Some((header.clone(), secret(var)?)),
+                None => None,
+            };
+            Box::new(Webhook::new(url, auth, s.timeout).map_err(|e| ServerError::Sms(e.to_string()))?)
+        }
+        SmsProviderSettings::Twilio {
+            base_url,
+            account_sid,
+            auth_token_env,
+            from,
+        } => Box::new(
+            Twilio::new(base_url, account_sid, &secret(auth_token_env)?, from, s.timeout)
+                .map_err(|e| ServerError::Sms(e.to_string()))?,
+        ),
+    };
+    Ok(Some(SmsService {
+        provider,
+        codes: Codes::new(env, s.code_ttl_secs),
+        limit: SendLimit::new(s.max_sends, s.send_window_secs),
+    }))
 }
 
 /// Reads the key that encrypts secrets at rest from where the config says.
@@ -68,7 +107,8 @@ pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerE
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let gw = Gateway::new(config, env, store, key)?;
+    let sms = sms_service(&config, &env)?;
+    let gw = Gateway::new(config, env, store, key, sms)?;
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
         GatewayProxy::new(gw.clone()),

@@ -118,7 +118,8 @@ async fn account(gw: &Arc<Gateway>, id: &str) -> Result<AdminReply, AdminReply> 
                 "id": u.id,
                 "email": u.email,
                 "role": match m.role { Role::Owner => "owner", Role::Member => "member" },
-                "totp_enabled": f.enabled(),
+                "totp_enabled": f.totp_on(),
+                "sms_enabled": f.sms_on(),
                 "recovery_codes_left": f.recovery_left(),
                 "last_login": u.last_login,
             }));
@@ -163,7 +164,8 @@ async fn reset_user(gw: &Arc<Gateway>, id: &str) -> Result<AdminReply, AdminRepl
             "No such user is known to the gateway.",
         ));
     }
-    gw.directory.set_enrolled(id, false);
+    gw.directory.set_factor(id, crate::directory::Factor::Totp, false);
+    gw.directory.set_factor(id, crate::directory::Factor::Sms, false);
     gw.audit(
         "admin_reset",
         Some(id),

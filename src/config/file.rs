@@ -19,6 +19,44 @@ pub struct RawConfig {
     pub accounts: RawAccounts,
     #[serde(default)]
     pub admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub sms: RawSms,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSms {
+    /// false: SMS is not offered (NIST SP 800-63B calls it restricted).
+    pub enabled: Option<bool>,
+    /// "outbox", "webhook" or "twilio".
+    pub provider: Option<String>,
+    pub outbox: Option<String>,
+    pub code_ttl_seconds: Option<u64>,
+    pub max_sends: Option<usize>,
+    pub send_window_seconds: Option<u64>,
+    pub timeout_seconds: Option<u64>,
+    pub disallowed_accounts: Vec<String>,
+    pub webhook: Option<RawWebhook>,
+    pub twilio: Option<RawTwilio>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub url: String,
+    pub auth_header: Option<String>,
+    /// The environment variable holding the auth header's value.
+    pub auth_value_env: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTwilio {
+    pub account_sid: String,
+    /// The environment variable holding the auth token.
+    pub auth_token_env: String,
+    pub from: String,
+    pub base_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -8,7 +8,7 @@ pub mod dashboard;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::config::{AdminSettings, Config, ConfigError, KeySource, Listener};
+use crate::config::{AdminSettings, Config, ConfigError, KeySource, Listener, SmsProviderSettings};
 use crate::env::Env;
 use crate::secretbox::SecretKey;
 
@@ -90,6 +90,9 @@ pub fn config(
         listen: admin,
         token_file: ensure_admin_token(&data_dir, &env)?,
     });
+    if config.sms.provider.is_some() {
+        config.sms.provider = Some(SmsProviderSettings::Outbox(data_dir.join("sms-outbox.jsonl")));
+    }
     config.data_dir = data_dir;
     Ok(config)
 }
@@ -144,6 +147,10 @@ pub fn banner(gateway: SocketAddr, dashboard: SocketAddr, admin: SocketAddr, dat
             u.email, u.password, u.account_id, u.role
         ));
     }
+    out.push_str(&format!(
+        "sms outbox: {}\n",
+        data_dir.join("sms-outbox.jsonl").display()
+    ));
     out.push_str(&format!("open http://{gateway}/login to sign in through the gateway\n"));
     out
 }

@@ -50,8 +50,8 @@ pub async fn status(gw: &Shared, req: &OwnRequest) -> Reply {
         200,
         json!({
             "user": user.email,
-            "totp_enabled": factors.enabled(),
-            "sms_enabled": false,
+            "totp_enabled": factors.totp_on(),
+            "sms_enabled": factors.sms_on(),
             "recovery_codes_left": factors.recovery_left(),
             "accounts": accounts,
         }),

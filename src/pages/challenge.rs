@@ -8,34 +8,88 @@ use super::{html, html_reply, Reply};
 use crate::actions;
 use crate::cookies;
 
-pub fn form(gw: &Shared, req: &OwnRequest) -> Reply {
+/// The challenge page, with what the user's factors allow.
+pub async fn page(
+    gw: &Shared,
+    req: &OwnRequest,
+    next: &str,
+    status: u16,
+    error: Option<&str>,
+    flash: Option<&str>,
+) -> Reply {
+    let (totp, sms) = match &req.found {
+        Some(found) => match actions::factors(gw, found).await {
+            Ok(f) => (f.totp_on(), f.sms.map(|s| s.masked).filter(|_| gw.sms.is_some())),
+            Err(_) => (true, None),
+        },
+        None => (true, None),
+    };
+    let view = html::ChallengeView {
+        next,
+        error,
+        flash,
+        totp,
+        sms: sms.as_deref(),
+    };
+    html_reply(status, html::challenge(&req.frame(gw), &view))
+}
+
+pub async fn form(gw: &Shared, req: &OwnRequest) -> Reply {
     let next = safe_next(req.query_param("next").as_deref());
-    html_reply(200, html::challenge(&req.frame(gw), &next, None))
+    page(gw, req, &next, 200, None, None).await
+}
+
+/// "Send a code by SMS" on the challenge page.
+pub async fn send_sms(gw: &Shared, req: &OwnRequest) -> Reply {
+    let form = req.form();
+    let next = safe_next(form.get("next").map(String::as_str));
+    let Some(found) = req.found.as_ref().filter(|_| req.csrf_ok(&form)) else {
+        return page(gw, req, &next, 403, Some("The form expired. Please try again."), None).await;
+    };
+    match actions::sms::send_sign_in_code(gw, found, req.client()).await {
+        Ok(masked) => page(gw, req, &next, 200, None, Some(&format!("We sent a code to {masked}."))).await,
+        Err(r) => with_retry(page(gw, req, &next, r.status, Some(&r.message), None).await, &r),
+    }
+}
+
+/// `POST /api/challenge/sms`: 204 once the code is on its way.
+pub async fn api_send_sms(gw: &Shared, req: &OwnRequest) -> Reply {
+    let Some(found) = &req.found else {
+        return super::json_error(401, "not_signed_in", "Sign in first.");
+    };
+    match actions::sms::send_sign_in_code(gw, found, req.client()).await {
+        Ok(_) => Reply::new(204, &[("cache-control", "no-store")], Bytes::new()),
+        Err(r) => refusal_json(&r),
+    }
+}
+
+fn with_retry(reply: Reply, r: &actions::Refusal) -> Reply {
+    match r.retry_after {
+        Some(s) => reply.with_header("retry-after", &s.to_string()),
+        None => reply,
+    }
 }
 
 pub async fn submit(gw: &Shared, req: &OwnRequest) -> Reply {
     let form = req.form();
     let next = safe_next(form.get("next").map(String::as_str));
     if !req.csrf_ok(&form) {
-        let page = html::challenge(
-            &req.frame(gw),
+        return page(
+            gw,
+            req,
             &next,
+            403,
             Some("The form expired. Please enter the code again."),
-        );
-        return html_reply(403, page);
+            None,
+        )
+        .await;
     }
     let (Some(found), Some(code)) = (&req.found, form.get("code")) else {
-        return html_reply(400, html::challenge(&req.frame(gw), &next, Some("Enter a code.")));
+        return page(gw, req, &next, 400, Some("Enter a code."), None).await;
     };
     match actions::pass_challenge(gw, found, code.clone(), req.client()).await {
         Ok(released) => with_released_cookies(gw, super::redirect(&next), &released),
-        Err(r) => {
-            let reply = html_reply(r.status, html::challenge(&req.frame(gw), &next, Some(&r.message)));
-            match r.retry_after {
-                Some(s) => reply.with_header("retry-after", &s.to_string()),
-                None => reply,
-            }
-        }
+        Err(r) => with_retry(page(gw, req, &next, r.status, Some(&r.message), None).await, &r),
     }
 }
 

@@ -66,6 +66,8 @@ pub struct SettingsView<'a> {
     pub error: Option<&'a str>,
     /// Accounts this user owns, where the requirement can be set.
     pub owned: Vec<OwnedAccount>,
+    /// `None` when SMS is not offered.
+    pub sms: Option<SmsView>,
 }
 
 pub struct OwnedAccount {
@@ -121,10 +123,13 @@ pub fn settings(frame: &Frame, v: &SettingsView) -> Markup {
                 h3 { "Turn off" }
                 (password_form(frame, "/settings/totp/disable", "Disable two-factor authentication", true))
             } @else {
-                p.status.off { "Off: your password alone signs you in." }
+                p.status.off { "Off: no authenticator app is set up." }
                 p { "Add a second step to sign-in with an authenticator app such as Google Authenticator or 1Password." }
                 (password_form(frame, "/settings/totp/enable", "Enable two-factor authentication", false))
             }
+        }
+        @if let Some(sms) = &v.sms {
+            (sms_card(frame, sms))
         }
         @if !v.owned.is_empty() {
             section {
@@ -201,21 +206,104 @@ pub fn recovery_codes(frame: &Frame, codes: &[String], fresh_enable: bool) -> Ma
 }
 
 /// The second step of sign-in.
-pub fn challenge(frame: &Frame, next: &str, error: Option<&str>) -> Markup {
+pub struct ChallengeView<'a> {
+    pub next: &'a str,
+    pub error: Option<&'a str>,
+    pub flash: Option<&'a str>,
+    /// The user has an authenticator app.
+    pub totp: bool,
+    /// The user's SMS number, masked, if they use SMS.
+    pub sms: Option<&'a str>,
+}
+
+pub fn challenge(frame: &Frame, v: &ChallengeView) -> Markup {
     let body = html! {
-        p { "Enter the 6-digit code from your authenticator app, or one of your recovery codes." }
-        (notice(error, "error"))
+        @if v.totp {
+            p { "Enter the 6-digit code from your authenticator app, or one of your recovery codes." }
+        } @else {
+            p { "Enter the code we send you by SMS, or one of your recovery codes." }
+        }
+        (notice(v.flash, "flash"))
+        (notice(v.error, "error"))
         form method="post" action={ (frame.prefix) "/challenge" } {
             (csrf(frame))
-            input type="hidden" name="next" value=(next);
+            input type="hidden" name="next" value=(v.next);
             label { "Code"
                 input type="text" name="code" autocomplete="one-time-code" autocapitalize="off"
                     spellcheck="false" maxlength="32" required autofocus;
             }
             button type="submit" { "Continue" }
         }
+        @if let Some(masked) = v.sms {
+            form method="post" action={ (frame.prefix) "/challenge/sms" } {
+                (csrf(frame))
+                input type="hidden" name="next" value=(v.next);
+                button.secondary type="submit" { "Send a code by SMS to " (masked) }
+            }
+        }
     };
     layout(frame, "Two-factor authentication", body)
+}
+
+/// The SMS card of the settings page.
+pub struct SmsView {
+    pub on: bool,
+    pub masked: Option<String>,
+    /// SMS may be used by this user (offered, and no account disallows it).
+    pub allowed: bool,
+}
+
+pub fn sms_card(frame: &Frame, v: &SmsView) -> Markup {
+    html! {
+        section {
+            h2 { "SMS codes" }
+            @if v.on {
+                p.status.on { "On: codes are sent to " (v.masked.as_deref().unwrap_or("your phone")) "." }
+                @if !v.allowed {
+                    p.warning { "SMS is no longer allowed for your account. Set up an authenticator app instead, then disable SMS." }
+                }
+                p.note { "To change the number, disable SMS and enable it again with the new number." }
+                (password_form(frame, "/settings/sms/disable", "Disable SMS codes", true))
+            } @else if v.allowed {
+                p { "Receive a code by text message at sign-in (less safe than an authenticator app)." }
+                form method="post" action={ (frame.prefix) "/settings/sms/enable" } {
+                    (csrf(frame))
+                    label { "Country"
+                        select name="country" {
+                            @for (code, name) in crate::sms::COUNTRIES {
+                                option value=(code) { (name) }
+                            }
+                        }
+                    }
+                    label { "Phone number"
+                        input type="tel" name="phone" autocomplete="tel-national" required;
+                    }
+                    label { "Confirm your password"
+                        input type="password" name="password" autocomplete="current-password" required;
+                    }
+                    button type="submit" { "Send a code" }
+                }
+            }
+        }
+    }
+}
+
+/// The code sent to a new SMS number.
+pub fn sms_setup(frame: &Frame, masked: &str, error: Option<&str>) -> Markup {
+    let body = html! {
+        p { "We sent a code by SMS to " strong { (masked) } ". Enter it to turn on SMS codes." }
+        (notice(error, "error"))
+        form method="post" action={ (frame.prefix) "/settings/sms/verify" } {
+            (csrf(frame))
+            label { "Code from the message"
+                input type="text" name="code" inputmode="numeric" autocomplete="one-time-code"
+                    maxlength="7" required autofocus;
+            }
+            button type="submit" { "Verify and turn on" }
+        }
+        p { a href={ (frame.prefix) "/settings" } { "Cancel" } }
+    };
+    layout(frame, "Confirm your phone number", body)
 }
 
 /// A short message with a way back.

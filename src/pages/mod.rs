@@ -11,6 +11,7 @@ mod enroll;
 pub mod html;
 mod request;
 mod settings;
+mod sms;
 
 pub use request::{safe_next, OwnRequest};
 
@@ -66,7 +67,7 @@ pub async fn handle(gw: &Arc<Gateway>, req: OwnRequest) -> Reply {
     match req.route {
         Health => health(),
         NotFound => json_error(404, "not_found", "There is no such endpoint."),
-        ChallengeForm => challenge::form(gw, &req),
+        ChallengeForm => challenge::form(gw, &req).await,
         ChallengeSubmit => challenge::submit(gw, &req).await,
         ApiChallenge => challenge::api(gw, &req).await,
         Settings => settings::show(gw, &req, None).await,
@@ -84,6 +85,15 @@ pub async fn handle(gw: &Arc<Gateway>, req: OwnRequest) -> Reply {
         EnrollLater => enroll::later(gw, &req),
         AccountRequire => settings::require(gw, &req).await,
         ApiAccountRequire => api::account_require(gw, &req).await,
+        SmsEnable => sms::enable(gw, &req).await,
+        SmsSetup => sms::setup(gw, &req).await,
+        SmsVerify => sms::verify(gw, &req).await,
+        SmsDisable => sms::disable(gw, &req).await,
+        ChallengeSms => challenge::send_sms(gw, &req).await,
+        ApiSmsEnroll => sms::api_enroll(gw, &req).await,
+        ApiSmsVerify => sms::api_verify(gw, &req).await,
+        ApiSmsDisable => sms::api_disable(gw, &req).await,
+        ApiChallengeSms => challenge::api_send_sms(gw, &req).await,
     }
 }
 

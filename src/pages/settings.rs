@@ -6,7 +6,7 @@ use super::{html, html_reply, redirect, Reply};
 use crate::actions::{self, Refusal};
 use crate::session::Found;
 
-fn settings_url(gw: &Shared, flash: Option<&str>) -> String {
+pub(super) fn settings_url(gw: &Shared, flash: Option<&str>) -> String {
     match flash {
         Some(f) => format!("{}/settings?done={f}", gw.config.prefix),
         None => format!("{}/settings", gw.config.prefix),
@@ -25,6 +25,8 @@ pub async fn show(gw: &Shared, req: &OwnRequest, error: Option<&Refusal>) -> Rep
     let flash = match req.query_param("done").as_deref() {
         Some("disabled") => Some("Two-factor authentication is off."),
         Some("saved") => Some("Saved."),
+        Some("sms_on") => Some("SMS codes are on."),
+        Some("sms_off") => Some("SMS codes are off."),
         _ => None,
     };
     let owned = gw
@@ -40,11 +42,16 @@ pub async fn show(gw: &Shared, req: &OwnRequest, error: Option<&Refusal>) -> Rep
         .collect();
     let view = html::SettingsView {
         email: &user.email,
-        enabled: factors.enabled(),
+        enabled: factors.totp_on(),
         recovery_left: factors.recovery_left(),
         flash,
         error: error.map(|r| r.message.as_str()),
         owned,
+        sms: gw.sms.as_ref().map(|_| html::SmsView {
+            on: factors.sms_on(),
+            masked: factors.sms.as_ref().map(|s| s.masked.clone()),
+            allowed: gw.directory.sms_allowed(&user.id),
+        }),
     };
     let status = error.map_or(200, |r| r.status);
     html_reply(status, html::settings(&req.frame(gw), &view))
@@ -61,7 +68,7 @@ fn message(gw: &Shared, req: &OwnRequest, r: &Refusal) -> Reply {
 }
 
 /// Checks the form's CSRF token and the password in it.
-async fn confirmed<'a>(gw: &Shared, req: &'a OwnRequest) -> Result<&'a Found, Refusal> {
+pub(super) async fn confirmed<'a>(gw: &Shared, req: &'a OwnRequest) -> Result<&'a Found, Refusal> {
     let form = req.form();
     if !req.csrf_ok(&form) {
         return Err(Refusal {

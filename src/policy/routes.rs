@@ -24,6 +24,15 @@ pub enum OwnRoute {
     EnrollLater,
     AccountRequire,
     ApiAccountRequire,
+    SmsEnable,
+    SmsSetup,
+    SmsVerify,
+    SmsDisable,
+    ChallengeSms,
+    ApiSmsEnroll,
+    ApiSmsVerify,
+    ApiSmsDisable,
+    ApiChallengeSms,
     NotFound,
 }
 
@@ -49,6 +58,15 @@ impl OwnRoute {
             ("/enroll", true, _) => Enroll,
             ("/enroll/later", true, _) => EnrollLater,
             ("/settings/accounts/require", _, true) => AccountRequire,
+            ("/settings/sms/enable", _, true) => SmsEnable,
+            ("/settings/sms/setup", true, _) => SmsSetup,
+            ("/settings/sms/verify", _, true) => SmsVerify,
+            ("/settings/sms/disable", _, true) => SmsDisable,
+            ("/challenge/sms", _, true) => ChallengeSms,
+            ("/api/sms/enroll", _, true) => ApiSmsEnroll,
+            ("/api/sms/verify", _, true) => ApiSmsVerify,
+            ("/api/sms/disable", _, true) => ApiSmsDisable,
+            ("/api/challenge/sms", _, true) => ApiChallengeSms,
             ("/health", true, _) => Health,
             ("/challenge", true, _) => ChallengeForm,
             ("/challenge", _, true) => ChallengeSubmit,
@@ -92,7 +110,7 @@ impl OwnRoute {
         use OwnRoute::*;
         match self {
             Health | NotFound => Access::Anyone,
-            ChallengeForm | ChallengeSubmit | ApiChallenge => Access::Pending,
+            ChallengeForm | ChallengeSubmit | ApiChallenge | ChallengeSms | ApiChallengeSms => Access::Pending,
             _ => Access::SignedIn,
         }
     }
@@ -110,6 +128,10 @@ impl OwnRoute {
                 | ApiTotpDisable
                 | ApiRegenerateRecovery
                 | ApiAccountRequire
+                | ApiSmsEnroll
+                | ApiSmsVerify
+                | ApiSmsDisable
+                | ApiChallengeSms
         )
     }
 }

@@ -16,6 +16,18 @@ pub struct FactorsRecord {
     pub totp: Option<TotpFactor>,
     pub pending_totp: Option<PendingTotp>,
     pub recovery: Vec<RecoveryCode>,
+    /// SMS codes to a verified number (the legacy method).
+    #[serde(default)]
+    pub sms: Option<SmsFactor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsFactor {
+    /// The E.164 number, encrypted with the gateway's key.
+    pub sealed_phone: Vec<u8>,
+    /// The number as shown to people, e.g. `+44••••••••56`.
+    pub masked: String,
+    pub enabled_at: UnixSeconds,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,8 +53,17 @@ pub struct RecoveryCode {
 }
 
 impl FactorsRecord {
+    /// The user has a second factor of any kind.
     pub fn enabled(&self) -> bool {
+        self.totp.is_some() || self.sms.is_some()
+    }
+
+    pub fn totp_on(&self) -> bool {
         self.totp.is_some()
+    }
+
+    pub fn sms_on(&self) -> bool {
+        self.sms.is_some()
     }
 
     pub fn recovery_left(&self) -> usize {

@@ -6,7 +6,7 @@
 mod factors;
 mod record;
 
-pub use factors::{FactorsRecord, PendingTotp, RecoveryCode, TotpFactor};
+pub use factors::{FactorsRecord, PendingTotp, RecoveryCode, SmsFactor, TotpFactor};
 
 use std::path::Path;
 

@@ -70,12 +70,18 @@ impl Gateway {
     }
 
     pub async fn start_with(addr: SocketAddr, config: PathBuf) -> Gateway {
+        Gateway::start_logging(addr, config, Stdio::inherit(), &[]).await
+    }
+
+    /// Starts with the log going to `log` and extra environment variables.
+    pub async fn start_logging(addr: SocketAddr, config: PathBuf, log: Stdio, env: &[(&str, &str)]) -> Gateway {
         let child = Command::new(BIN)
             .args(["run", "--config"])
             .arg(&config)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("spawn the gateway");
         let gw = Gateway { child, addr, config };

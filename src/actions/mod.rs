@@ -3,8 +3,11 @@
 //! lockout), runs the blocking work off the event loop, writes the audit
 //! trail, and fails with a `Refusal` that either front end can show.
 
+pub mod sms;
+
 use std::sync::Arc;
 
+use crate::directory::Factor;
 use crate::factors::{Enrollment, FactorError, Passed};
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
@@ -23,7 +26,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(status: u16, error: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: u16, error: &'static str, message: impl Into<String>) -> Self {
         Refusal {
             status,
             error,
@@ -71,7 +74,7 @@ pub struct Released {
     pub passed: Passed,
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     gw: &Arc<Gateway>,
     op: impl FnOnce(&Gateway) -> Result<T, FactorError> + Send + 'static,
 ) -> Result<T, Refusal> {
@@ -175,7 +178,7 @@ pub async fn confirm_totp(
     let user_id = found.session.user_id.to_string();
     let id = user_id.clone();
     let codes = blocking(gw, move |g| g.factors.confirm_totp(&id, &code)).await?;
-    gw.directory.set_enrolled(&user_id, true);
+    gw.directory.set_factor(&user_id, Factor::Totp, true);
     Metrics::inc(&gw.metrics.enrollments);
     gw.audit(
         "totp_enabled",
@@ -190,7 +193,7 @@ pub async fn disable_totp(gw: &Arc<Gateway>, found: &Found, client: Option<&str>
     let user_id = found.session.user_id.to_string();
     let id = user_id.clone();
     blocking(gw, move |g| g.factors.disable(&id)).await?;
-    gw.directory.set_enrolled(&user_id, false);
+    gw.directory.set_factor(&user_id, Factor::Totp, false);
     gw.audit(
         "totp_disabled",
         Some(&user_id),
@@ -228,7 +231,11 @@ pub async fn pass_challenge(
         return Err(Refusal::locked(retry_after_secs));
     }
     let id = user_id.clone();
-    let passed = blocking(gw, move |g| g.factors.verify_login(&id, &code)).await?;
+    let typed = code.clone();
+    let mut passed = blocking(gw, move |g| g.factors.verify_login(&id, &typed)).await?;
+    if passed.is_none() && sms::redeem_sign_in(gw, &user_id, &code) {
+        passed = Some(Passed::Sms);
+    }
     let Some(passed) = passed else {
         let after = gw.throttle.failure(&user_id, client, now);
         Metrics::inc(&gw.metrics.challenges_failed);
@@ -252,6 +259,7 @@ pub async fn pass_challenge(
         .ok_or_else(|| Refusal::new(409, "no_challenge", "This sign-in has expired. Sign in again."))?;
     let how = match passed {
         Passed::Totp => "authenticator code".to_string(),
+        Passed::Sms => "SMS code".to_string(),
         Passed::Recovery { left } => {
             gw.audit(
                 "recovery_code_used",

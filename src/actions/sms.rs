@@ -1,0 +1,170 @@
+//! The SMS factor's actions: send a code to a new number, enable SMS with
+//! it, disable SMS, and send a sign-in code. A provider failure is a clear
+//! refusal, a log line without the code, and a metric; nothing is lost, the
+//! user just asks again.
+
+use std::sync::Arc;
+
+use super::{blocking, Refusal};
+use crate::directory::Factor;
+use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+use crate::session::Found;
+use crate::sms::{Phone, Purpose, SmsService};
+
+fn service(gw: &Gateway) -> Result<&SmsService, Refusal> {
+    gw.sms
+        .as_ref()
+        .ok_or_else(|| Refusal::new(404, "sms_not_offered", "SMS codes are not offered here."))
+}
+
+/// Sends a code (checked against the send limit) to `phone` for `purpose`.
+async fn send_code(
+    gw: &Arc<Gateway>,
+    user_id: &str,
+    phone: &Phone,
+    purpose: Purpose,
+    client: Option<&str>,
+) -> Result<(), Refusal> {
+    let sms = service(gw)?;
+    let now = gw.env.now();
+    if let Err(wait) = sms.limit.try_send(user_id, phone, now) {
+        return Err(Refusal {
+            status: 429,
+            error: "too_many_codes",
+            message: format!(
+                "Too many codes were sent. Try again in {} minute(s).",
+                wait.div_ceil(60)
+            ),
+            retry_after: Some(wait),
+        });
+    }
+    let code = sms.codes.issue(&gw.env, user_id, purpose);
+    let body = format!(
+        "{} security code: {code}. It expires in {} minutes.",
+        gw.config.dashboard_name,
+        gw.config.sms.code_ttl_secs / 60
+    );
+    match sms.provider.send(phone.e164(), &body).await {
+        Ok(()) => {
+            Metrics::inc(&gw.metrics.sms_sent);
+            gw.audit(
+                "sms_code_sent",
+                Some(user_id),
+                client.map(str::to_string),
+                phone.masked(),
+            );
+            Ok(())
+        }
+        Err(e) => {
+            // The error names the provider and status, never the message.
+            tracing::error!(provider = sms.provider.name(), error = %e, "SMS could not be sent");
+            Metrics::inc(&gw.metrics.sms_failures);
+            gw.audit(
+                "sms_provider_failed",
+                Some(user_id),
+                client.map(str::to_string),
+                sms.provider.name().into(),
+            );
+            Err(Refusal::new(
+                502,
+                "sms_failed",
+                "The text message could not be sent. Please try again in a moment.",
+            ))
+        }
+    }
+}
+
+/// Starts SMS enrollment: validates the number and sends it a code. The
+/// password must have been confirmed.
+pub async fn enroll(
+    gw: &Arc<Gateway>,
+    found: &Found,
+    country: &str,
+    number: &str,
+    client: Option<&str>,
+) -> Result<Phone, Refusal> {
+    service(gw)?;
+    let user_id = found.session.user_id.to_string();
+    if !gw.directory.sms_allowed(&user_id) {
+        return Err(Refusal::new(
+            403,
+            "sms_not_allowed",
+            "SMS is not allowed for your account: use an authenticator app.",
+        ));
+    }
+    if !found
+        .session
+        .password_confirmed(gw.env.now(), gw.config.second_factor.confirm_window_secs)
+    {
+        return Err(Refusal::new(403, "password_required", "Confirm your password first."));
+    }
+    if super::factors(gw, found).await?.sms_on() {
+        return Err(Refusal::new(
+            409,
+            "already_enabled",
+            "SMS is already on. To change the number, disable SMS first.",
+        ));
+    }
+    let phone = Phone::parse(country, number).map_err(|e| Refusal::new(400, "invalid_phone", e.to_string()))?;
+    send_code(gw, &user_id, &phone, Purpose::Enroll(phone.clone()), client).await?;
+    Ok(phone)
+}
+
+/// Enables SMS if `code` is the one sent to the new number.
+pub async fn verify(gw: &Arc<Gateway>, found: &Found, code: &str, client: Option<&str>) -> Result<(), Refusal> {
+    let sms = service(gw)?;
+    let user_id = found.session.user_id.to_string();
+    let Some(Purpose::Enroll(phone)) = sms.codes.redeem(&user_id, code, false, gw.env.now()) else {
+        return Err(Refusal::new(
+            400,
+            "wrong_code",
+            "That code is not right, or it has expired.",
+        ));
+    };
+    let (id, p) = (user_id.clone(), phone.clone());
+    blocking(gw, move |g| g.factors.enable_sms(&id, &p)).await?;
+    gw.directory.set_factor(&user_id, Factor::Sms, true);
+    Metrics::inc(&gw.metrics.enrollments);
+    gw.audit(
+        "sms_enabled",
+        Some(&user_id),
+        client.map(str::to_string),
+        phone.masked(),
+    );
+    Ok(())
+}
+
+pub async fn disable(gw: &Arc<Gateway>, found: &Found, client: Option<&str>) -> Result<(), Refusal> {
+    let user_id = found.session.user_id.to_string();
+    let id = user_id.clone();
+    blocking(gw, move |g| g.factors.disable_sms(&id)).await?;
+    gw.directory.set_factor(&user_id, Factor::Sms, false);
+    gw.audit(
+        "sms_disabled",
+        Some(&user_id),
+        client.map(str::to_string),
+        String::new(),
+    );
+    Ok(())
+}
+
+/// Sends a sign-in code to the number of a user waiting at the challenge.
+pub async fn send_sign_in_code(gw: &Arc<Gateway>, found: &Found, client: Option<&str>) -> Result<String, Refusal> {
+    service(gw)?;
+    let user_id = found.session.user_id.to_string();
+    let id = user_id.clone();
+    let phone = blocking(gw, move |g| g.factors.sms_phone(&id))
+        .await?
+        .ok_or_else(|| Refusal::new(409, "sms_not_enabled", "SMS codes are not set up for this account."))?;
+    send_code(gw, &user_id, &phone, Purpose::SignIn, client).await?;
+    Ok(phone.masked())
+}
+
+/// A sign-in code, checked after TOTP and recovery codes did not match.
+pub fn redeem_sign_in(gw: &Gateway, user_id: &str, typed: &str) -> bool {
+    gw.sms
+        .as_ref()
+        .and_then(|s| s.codes.redeem(user_id, typed, true, gw.env.now()))
+        .is_some()
+}
