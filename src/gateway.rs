@@ -74,7 +74,7 @@ impl Gateway {
         };
         let throttle = Throttle::new(config.second_factor.limits);
         let sms_rule = SmsRule {
-            offered: sms.is_some(),
+            offered: sms.is_some() && config.sms.allowed,
             disallowed_accounts: config.sms.disallowed_accounts.clone(),
         };
         let directory = Directory::load(&store, config.accounts.activated_by_default, sms_rule)?;

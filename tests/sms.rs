@@ -206,3 +206,61 @@ async fn a_failing_provider_leaves_the_user_able_to_retry_and_logs_no_code() {
     assert!(log.contains("SMS could not be sent"), "{log}");
     assert!(!log.contains("security code"), "no message text in the log: {log}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn where_an_account_disallows_sms_its_users_are_asked_to_move_to_totp() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("data").join("sms-outbox.jsonl");
+    // dave enables SMS while globex still allows it...
+    let gw = gateway_with(dir.path(), |t| t).await;
+    let mut dave = Browser::new(gw.addr);
+    dave.login("dave@globex.test", "dave-password").await;
+    enable_sms(&mut dave, &outbox).await;
+    let (addr, config) = gw.crash();
+
+    // ...then the operator disallows SMS for globex, and carol requires 2FA.
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "send_window_seconds = 600",
+        "send_window_seconds = 600\ndisallowed_accounts = [\"globex\"]",
+    );
+    std::fs::write(&config, text).unwrap();
+    let gw = Gateway::start_with(addr, config).await;
+    let mut carol = Browser::new(gw.addr);
+    carol.login("carol@globex.test", "carol-password").await;
+    let headers = [("content-type", "application/json")];
+    let nope = carol
+        .send(
+            Method::POST,
+            "/_2fa/api/sms/enroll",
+            &headers,
+            Bytes::from(r#"{"password":"carol-password","country":"GB","phone":"07400 123457"}"#),
+        )
+        .await;
+    assert_eq!(nope.status, StatusCode::FORBIDDEN, "{}", nope.text());
+    assert_eq!(nope.json()["error"], "sms_not_allowed");
+
+    // dave can still sign in with SMS, but is told to move, and SMS does not
+    // satisfy an account requirement.
+    let r = dave.login("dave@globex.test", "dave-password").await;
+    let page = dave.get(r.header("location").unwrap()).await.text();
+    let sent = dave
+        .post_form(
+            "/_2fa/challenge/sms",
+            &format!("csrf_token={}&next=%2F", csrf_token(&page)),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text());
+    let code = last_code(&outbox, "+447400123456");
+    let passed = dave
+        .post_form(
+            "/_2fa/challenge",
+            &format!("csrf_token={}&next=%2F&code={code}", csrf_token(&page)),
+        )
+        .await;
+    assert_eq!(passed.status, StatusCode::SEE_OTHER, "{}", passed.text());
+    let settings = dave.get("/_2fa/settings").await.text();
+    assert!(
+        settings.contains("SMS is no longer allowed for your account"),
+        "{settings}"
+    );
+}

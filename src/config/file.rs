@@ -26,8 +26,11 @@ pub struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawSms {
-    /// false: SMS is not offered (NIST SP 800-63B calls it restricted).
+    /// false: no SMS at all (NIST SP 800-63B calls it restricted).
     pub enabled: Option<bool>,
+    /// false: SMS stays working for those who have it, but no longer counts
+    /// as a second factor and cannot be newly enabled: users move to TOTP.
+    pub allowed: Option<bool>,
     /// "outbox", "webhook" or "twilio".
     pub provider: Option<String>,
     pub outbox: Option<String>,

@@ -58,6 +58,9 @@ pub struct SmsSettings {
     pub timeout: Duration,
     /// Accounts whose users may not use SMS (they are asked to move to TOTP).
     pub disallowed_accounts: Vec<String>,
+    /// SMS may be newly enabled and counts as a second factor; when false,
+    /// existing SMS users can still sign in but are asked to move to TOTP.
+    pub allowed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -533,6 +536,7 @@ fn validate_sms(raw: file::RawSms, data_dir: &str) -> Result<SmsSettings, (&'sta
         send_window_secs,
         timeout: Duration::from_secs(timeout),
         disallowed_accounts: raw.disallowed_accounts,
+        allowed: raw.allowed.unwrap_or(true),
     })
 }
 

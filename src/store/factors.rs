@@ -132,7 +132,7 @@ mod tests {
         })
         .unwrap();
         drop(s);
-        let s = Store::open(dir.path()).unwrap();
+        let s = super::super::tests::reopen(dir.path());
         let f = s.factors("u").unwrap();
         assert!(f.enabled());
         assert_eq!(f.recovery_left(), 1);

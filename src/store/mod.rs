@@ -301,6 +301,18 @@ mod tests {
         }
     }
 
+    /// Opens the store again after a drop in the same process; sled lets go
+    /// of its lock from a background thread, a moment after the drop.
+    pub(super) fn reopen(dir: &Path) -> Store {
+        for _ in 0..100 {
+            if let Ok(s) = Store::open(dir) {
+                return s;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Store::open(dir).unwrap()
+    }
+
     #[test]
     fn users_and_sessions_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
@@ -317,7 +329,7 @@ mod tests {
             .unwrap();
             s.flush().unwrap();
         }
-        let s = Store::open(dir.path()).unwrap();
+        let s = reopen(dir.path());
         assert_eq!(s.user("u-bob").unwrap().unwrap().email, "bob@acme.test");
         assert_eq!(s.account("acme").unwrap().unwrap().name, "Acme");
         let (sessions, errors) = s.sessions();
