@@ -99,16 +99,37 @@ pub async fn handle(gw: &Arc<Gateway>, req: OwnRequest) -> Reply {
 
 /// An HTML page; never cached, never framed by another site.
 pub fn html_reply(status: u16, page: maud::Markup) -> Reply {
+    html_bytes(status, page.into_string())
+}
+
+fn html_bytes(status: u16, page: String) -> Reply {
     Reply::new(
         status,
         &[
             ("content-type", "text/html; charset=utf-8"),
             ("cache-control", "no-store"),
+            ("content-security-policy", csp()),
             ("x-frame-options", "DENY"),
+            ("x-content-type-options", "nosniff"),
             ("referrer-policy", "same-origin"),
         ],
-        Bytes::from(page.into_string()),
+        Bytes::from(page),
     )
+}
+
+/// The pages' Content-Security-Policy: no script at all, our one inline
+/// stylesheet allowed by its hash, forms only to this site, no framing.
+pub fn csp() -> &'static str {
+    static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CSP.get_or_init(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(CSS.as_bytes()));
+        format!(
+            "default-src 'none'; style-src 'sha256-{hash}'; img-src data:; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'"
+        )
+    })
 }
 
 pub fn health() -> Reply {
@@ -146,14 +167,7 @@ pub fn error_page(status: u16, title: &str, message: &str) -> Reply {
         t = escape(title),
         m = escape(message),
     );
-    Reply::new(
-        status,
-        &[
-            ("content-type", "text/html; charset=utf-8"),
-            ("cache-control", "no-store"),
-        ],
-        Bytes::from(body),
-    )
+    html_bytes(status, body)
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -182,6 +196,20 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["error"], "second_factor_required");
         assert_eq!(r.status, 401);
+    }
+
+    #[test]
+    fn pages_allow_no_script_and_only_our_stylesheet() {
+        let r = error_page(404, "x", "y");
+        let csp = r.headers.get("content-security-policy").unwrap().to_str().unwrap();
+        assert!(csp.starts_with("default-src 'none'; style-src 'sha256-"), "{csp}");
+        assert!(!csp.contains("script-src") && !csp.contains("unsafe-inline"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"));
+        let page = String::from_utf8(r.body.to_vec()).unwrap();
+        assert!(
+            page.contains(&format!("<style>{CSS}</style>")),
+            "the hashed text is exactly the inline style"
+        );
     }
 
     #[test]
