@@ -70,7 +70,7 @@ impl Gateway {
     }
 
     pub async fn start_with(addr: SocketAddr, config: PathBuf) -> Gateway {
-        Gateway::start_logging(addr, config, Stdio::inherit(), &[]).await
+        Gateway::start_logging(addr, config, Stdio::inherit(), &[("RUST_LOG", "warn")]).await
     }
 
     /// Starts with the log going to `log` and extra environment variables.
