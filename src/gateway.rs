@@ -73,6 +73,9 @@ impl Gateway {
             issuer: config.second_factor.issuer.clone(),
         };
         let throttle = Throttle::new(config.second_factor.limits);
+        for (user, counter) in store.throttles()? {
+            throttle.restore_user(&user, counter);
+        }
         let sms_rule = SmsRule {
             offered: sms.is_some() && config.sms.allowed,
             disallowed_accounts: config.sms.disallowed_accounts.clone(),
@@ -207,6 +210,18 @@ impl Gateway {
             gw.directory.refresh_user(&user_id, who.accounts.clone(), now);
             if let Err(e) = gw.with_store(move |s| s.refresh_user(&who, now).map(drop)).await {
                 tracing::error!(error = %e, "cannot save refreshed memberships");
+            }
+        });
+    }
+
+    /// Saves the user's failure counter after it changed, so a restart does
+    /// not reset a lockout. Off the request path.
+    pub fn save_throttle(self: &Arc<Self>, user_id: &str) {
+        let counter = self.throttle.user_counter(user_id).filter(|c| *c != Default::default());
+        let (gw, user) = (self.clone(), user_id.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = gw.with_store(move |s| s.put_throttle(&user, counter.as_ref())).await {
+                tracing::error!(error = %e, "cannot save a failure counter");
             }
         });
     }

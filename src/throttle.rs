@@ -9,6 +9,7 @@
 //! a few lines here rather than a token-bucket crate.
 
 use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
 
 use crate::env::UnixSeconds;
 
@@ -37,8 +38,9 @@ pub struct AfterFailure {
     pub locked_now: bool,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Counter {
+/// One user's or address's consecutive failures and lockouts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counter {
     failures: u32,
     lockouts: u32,
     locked_until: UnixSeconds,
@@ -112,6 +114,16 @@ impl Throttle {
             attempts_left: self.limits.per_user.saturating_sub(failures),
             locked_now: locked_now || client_locked,
         }
+    }
+
+    /// The user's counter, to be saved after it changed.
+    pub fn user_counter(&self, user: &str) -> Option<Counter> {
+        self.users.get(user).map(|c| *c)
+    }
+
+    /// Puts back a user's counter saved before a restart.
+    pub fn restore_user(&self, user: &str, counter: Counter) {
+        self.users.insert(user.to_string(), counter);
     }
 
     pub fn success(&self, user: &str, client: Option<&str>) {
@@ -190,6 +202,18 @@ mod tests {
         }
         assert!(matches!(t.check("f", Some("6.6.6.6"), 106), Verdict::Locked { .. }));
         assert_eq!(t.check("f", Some("7.7.7.7"), 106), Verdict::Allowed);
+    }
+
+    #[test]
+    fn restored_counter_keeps_the_lockout() {
+        let t = throttle();
+        for s in 0..3 {
+            t.failure("bob", None, 100 + s);
+        }
+        let saved = t.user_counter("bob").unwrap();
+        let after_restart = throttle();
+        after_restart.restore_user("bob", saved);
+        assert!(matches!(after_restart.check("bob", None, 110), Verdict::Locked { .. }));
     }
 
     #[test]

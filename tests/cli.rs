@@ -111,3 +111,21 @@ async fn second_gateway_on_the_same_data_directory_is_refused() {
     assert!(err.contains("cannot open the store"), "{err}");
     drop(first);
 }
+
+#[test]
+fn unusable_data_directory_stops_start_up_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("data");
+    std::fs::write(&not_a_dir, "a file where the data folder should be").unwrap();
+    let path = dir.path().join("g.toml");
+    std::fs::write(
+        &path,
+        common::config_text(common::free_addr(), common::free_addr(), &not_a_dir),
+    )
+    .unwrap();
+    let out = Command::new(BIN).args(["run", "--config"]).arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the gateway must not start without its store");
+    assert!(err.contains("data"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -289,4 +289,17 @@ async fn wrong_codes_lock_the_user_out_of_every_sign_in_but_not_out_of_live_sess
 
     // The session alice had before is untouched.
     assert!(first.get("/").await.text().contains("Signed in as alice@acme.test"));
+
+    // A restart does not lift the lockout.
+    let (addr, config) = (gw.addr, gw.config.clone());
+    assert!(gw.stop().success());
+    let gw = Gateway::start_with(addr, config).await;
+    let mut c = Browser::new(gw.addr);
+    let cc = sign_in_to_challenge(&mut c, "alice@acme.test", "alice-password").await;
+    let still = submit_code(&mut c, &cc, &oathtool(&secret, 30)).await;
+    assert_eq!(
+        still.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "lockout survives a restart"
+    );
 }

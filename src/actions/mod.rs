@@ -122,6 +122,7 @@ pub async fn confirm_password(
         .map_err(|e| Refusal::internal("password check could not reach the upstream", e))?;
     if !ok {
         let after = gw.throttle.failure(&user.id, client, now);
+        gw.save_throttle(&user.id);
         gw.audit(
             "password_confirmation_failed",
             Some(&user.id),
@@ -140,6 +141,7 @@ pub async fn confirm_password(
         return Err(Refusal::new(403, "wrong_password", "That password is not right."));
     }
     gw.throttle.success(&user.id, client);
+    gw.save_throttle(&user.id);
     found.session.confirm_password(now);
     Ok(())
 }
@@ -238,6 +240,7 @@ pub async fn pass_challenge(
     }
     let Some(passed) = passed else {
         let after = gw.throttle.failure(&user_id, client, now);
+        gw.save_throttle(&user_id);
         Metrics::inc(&gw.metrics.challenges_failed);
         gw.audit("challenge_failed", Some(&user_id), owned_client.clone(), String::new());
         if after.locked_now {
@@ -252,6 +255,7 @@ pub async fn pass_challenge(
         return Err(Refusal::new(401, "wrong_code", message));
     };
     gw.throttle.success(&user_id, client);
+    gw.save_throttle(&user_id);
     let (token, set_cookies) = gw
         .release(&found.token_hash)
         .await

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::env::UnixSeconds;
 use crate::identity::{Identity, Membership};
+use crate::throttle::Counter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -31,6 +32,7 @@ const USER_V: u8 = 1;
 const ACCOUNT_V: u8 = 1;
 const SESSION_V: u8 = 1;
 const AUDIT_V: u8 = 1;
+const THROTTLE_V: u8 = 1;
 
 /// What the gateway remembers of a user between sign-ins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +107,7 @@ pub struct Store {
     sessions: sled::Tree,
     audit: sled::Tree,
     factors: sled::Tree,
+    throttle: sled::Tree,
 }
 
 impl Store {
@@ -123,6 +126,7 @@ impl Store {
             sessions: db.open_tree("sessions")?,
             audit: db.open_tree("audit")?,
             factors: db.open_tree("factors")?,
+            throttle: db.open_tree("throttle")?,
             db,
         })
     }
@@ -275,6 +279,34 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Saves a user's failure counter; `None` removes it (after a success).
+    pub fn put_throttle(&self, user_id: &str, counter: Option<&Counter>) -> Result<(), StoreError> {
+        match counter {
+            Some(c) => {
+                self.throttle
+                    .insert(user_id.as_bytes(), record::encode(THROTTLE_V, c)?)?;
+            }
+            None => {
+                self.throttle.remove(user_id.as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every saved user failure counter.
+    pub fn throttles(&self) -> Result<Vec<(String, Counter)>, StoreError> {
+        self.throttle
+            .iter()
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((
+                    String::from_utf8_lossy(&k).into_owned(),
+                    record::decode("throttle", THROTTLE_V, &v)?,
+                ))
+            })
+            .collect()
     }
 
     /// Waits until everything written so far is on disk.
