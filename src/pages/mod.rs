@@ -170,6 +170,18 @@ pub fn error_page(status: u16, title: &str, message: &str) -> Reply {
     html_bytes(status, body)
 }
 
+/// Whether a state-changing request comes from this site: browsers send
+/// `Origin` on such requests, and it must name the host the request went to.
+/// No `Origin` (older browsers, scripts) leaves the CSRF token as the check.
+pub fn same_origin(origin: Option<&str>, host: Option<&str>) -> bool {
+    let Some(origin) = origin else { return true };
+    let Some(host) = host else { return false };
+    let authority = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    authority.is_some_and(|a| a.eq_ignore_ascii_case(host))
+}
+
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -210,6 +222,19 @@ mod tests {
             page.contains(&format!("<style>{CSS}</style>")),
             "the hashed text is exactly the inline style"
         );
+    }
+
+    #[test]
+    fn only_this_sites_origin_may_change_state() {
+        assert!(same_origin(None, Some("gw.example")));
+        assert!(same_origin(Some("https://gw.example"), Some("gw.example")));
+        assert!(same_origin(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080")));
+        assert!(!same_origin(Some("https://evil.example"), Some("gw.example")));
+        assert!(!same_origin(Some("null"), Some("gw.example")));
+        assert!(!same_origin(
+            Some("https://gw.example.evil.example"),
+            Some("gw.example")
+        ));
     }
 
     #[test]

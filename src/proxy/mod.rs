@@ -48,7 +48,16 @@ impl GatewayProxy {
         let path = req.uri.path().to_string();
         let query = req.uri.query().map(str::to_string);
         let json = wire::header(req, "content-type").is_some_and(|c| c.starts_with("application/json"));
-        let body = if req.method != http::Method::GET && req.method != http::Method::HEAD {
+        let changes_state = req.method != http::Method::GET && req.method != http::Method::HEAD;
+        if changes_state && !pages::same_origin(wire::header(req, "origin"), wire::header(req, "host")) {
+            ctx.outcome = "deny";
+            return Ok(pages::json_error(
+                403,
+                "cross_origin",
+                "Requests from other sites are refused.",
+            ));
+        }
+        let body = if changes_state {
             match wire::read_body(session, MAX_OWN_BODY).await? {
                 Some(b) => b,
                 None => return Ok(pages::json_error(413, "too_large", "The request body is too large.")),
