@@ -72,6 +72,7 @@ async fn no_attack_reaches_the_upstream_as_a_user_without_a_passed_second_factor
         )
         .await;
     assert_eq!(v.status, StatusCode::OK);
+    let recovery: Vec<String> = serde_json::from_value(v.json()["recovery_codes"].clone()).unwrap();
     let on = alice
         .send(
             Method::PUT,
@@ -196,12 +197,31 @@ async fn no_attack_reaches_the_upstream_as_a_user_without_a_passed_second_factor
             leaks.push(name.clone());
         }
     }
-    println!(
-        "attack suite: {} attacks, {} reached the upstream as a user",
-        attacks.len(),
-        leaks.len()
-    );
-    assert!(leaks.is_empty(), "reached the upstream: {leaks:?}");
+    // Open redirects through the destination: a right code still only ever
+    // leads to a path on this site.
+    for (i, next) in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+        "javascript:alert(1)",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut b = Browser::new(gw.addr);
+        b.login("alice@acme.test", "alice-password").await;
+        let page = b.get("/_2fa/challenge").await.text();
+        let token = common::tools::csrf_token(&page);
+        let form = format!(
+            "csrf_token={token}&code={}&next={}",
+            recovery[i],
+            common::tools::enc(next)
+        );
+        let r = b.post_form("/_2fa/challenge", &form).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        assert_eq!(r.header("location"), Some("/"), "next={next}");
+        attacks.push((format!("open redirect {next}"), String::new()));
+    }
 
     // The detector works: a signed-in user's raw request is seen reaching
     // the upstream. And the attacks broke nothing.
@@ -218,4 +238,6 @@ async fn no_attack_reaches_the_upstream_as_a_user_without_a_passed_second_factor
     .await;
     assert!(control.contains("Signed in as carol@globex.test"), "{control}");
     assert!(!leaked(&control), "carol is not a victim");
+    println!("attack suite: {} attacks, {} got through", attacks.len(), leaks.len());
+    assert!(leaks.is_empty(), "reached the upstream: {leaks:?}");
 }
