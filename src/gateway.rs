@@ -214,16 +214,17 @@ impl Gateway {
         });
     }
 
-    /// Saves the user's failure counter after it changed, so a restart does
-    /// not reset a lockout. Off the request path.
-    pub fn save_throttle(self: &Arc<Self>, user_id: &str) {
+    /// Saves the user's failure counter after it changed, flushed before
+    /// the answer: a crash or restart right after a lockout must not lift it.
+    pub async fn save_throttle(self: &Arc<Self>, user_id: &str) {
         let counter = self.throttle.user_counter(user_id).filter(|c| *c != Default::default());
-        let (gw, user) = (self.clone(), user_id.to_string());
-        tokio::spawn(async move {
-            if let Err(e) = gw.with_store(move |s| s.put_throttle(&user, counter.as_ref())).await {
-                tracing::error!(error = %e, "cannot save a failure counter");
-            }
-        });
+        let user = user_id.to_string();
+        let saved = self
+            .with_store(move |s| s.put_throttle(&user, counter.as_ref()).and_then(|_| s.flush()))
+            .await;
+        if let Err(e) = saved {
+            tracing::error!(error = %e, "cannot save a failure counter");
+        }
     }
 
     /// Releases a pending session after its second factor: a new token,

@@ -122,7 +122,7 @@ pub async fn confirm_password(
         .map_err(|e| Refusal::internal("password check could not reach the upstream", e))?;
     if !ok {
         let after = gw.throttle.failure(&user.id, client, now);
-        gw.save_throttle(&user.id);
+        gw.save_throttle(&user.id).await;
         gw.audit(
             "password_confirmation_failed",
             Some(&user.id),
@@ -141,7 +141,7 @@ pub async fn confirm_password(
         return Err(Refusal::new(403, "wrong_password", "That password is not right."));
     }
     gw.throttle.success(&user.id, client);
-    gw.save_throttle(&user.id);
+    gw.save_throttle(&user.id).await;
     found.session.confirm_password(now);
     Ok(())
 }
@@ -240,7 +240,7 @@ pub async fn pass_challenge(
     }
     let Some(passed) = passed else {
         let after = gw.throttle.failure(&user_id, client, now);
-        gw.save_throttle(&user_id);
+        gw.save_throttle(&user_id).await;
         Metrics::inc(&gw.metrics.challenges_failed);
         gw.audit("challenge_failed", Some(&user_id), owned_client.clone(), String::new());
         if after.locked_now {
@@ -255,7 +255,7 @@ pub async fn pass_challenge(
         return Err(Refusal::new(401, "wrong_code", message));
     };
     gw.throttle.success(&user_id, client);
-    gw.save_throttle(&user_id);
+    gw.save_throttle(&user_id).await;
     let (token, set_cookies) = gw
         .release(&found.token_hash)
         .await
