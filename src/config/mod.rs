@@ -3,6 +3,9 @@
 //! a raw string where an address, a method or a cookie name belongs.
 
 mod file;
+mod sms;
+
+pub use sms::{SmsProviderSettings, SmsSettings};
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -46,37 +49,6 @@ pub struct Config {
     pub accounts: AccountSettings,
     pub admin: Option<AdminSettings>,
     pub sms: SmsSettings,
-}
-
-#[derive(Debug, Clone)]
-pub struct SmsSettings {
-    /// `None`: SMS is not offered.
-    pub provider: Option<SmsProviderSettings>,
-    pub code_ttl_secs: u64,
-    pub max_sends: usize,
-    pub send_window_secs: u64,
-    pub timeout: Duration,
-    /// Accounts whose users may not use SMS (they are asked to move to TOTP).
-    pub disallowed_accounts: Vec<String>,
-    /// SMS may be newly enabled and counts as a second factor; when false,
-    /// existing SMS users can still sign in but are asked to move to TOTP.
-    pub allowed: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SmsProviderSettings {
-    Outbox(PathBuf),
-    Webhook {
-        url: String,
-        /// Header name and the environment variable holding its value.
-        auth: Option<(String, String)>,
-    },
-    Twilio {
-        base_url: String,
-        account_sid: String,
-        auth_token_env: String,
-        from: String,
-    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -419,7 +391,7 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         }),
     };
 
-    let sms = validate_sms(raw.sms, &raw.gateway.data_dir).map_err(|(key, problem)| bad(key, problem))?;
+    let sms = sms::validate(raw.sms, &raw.gateway.data_dir).map_err(|(key, problem)| bad(key, problem))?;
 
     Ok(Config {
         sms,
@@ -459,84 +431,6 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
             same_site,
         },
         session,
-    })
-}
-
-fn validate_sms(raw: file::RawSms, data_dir: &str) -> Result<SmsSettings, (&'static str, String)> {
-    let enabled = raw.enabled.unwrap_or(false);
-    let provider = match (enabled, raw.provider.as_deref()) {
-        (false, _) => None,
-        (true, Some("outbox") | None) => Some(SmsProviderSettings::Outbox(
-            raw.outbox
-                .map_or_else(|| Path::new(data_dir).join("sms-outbox.jsonl"), PathBuf::from),
-        )),
-        (true, Some("webhook")) => {
-            let w = raw.webhook.ok_or((
-                "sms.webhook",
-                "provider \"webhook\" needs an [sms.webhook] section".to_string(),
-            ))?;
-            if !(w.url.starts_with("https://") || w.url.starts_with("http://")) {
-                return Err(("sms.webhook.url", format!("{:?} must be an http(s) URL", w.url)));
-            }
-            let auth = match (w.auth_header, w.auth_value_env) {
-                (Some(h), Some(e)) => Some((h, e)),
-                (None, None) => None,
-                _ => {
-                    return Err((
-                        "sms.webhook.auth_header",
-                        "give auth_header and auth_value_env together".into(),
-                    ))
-                }
-            };
-            Some(SmsProviderSettings::Webhook { url: w.url, auth })
-        }
-        (true, Some("twilio")) => {
-            let t = raw.twilio.ok_or((
-                "sms.twilio",
-                "provider \"twilio\" needs an [sms.twilio] section".to_string(),
-            ))?;
-            if !t.account_sid.starts_with("AC") {
-                return Err(("sms.twilio.account_sid", "a Twilio account SID starts with AC".into()));
-            }
-            Some(SmsProviderSettings::Twilio {
-                base_url: t.base_url.unwrap_or_else(|| "https://api.twilio.com".into()),
-                account_sid: t.account_sid,
-                auth_token_env: t.auth_token_env,
-                from: t.from,
-            })
-        }
-        (true, Some(other)) => return Err(("sms.provider", format!("{other:?}: expected outbox, webhook or twilio"))),
-    };
-    let code_ttl_secs = raw.code_ttl_seconds.unwrap_or(300);
-    if !(1..=3600).contains(&code_ttl_secs) {
-        return Err((
-            "sms.code_ttl_seconds",
-            format!("{code_ttl_secs}: must be between 1 and 3600"),
-        ));
-    }
-    let max_sends = raw.max_sends.unwrap_or(3);
-    if !(1..=100).contains(&max_sends) {
-        return Err(("sms.max_sends", format!("{max_sends}: must be between 1 and 100")));
-    }
-    let send_window_secs = raw.send_window_seconds.unwrap_or(600);
-    if !(1..=86_400).contains(&send_window_secs) {
-        return Err((
-            "sms.send_window_seconds",
-            format!("{send_window_secs}: must be between 1 and 86400"),
-        ));
-    }
-    let timeout = raw.timeout_seconds.unwrap_or(10);
-    if !(1..=60).contains(&timeout) {
-        return Err(("sms.timeout_seconds", format!("{timeout}: must be between 1 and 60")));
-    }
-    Ok(SmsSettings {
-        provider,
-        code_ttl_secs,
-        max_sends,
-        send_window_secs,
-        timeout: Duration::from_secs(timeout),
-        disallowed_accounts: raw.disallowed_accounts,
-        allowed: raw.allowed.unwrap_or(true),
     })
 }
 

@@ -73,3 +73,18 @@ fn missing_tls_certificate_is_refused() {
     let err = Config::parse(&text, "t.toml").unwrap_err().to_string();
     assert!(err.contains("gateway.listen.tls.certificate"), "{err}");
 }
+
+#[test]
+fn sms_provider_without_its_section_is_refused() {
+    let text = format!("{MINIMAL}\n[sms]\nenabled = true\nprovider = \"twilio\"\n");
+    let err = Config::parse(&text, "t.toml").unwrap_err().to_string();
+    assert!(err.contains("sms.twilio"), "{err}");
+    let text = format!("{MINIMAL}\n[sms]\nenabled = true\nprovider = \"pigeon\"\n");
+    let err = Config::parse(&text, "t.toml").unwrap_err().to_string();
+    assert!(err.contains("sms.provider") && err.contains("pigeon"), "{err}");
+}
+
+#[test]
+fn sms_is_off_unless_enabled() {
+    assert!(Config::parse(MINIMAL, "t.toml").unwrap().sms.provider.is_none());
+}
