@@ -46,6 +46,15 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Re-encrypt every stored secret under a new key; the gateway must be stopped.
+    RotateKey {
+        /// The gateway's configuration (its key source names the current key).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// A file holding the new 32-byte key (base64 or hex).
+        #[arg(long, value_name = "FILE")]
+        new_key_file: PathBuf,
+    },
     /// Operator commands, sent to the running gateway's admin API.
     Admin {
         /// The gateway's configuration, to find the admin API and its token.

@@ -239,6 +239,37 @@ impl Factors {
         Ok(Some(Phone::from_e164(e164)))
     }
 
+    /// Re-encrypts every stored secret under `new` (key rotation); the
+    /// gateway must be stopped. Returns how many users' records changed.
+    pub fn reseal_all(&self, new: &SecretKey) -> Result<usize, FactorError> {
+        let mut changed = 0;
+        for user_id in self.store.factor_users()? {
+            let ctx = user_id.as_bytes();
+            let reseal = |sealed: &[u8]| -> Result<Vec<u8>, FactorError> {
+                let plain = self.key.open(sealed, ctx)?;
+                Ok(new.seal(&self.env, &plain, ctx)?)
+            };
+            let touched = self.store.update_factors(&user_id, |f| {
+                let mut touched = false;
+                if let Some(t) = f.totp.as_mut() {
+                    t.sealed_secret = reseal(&t.sealed_secret)?;
+                    touched = true;
+                }
+                if let Some(p) = f.pending_totp.as_mut() {
+                    p.sealed_secret = reseal(&p.sealed_secret)?;
+                    touched = true;
+                }
+                if let Some(s) = f.sms.as_mut() {
+                    s.sealed_phone = reseal(&s.sealed_phone)?;
+                    touched = true;
+                }
+                Ok::<_, FactorError>(touched)
+            })?;
+            changed += usize::from(touched);
+        }
+        Ok(changed)
+    }
+
     fn pending_secret(&self, user_id: &str, f: &FactorsRecord) -> Result<Option<Secret>, FactorError> {
         match &f.pending_totp {
             Some(p) if self.env.now() < p.created + ENROLLMENT_TTL_SECS => {
@@ -391,6 +422,33 @@ mod tests {
         assert_eq!(f.sms_phone("u").unwrap(), Some(phone));
         f.disable_sms("u").unwrap();
         assert!(!f.status("u").unwrap().enabled());
+    }
+
+    #[test]
+    fn rotated_key_opens_every_secret_and_the_old_one_none() {
+        let (f, clock, dir) = factors();
+        let e = f.begin_totp("u", "u@x").unwrap();
+        f.confirm_totp("u", &totp::code_at(&secret_of(&e), clock.now()))
+            .unwrap();
+        f.enable_sms("v", &Phone::parse("GB", "07400 123456").unwrap()).unwrap();
+        let (new_key, _) = SecretKey::generate(&f.env);
+        assert_eq!(f.reseal_all(&new_key).unwrap(), 2);
+        let rotated = Factors {
+            key: new_key,
+            store: f.store.clone(),
+            env: f.env.clone(),
+            issuer: "Test".into(),
+        };
+        clock.advance(30);
+        assert_eq!(
+            rotated
+                .verify_login("u", &totp::code_at(&secret_of(&e), clock.now()))
+                .unwrap(),
+            Some(Passed::Totp)
+        );
+        assert!(rotated.sms_phone("v").unwrap().is_some());
+        assert!(f.sms_phone("v").is_err(), "the old key opens nothing any more");
+        drop(dir);
     }
 
     #[test]

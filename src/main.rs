@@ -70,6 +70,7 @@ fn dispatch(command: Command) -> Result<()> {
             std::io::stdout().flush().context("cannot write to standard output")?;
             run(c)
         }
+        Command::RotateKey { config, new_key_file } => rotate_key(&config, &new_key_file),
         Command::Admin {
             config,
             admin: address,
@@ -110,6 +111,29 @@ fn admin(
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let text = runtime.block_on(tfa_gateway::admin::client::run(&client, action, json))?;
     println!("{}", text.trim_end());
+    Ok(())
+}
+
+/// Re-encrypts the store's secrets under a new key, offline.
+fn rotate_key(config: &std::path::Path, new_key_file: &std::path::Path) -> Result<()> {
+    let c = Config::load(config)?;
+    let old = server::load_key(&c.second_factor.key)?;
+    let text =
+        std::fs::read_to_string(new_key_file).with_context(|| format!("cannot read {}", new_key_file.display()))?;
+    let new = tfa_gateway::secretbox::SecretKey::parse(&text).with_context(|| format!("{}", new_key_file.display()))?;
+    let store = tfa_gateway::store::Store::open(&c.data_dir)?;
+    let factors = tfa_gateway::factors::Factors {
+        store: store.clone(),
+        env: Env::real(),
+        key: old,
+        issuer: c.second_factor.issuer.clone(),
+    };
+    let changed = factors.reseal_all(&new)?;
+    store.flush()?;
+    println!(
+        "re-encrypted the secrets of {changed} user(s); now point second_factor.key_file (or key_env) at {} and start the gateway",
+        new_key_file.display()
+    );
     Ok(())
 }
 

@@ -72,6 +72,15 @@ impl FactorsRecord {
 }
 
 impl Store {
+    /// The ids of every user with a second-factor record.
+    pub fn factor_users(&self) -> Result<Vec<String>, StoreError> {
+        self.factors
+            .iter()
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+            .collect()
+    }
+
     pub fn factors(&self, user_id: &str) -> Result<FactorsRecord, StoreError> {
         Ok(self
             .factors
