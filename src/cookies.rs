@@ -71,6 +71,21 @@ pub fn effect(set_cookie: &str, name: &str, now_unix: u64) -> SetCookieEffect {
     }
 }
 
+/// The values that `set_cookies` (Set-Cookie header values) set for the
+/// cookie called `name`, in order.
+pub fn values_set<'a>(
+    set_cookies: impl IntoIterator<Item = &'a str> + 'a,
+    name: &'a str,
+    now_unix: u64,
+) -> impl Iterator<Item = String> + 'a {
+    set_cookies
+        .into_iter()
+        .filter_map(move |c| match effect(c, name, now_unix) {
+            SetCookieEffect::Sets(value) => Some(value),
+            _ => None,
+        })
+}
+
 /// The gateway's own session cookie, with the attributes every one carries.
 pub fn gateway_cookie(settings: &CookieSettings, token: &str) -> String {
     format!("{}={token}{}", settings.name, attributes(settings))
@@ -127,6 +142,18 @@ mod tests {
             SetCookieEffect::Clears
         );
         assert_eq!(effect("other=abc", "dash_session", 0), SetCookieEffect::Other);
+    }
+
+    #[test]
+    fn values_set_skips_other_cookies_and_clearing() {
+        let headers = [
+            "a=1",
+            "dash_session=; Max-Age=0",
+            "dash_session=v1; Path=/",
+            "dash_session=v2",
+        ];
+        let values: Vec<_> = values_set(headers, "dash_session", 0).collect();
+        assert_eq!(values, ["v1", "v2"]);
     }
 
     #[test]

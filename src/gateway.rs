@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::cookies::{effect, SetCookieEffect};
+use crate::cookies::values_set;
 use crate::directory::{Directory, SmsRule};
 use crate::env::Env;
 use crate::factors::Factors;
@@ -280,11 +280,9 @@ impl Gateway {
 
     /// Signs out the upstream session whose Set-Cookie headers were held.
     async fn sign_out_held(&self, held_set_cookies: &[String]) {
-        let now = self.env.now();
-        for c in held_set_cookies {
-            if let SetCookieEffect::Sets(value) = effect(c, &self.config.upstream.session_cookie, now) {
-                self.sign_out_upstream(&value).await;
-            }
+        let held = held_set_cookies.iter().map(String::as_str);
+        for value in values_set(held, &self.config.upstream.session_cookie, self.env.now()) {
+            self.sign_out_upstream(&value).await;
         }
     }
 

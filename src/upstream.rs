@@ -150,15 +150,12 @@ impl UpstreamClient {
             .body(Bytes::from(body))
             .map_err(|e| UpstreamError::Http(e.to_string()))?;
         let answer = self.send(req).await?;
-        let opened = answer
+        let set_cookies = answer
             .headers
             .get_all(http::header::SET_COOKIE)
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| match crate::cookies::effect(v, &up.session_cookie, now) {
-                crate::cookies::SetCookieEffect::Sets(value) => Some(value),
-                _ => None,
-            });
+            .filter_map(|v| v.to_str().ok());
+        let opened = crate::cookies::values_set(set_cookies, &up.session_cookie, now).next();
         match opened {
             Some(session) => {
                 if let Err(e) = self.logout(&up.logout, &up.session_cookie, &session).await {

@@ -4,30 +4,13 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::request::{refusal_json, OwnRequest, Shared};
+use super::request::{refusal_json, CodeBody, OwnRequest, Shared};
 use super::{json, json_error, Reply};
 use crate::actions;
 use crate::identity::Role;
-use crate::session::Found;
-
-#[derive(Deserialize)]
-struct PasswordBody {
-    password: String,
-}
-
-#[derive(Deserialize)]
-struct CodeBody {
-    code: String,
-}
-
-fn signed_in(req: &OwnRequest) -> Result<&Found, Reply> {
-    req.found
-        .as_ref()
-        .ok_or_else(|| json_error(401, "not_signed_in", "Sign in first."))
-}
 
 pub async fn status(gw: &Shared, req: &OwnRequest) -> Reply {
-    let found = match signed_in(req) {
+    let found = match req.signed_in() {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -58,21 +41,10 @@ pub async fn status(gw: &Shared, req: &OwnRequest) -> Reply {
     )
 }
 
-/// Runs `op` after checking the JSON body's password.
-async fn with_password(gw: &Shared, req: &OwnRequest) -> Result<(), Reply> {
-    let body: PasswordBody = req.json_body()?;
-    let found = signed_in(req)?;
-    actions::confirm_password(gw, found, &body.password, req.client())
-        .await
-        .map_err(|r| refusal_json(&r))
-}
-
 pub async fn totp_enroll(gw: &Shared, req: &OwnRequest) -> Reply {
-    if let Err(reply) = with_password(gw, req).await {
-        return reply;
-    }
-    let Ok(found) = signed_in(req) else {
-        return json_error(401, "not_signed_in", "Sign in first.");
+    let found = match req.with_password(gw).await {
+        Ok(f) => f,
+        Err(reply) => return reply,
     };
     match actions::begin_totp(gw, found).await {
         Ok(e) => json(
@@ -88,7 +60,7 @@ pub async fn totp_verify(gw: &Shared, req: &OwnRequest) -> Reply {
         Ok(b) => b,
         Err(reply) => return reply,
     };
-    let found = match signed_in(req) {
+    let found = match req.signed_in() {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -99,11 +71,9 @@ pub async fn totp_verify(gw: &Shared, req: &OwnRequest) -> Reply {
 }
 
 pub async fn totp_disable(gw: &Shared, req: &OwnRequest) -> Reply {
-    if let Err(reply) = with_password(gw, req).await {
-        return reply;
-    }
-    let Ok(found) = signed_in(req) else {
-        return json_error(401, "not_signed_in", "Sign in first.");
+    let found = match req.with_password(gw).await {
+        Ok(f) => f,
+        Err(reply) => return reply,
     };
     match actions::disable_totp(gw, found, req.client()).await {
         Ok(()) => json(200, json!({})),
@@ -112,11 +82,9 @@ pub async fn totp_disable(gw: &Shared, req: &OwnRequest) -> Reply {
 }
 
 pub async fn regenerate(gw: &Shared, req: &OwnRequest) -> Reply {
-    if let Err(reply) = with_password(gw, req).await {
-        return reply;
-    }
-    let Ok(found) = signed_in(req) else {
-        return json_error(401, "not_signed_in", "Sign in first.");
+    let found = match req.with_password(gw).await {
+        Ok(f) => f,
+        Err(reply) => return reply,
     };
     match actions::regenerate(gw, found, req.client()).await {
         Ok(codes) => json(200, json!({ "recovery_codes": codes })),
@@ -135,7 +103,7 @@ pub async fn account_require(gw: &Shared, req: &OwnRequest) -> Reply {
         Ok(b) => b,
         Err(reply) => return reply,
     };
-    let found = match signed_in(req) {
+    let found = match req.signed_in() {
         Ok(f) => f,
         Err(r) => return r,
     };

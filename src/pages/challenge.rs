@@ -1,9 +1,8 @@
 //! The second step of sign-in, as a page and as `POST /api/challenge`.
 
 use bytes::Bytes;
-use serde::Deserialize;
 
-use super::request::{refusal_json, safe_next, OwnRequest, Shared};
+use super::request::{refusal_json, safe_next, with_retry, CodeBody, OwnRequest, Shared};
 use super::{html, html_reply, Reply};
 use crate::actions;
 use crate::cookies;
@@ -54,19 +53,13 @@ pub async fn send_sms(gw: &Shared, req: &OwnRequest) -> Reply {
 
 /// `POST /api/challenge/sms`: 204 once the code is on its way.
 pub async fn api_send_sms(gw: &Shared, req: &OwnRequest) -> Reply {
-    let Some(found) = &req.found else {
-        return super::json_error(401, "not_signed_in", "Sign in first.");
+    let found = match req.signed_in() {
+        Ok(f) => f,
+        Err(r) => return r,
     };
     match actions::sms::send_sign_in_code(gw, found, req.client()).await {
         Ok(_) => Reply::new(204, &[("cache-control", "no-store")], Bytes::new()),
         Err(r) => refusal_json(&r),
-    }
-}
-
-fn with_retry(reply: Reply, r: &actions::Refusal) -> Reply {
-    match r.retry_after {
-        Some(s) => reply.with_header("retry-after", &s.to_string()),
-        None => reply,
     }
 }
 
@@ -93,18 +86,14 @@ pub async fn submit(gw: &Shared, req: &OwnRequest) -> Reply {
     }
 }
 
-#[derive(Deserialize)]
-struct CodeBody {
-    code: String,
-}
-
 pub async fn api(gw: &Shared, req: &OwnRequest) -> Reply {
     let body: CodeBody = match req.json_body() {
         Ok(b) => b,
         Err(reply) => return reply,
     };
-    let Some(found) = &req.found else {
-        return super::json_error(401, "not_signed_in", "Sign in first.");
+    let found = match req.signed_in() {
+        Ok(f) => f,
+        Err(r) => return r,
     };
     match actions::pass_challenge(gw, found, body.code, req.client()).await {
         Ok(released) => with_released_cookies(

@@ -86,10 +86,50 @@ pub fn safe_next(next: Option<&str>) -> String {
 
 /// A refusal as a JSON error.
 pub fn refusal_json(r: &Refusal) -> Reply {
-    let reply = json_error(r.status, r.error, &r.message);
+    with_retry(json_error(r.status, r.error, &r.message), r)
+}
+
+/// Adds `Retry-After` to any answer of a refusal that has one.
+pub fn with_retry(reply: Reply, r: &Refusal) -> Reply {
     match r.retry_after {
         Some(s) => reply.with_header("retry-after", &s.to_string()),
         None => reply,
+    }
+}
+
+/// `{"password"}`, the body of the API's password-guarded operations.
+#[derive(serde::Deserialize)]
+pub struct PasswordBody {
+    pub password: String,
+}
+
+/// `{"code"}`, the body of the API's code checks.
+#[derive(serde::Deserialize)]
+pub struct CodeBody {
+    pub code: String,
+}
+
+impl OwnRequest {
+    /// The session, or the API's 401.
+    pub fn signed_in(&self) -> Result<&Found, Reply> {
+        self.found
+            .as_ref()
+            .ok_or_else(|| json_error(401, "not_signed_in", "Sign in first."))
+    }
+
+    /// The session, once `password` is confirmed against the upstream.
+    pub async fn password_confirmed(&self, gw: &Shared, password: &str) -> Result<&Found, Reply> {
+        let found = self.signed_in()?;
+        crate::actions::confirm_password(gw, found, password, self.client())
+            .await
+            .map_err(|r| refusal_json(&r))?;
+        Ok(found)
+    }
+
+    /// The session, for a `{"password"}` body whose password is confirmed.
+    pub async fn with_password(&self, gw: &Shared) -> Result<&Found, Reply> {
+        let body: PasswordBody = self.json_body()?;
+        self.password_confirmed(gw, &body.password).await
     }
 }
 

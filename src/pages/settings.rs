@@ -67,23 +67,21 @@ fn message(gw: &Shared, req: &OwnRequest, r: &Refusal) -> Reply {
     html_reply(r.status, page)
 }
 
+/// A form whose CSRF token is missing or not this session's.
+fn expired_form() -> Refusal {
+    Refusal::new(403, "csrf", "The form expired. Please try again.")
+}
+
 /// Checks the form's CSRF token and the password in it.
 pub(super) async fn confirmed<'a>(gw: &Shared, req: &'a OwnRequest) -> Result<&'a Found, Refusal> {
     let form = req.form();
     if !req.csrf_ok(&form) {
-        return Err(Refusal {
-            status: 403,
-            error: "csrf",
-            message: "The form expired. Please try again.".into(),
-            retry_after: None,
-        });
+        return Err(expired_form());
     }
-    let found = req.found.as_ref().ok_or(Refusal {
-        status: 401,
-        error: "not_signed_in",
-        message: "Sign in first.".into(),
-        retry_after: None,
-    })?;
+    let found = req
+        .found
+        .as_ref()
+        .ok_or_else(|| Refusal::new(401, "not_signed_in", "Sign in first."))?;
     let password = form.get("password").map(String::as_str).unwrap_or("");
     actions::confirm_password(gw, found, password, req.client()).await?;
     Ok(found)
@@ -158,13 +156,7 @@ pub async fn regenerate(gw: &Shared, req: &OwnRequest) -> Reply {
 pub async fn require(gw: &Shared, req: &OwnRequest) -> Reply {
     let form = req.form();
     let Some(found) = req.found.as_ref().filter(|_| req.csrf_ok(&form)) else {
-        let r = Refusal {
-            status: 403,
-            error: "csrf",
-            message: "The form expired. Please try again.".into(),
-            retry_after: None,
-        };
-        return show(gw, req, Some(&r)).await;
+        return show(gw, req, Some(&expired_form())).await;
     };
     let account = form.get("account").cloned().unwrap_or_default();
     let on = form.get("require").is_some_and(|v| v == "on");

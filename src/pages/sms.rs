@@ -4,9 +4,9 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::request::{refusal_json, OwnRequest, Shared};
+use super::request::{refusal_json, CodeBody, OwnRequest, Shared};
 use super::settings::{confirmed, settings_url, show};
-use super::{html, html_reply, json, json_error, redirect, Reply};
+use super::{html, html_reply, json, redirect, Reply};
 use crate::actions::{self, Refusal};
 
 pub async fn enable(gw: &Shared, req: &OwnRequest) -> Reply {
@@ -76,22 +76,6 @@ struct EnrollBody {
     phone: String,
 }
 
-#[derive(Deserialize)]
-struct CodeBody {
-    code: String,
-}
-
-#[derive(Deserialize)]
-struct PasswordBody {
-    password: String,
-}
-
-fn signed_in(req: &OwnRequest) -> Result<&crate::session::Found, Reply> {
-    req.found
-        .as_ref()
-        .ok_or_else(|| json_error(401, "not_signed_in", "Sign in first."))
-}
-
 async fn api_result(r: Result<(), Refusal>) -> Reply {
     match r {
         Ok(()) => json(200, json!({})),
@@ -100,19 +84,20 @@ async fn api_result(r: Result<(), Refusal>) -> Reply {
 }
 
 pub async fn api_enroll(gw: &Shared, req: &OwnRequest) -> Reply {
-    let (body, found) = match (req.json_body::<EnrollBody>(), signed_in(req)) {
-        (Ok(b), Ok(f)) => (b, f),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let body: EnrollBody = match req.json_body() {
+        Ok(b) => b,
+        Err(r) => return r,
     };
-    if let Err(r) = actions::confirm_password(gw, found, &body.password, req.client()).await {
-        return refusal_json(&r);
-    }
+    let found = match req.password_confirmed(gw, &body.password).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let result = actions::sms::enroll(gw, found, &body.country, &body.phone, req.client()).await;
     api_result(result.map(drop)).await
 }
 
 pub async fn api_verify(gw: &Shared, req: &OwnRequest) -> Reply {
-    let (body, found) = match (req.json_body::<CodeBody>(), signed_in(req)) {
+    let (body, found) = match (req.json_body::<CodeBody>(), req.signed_in()) {
         (Ok(b), Ok(f)) => (b, f),
         (Err(r), _) | (_, Err(r)) => return r,
     };
@@ -120,12 +105,9 @@ pub async fn api_verify(gw: &Shared, req: &OwnRequest) -> Reply {
 }
 
 pub async fn api_disable(gw: &Shared, req: &OwnRequest) -> Reply {
-    let (body, found) = match (req.json_body::<PasswordBody>(), signed_in(req)) {
-        (Ok(b), Ok(f)) => (b, f),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let found = match req.with_password(gw).await {
+        Ok(f) => f,
+        Err(r) => return r,
     };
-    if let Err(r) = actions::confirm_password(gw, found, &body.password, req.client()).await {
-        return refusal_json(&r);
-    }
     api_result(actions::sms::disable(gw, found, req.client()).await).await
 }
