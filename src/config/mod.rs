@@ -182,6 +182,7 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         key,
         problem,
     };
+    let out_of_range = |(key, problem): (&'static str, String)| bad(key, problem);
 
     if raw.gateway.listen.is_empty() {
         return Err(bad("gateway.listen", "at least one listener is needed".into()));
@@ -219,9 +220,7 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
             format!("{:?} must be a path such as \"/_2fa\"", raw.gateway.path_prefix),
         ));
     }
-    if !(1..=256).contains(&raw.gateway.threads) {
-        return Err(bad("gateway.threads", "must be between 1 and 256".into()));
-    }
+    let threads = bounded("gateway.threads", Some(raw.gateway.threads), 2, 1..=256).map_err(out_of_range)?;
     let user_header = match raw.gateway.user_header {
         None => None,
         Some(h) => Some(
@@ -233,9 +232,7 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
     let up = raw.upstream;
     let address = resolve(&up.address).map_err(|p| bad("upstream.address", format!("{:?}: {p}", up.address)))?;
     let host = up.host.unwrap_or_else(|| up.address.clone());
-    if up.timeout_seconds == 0 || up.timeout_seconds > 300 {
-        return Err(bad("upstream.timeout_seconds", "must be between 1 and 300".into()));
-    }
+    let timeout = bounded("upstream.timeout_seconds", Some(up.timeout_seconds), 10, 1..=300).map_err(out_of_range)?;
     let login = route(&up.login.method, &up.login.path).map_err(|p| bad("upstream.login", p))?;
     let logout = route(&up.logout.method, &up.logout.path).map_err(|p| bad("upstream.logout", p))?;
     for (key, v) in [
@@ -328,34 +325,29 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
             ))
         }
     };
-    let per_user = sf.max_failures_per_user.unwrap_or(10);
-    if !(1..=100).contains(&per_user) {
-        return Err(bad(
-            "second_factor.max_failures_per_user",
-            format!("{per_user}: must be between 1 and 100"),
-        ));
-    }
-    let per_client = sf.max_failures_per_client.unwrap_or(30);
-    if !(1..=1000).contains(&per_client) {
-        return Err(bad(
-            "second_factor.max_failures_per_client",
-            format!("{per_client}: must be between 1 and 1000"),
-        ));
-    }
-    let lockout_secs = sf.lockout_seconds.unwrap_or(900);
-    if !(1..=86_400).contains(&lockout_secs) {
-        return Err(bad(
-            "second_factor.lockout_seconds",
-            format!("{lockout_secs}: must be between 1 and 86400"),
-        ));
-    }
-    let confirm_window_secs = sf.password_confirmation_seconds.unwrap_or(300);
-    if !(30..=3600).contains(&confirm_window_secs) {
-        return Err(bad(
-            "second_factor.password_confirmation_seconds",
-            format!("{confirm_window_secs}: must be between 30 and 3600"),
-        ));
-    }
+    let per_user = bounded(
+        "second_factor.max_failures_per_user",
+        sf.max_failures_per_user,
+        10,
+        1..=100,
+    )
+    .map_err(out_of_range)?;
+    let per_client = bounded(
+        "second_factor.max_failures_per_client",
+        sf.max_failures_per_client,
+        30,
+        1..=1000,
+    )
+    .map_err(out_of_range)?;
+    let lockout_secs =
+        bounded("second_factor.lockout_seconds", sf.lockout_seconds, 900, 1..=86_400).map_err(out_of_range)?;
+    let confirm_window_secs = bounded(
+        "second_factor.password_confirmation_seconds",
+        sf.password_confirmation_seconds,
+        300,
+        30..=3600,
+    )
+    .map_err(out_of_range)?;
     let second_factor = SecondFactorSettings {
         issuer: sf.issuer.unwrap_or_else(|| dashboard_name.clone()),
         key,
@@ -367,17 +359,14 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         confirm_window_secs,
     };
 
-    let grace_days = raw.accounts.grace_days.unwrap_or(0);
-    if grace_days > 365 {
-        return Err(bad("accounts.grace_days", format!("{grace_days}: at most 365")));
-    }
-    let identity_refresh_secs = raw.accounts.identity_refresh_seconds.unwrap_or(300);
-    if !(1..=86_400).contains(&identity_refresh_secs) {
-        return Err(bad(
-            "accounts.identity_refresh_seconds",
-            format!("{identity_refresh_secs}: must be between 1 and 86400"),
-        ));
-    }
+    let grace_days = bounded("accounts.grace_days", raw.accounts.grace_days, 0, 0..=365).map_err(out_of_range)?;
+    let identity_refresh_secs = bounded(
+        "accounts.identity_refresh_seconds",
+        raw.accounts.identity_refresh_seconds,
+        300,
+        1..=86_400,
+    )
+    .map_err(out_of_range)?;
     let accounts = AccountSettings {
         activated_by_default: raw.accounts.activated_by_default.unwrap_or(false),
         grace_secs: u64::from(grace_days) * 86_400,
@@ -402,13 +391,13 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         listeners,
         data_dir: PathBuf::from(raw.gateway.data_dir),
         prefix,
-        threads: raw.gateway.threads,
+        threads,
         shutdown_grace: Duration::from_secs(raw.gateway.shutdown_grace_seconds),
         user_header,
         upstream: Upstream {
             address,
             host,
-            timeout: Duration::from_secs(up.timeout_seconds),
+            timeout: Duration::from_secs(timeout),
             login,
             username_field: up.login.username_field,
             password_field: up.login.password_field,
@@ -432,6 +421,27 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         },
         session,
     })
+}
+
+/// A number with a default, refused (naming its key) outside `range`.
+fn bounded<T>(
+    key: &'static str,
+    value: Option<T>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, (&'static str, String)>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    let v = value.unwrap_or(default);
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err((
+            key,
+            format!("{v}: must be between {} and {}", range.start(), range.end()),
+        ))
+    }
 }
 
 fn resolve(addr: &str) -> Result<SocketAddr, String> {

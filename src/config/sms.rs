@@ -82,28 +82,10 @@ pub(super) fn validate(raw: file::RawSms, data_dir: &str) -> Result<SmsSettings,
         }
         (true, Some(other)) => return Err(("sms.provider", format!("{other:?}: expected outbox, webhook or twilio"))),
     };
-    let code_ttl_secs = raw.code_ttl_seconds.unwrap_or(300);
-    if !(1..=3600).contains(&code_ttl_secs) {
-        return Err((
-            "sms.code_ttl_seconds",
-            format!("{code_ttl_secs}: must be between 1 and 3600"),
-        ));
-    }
-    let max_sends = raw.max_sends.unwrap_or(3);
-    if !(1..=100).contains(&max_sends) {
-        return Err(("sms.max_sends", format!("{max_sends}: must be between 1 and 100")));
-    }
-    let send_window_secs = raw.send_window_seconds.unwrap_or(600);
-    if !(1..=86_400).contains(&send_window_secs) {
-        return Err((
-            "sms.send_window_seconds",
-            format!("{send_window_secs}: must be between 1 and 86400"),
-        ));
-    }
-    let timeout = raw.timeout_seconds.unwrap_or(10);
-    if !(1..=60).contains(&timeout) {
-        return Err(("sms.timeout_seconds", format!("{timeout}: must be between 1 and 60")));
-    }
+    let code_ttl_secs = super::bounded("sms.code_ttl_seconds", raw.code_ttl_seconds, 300, 1..=3600)?;
+    let max_sends = super::bounded("sms.max_sends", raw.max_sends, 3, 1..=100)?;
+    let send_window_secs = super::bounded("sms.send_window_seconds", raw.send_window_seconds, 600, 1..=86_400)?;
+    let timeout = super::bounded("sms.timeout_seconds", raw.timeout_seconds, 10, 1..=60)?;
     Ok(SmsSettings {
         provider,
         code_ttl_secs,
