@@ -48,38 +48,26 @@ fn leaked(answer: &str) -> bool {
 async fn no_attack_reaches_the_upstream_as_a_user_without_a_passed_second_factor() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(start_dashboard(), dir.path()).await;
-    let json_headers = [("content-type", "application/json")];
 
     // alice: TOTP on, then a sign-in held at the challenge.
     let mut alice = Browser::new(gw.addr);
     alice.login("alice@acme.test", "alice-password").await;
     let e = alice
-        .send(
+        .send_json(
             Method::POST,
             "/_2fa/api/totp/enroll",
-            &json_headers,
-            Bytes::from(json!({"password": "alice-password"}).to_string()),
+            json!({"password": "alice-password"}),
         )
         .await
         .json();
     let code = oathtool(e["secret"].as_str().unwrap(), 0);
     let v = alice
-        .send(
-            Method::POST,
-            "/_2fa/api/totp/verify",
-            &json_headers,
-            Bytes::from(json!({ "code": code }).to_string()),
-        )
+        .send_json(Method::POST, "/_2fa/api/totp/verify", json!({ "code": code }))
         .await;
     assert_eq!(v.status, StatusCode::OK);
     let recovery: Vec<String> = serde_json::from_value(v.json()["recovery_codes"].clone()).unwrap();
     let on = alice
-        .send(
-            Method::PUT,
-            "/_2fa/api/accounts/acme/require",
-            &json_headers,
-            Bytes::from(r#"{"require":true}"#),
-        )
+        .send_json(Method::PUT, "/_2fa/api/accounts/acme/require", json!({"require": true}))
         .await;
     assert_eq!(on.status, StatusCode::OK);
     let mut bob = Browser::new(gw.addr);

@@ -13,11 +13,6 @@ use common::{admin_of, start_dashboard, Browser, Gateway, Response};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 
-async fn send_json(b: &mut Browser, method: Method, path: &str, body: Value) -> Response {
-    let headers = [("content-type", "application/json"), ("accept", "application/json")];
-    b.send(method, path, &headers, Bytes::from(body.to_string())).await
-}
-
 async fn admin(gw: &Gateway, method: Method, path: &str, body: Option<Value>) -> Response {
     let (addr, token) = admin_of(&gw.config);
     let mut b = Browser::new(addr);
@@ -41,16 +36,14 @@ async fn signed_in(gw: &Gateway, email: &str) -> Browser {
 }
 
 async fn enable_totp(b: &mut Browser, password: &str) {
-    let e = send_json(
-        b,
-        Method::POST,
-        "/_2fa/api/totp/enroll",
-        json!({ "password": password }),
-    )
-    .await;
+    let e = b
+        .send_json(Method::POST, "/_2fa/api/totp/enroll", json!({ "password": password }))
+        .await;
     assert_eq!(e.status, StatusCode::OK, "{}", e.text());
     let code = oathtool(e.json()["secret"].as_str().unwrap(), 0);
-    let v = send_json(b, Method::POST, "/_2fa/api/totp/verify", json!({ "code": code })).await;
+    let v = b
+        .send_json(Method::POST, "/_2fa/api/totp/verify", json!({ "code": code }))
+        .await;
     assert_eq!(v.status, StatusCode::OK, "{}", v.text());
 }
 
@@ -83,13 +76,9 @@ async fn owner_requires_2fa_and_members_must_enroll_at_their_next_request() {
     assert_eq!(bob.get("/").await.status, StatusCode::OK);
 
     // The owner cannot require 2FA before she has it herself.
-    let early = send_json(
-        &mut alice,
-        Method::PUT,
-        "/_2fa/api/accounts/acme/require",
-        json!({"require": true}),
-    )
-    .await;
+    let early = alice
+        .send_json(Method::PUT, "/_2fa/api/accounts/acme/require", json!({"require": true}))
+        .await;
     assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text());
     assert_eq!(early.json()["error"], "owner_needs_2fa");
     let settings = alice.get("/_2fa/settings").await.text();
@@ -101,13 +90,9 @@ async fn owner_requires_2fa_and_members_must_enroll_at_their_next_request() {
         settings.contains("You need two-factor authentication yourself"),
         "{settings}"
     );
-    let member = send_json(
-        &mut bob,
-        Method::PUT,
-        "/_2fa/api/accounts/acme/require",
-        json!({"require": true}),
-    )
-    .await;
+    let member = bob
+        .send_json(Method::PUT, "/_2fa/api/accounts/acme/require", json!({"require": true}))
+        .await;
     assert_eq!(member.status, StatusCode::FORBIDDEN);
     assert!(
         !bob.get("/_2fa/settings").await.text().contains("Require two-factor"),
@@ -158,13 +143,13 @@ async fn owner_requires_2fa_and_members_must_enroll_at_their_next_request() {
     );
 
     // Alice lifts the requirement; the operator resets Bob's lost device.
-    let off = send_json(
-        &mut alice,
-        Method::PUT,
-        "/_2fa/api/accounts/acme/require",
-        json!({"require": false}),
-    )
-    .await;
+    let off = alice
+        .send_json(
+            Method::PUT,
+            "/_2fa/api/accounts/acme/require",
+            json!({"require": false}),
+        )
+        .await;
     assert_eq!(off.status, StatusCode::OK);
     assert_eq!(off.json(), json!({}));
     let reset = admin(&gw, Method::DELETE, "/admin/users/u-bob/2fa", None).await;
@@ -283,13 +268,9 @@ async fn during_a_grace_period_members_see_the_deadline_and_may_continue() {
     let mut bob = signed_in(&gw, "bob@acme.test").await;
     let mut alice = signed_in(&gw, "alice@acme.test").await;
     enable_totp(&mut alice, "alice-password").await;
-    let on = send_json(
-        &mut alice,
-        Method::PUT,
-        "/_2fa/api/accounts/acme/require",
-        json!({"require": true}),
-    )
-    .await;
+    let on = alice
+        .send_json(Method::PUT, "/_2fa/api/accounts/acme/require", json!({"require": true}))
+        .await;
     assert_eq!(on.status, StatusCode::OK);
 
     let first = bob.get("/reports").await;
@@ -325,13 +306,9 @@ async fn a_role_change_at_the_upstream_reaches_the_gateway() {
     let gw = Gateway::start_with(addr, config).await;
 
     let mut bob = signed_in(&gw, "bob@acme.test").await;
-    let member = send_json(
-        &mut bob,
-        Method::PUT,
-        "/_2fa/api/accounts/acme/require",
-        json!({"require": true}),
-    )
-    .await;
+    let member = bob
+        .send_json(Method::PUT, "/_2fa/api/accounts/acme/require", json!({"require": true}))
+        .await;
     assert_eq!(member.status, StatusCode::FORBIDDEN);
 
     // The dashboard's operator makes bob an owner of acme.
@@ -347,13 +324,9 @@ async fn a_role_change_at_the_upstream_reaches_the_gateway() {
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         bob.get("/").await;
-        let r = send_json(
-            &mut bob,
-            Method::PUT,
-            "/_2fa/api/accounts/acme/require",
-            json!({"require": true}),
-        )
-        .await;
+        let r = bob
+            .send_json(Method::PUT, "/_2fa/api/accounts/acme/require", json!({"require": true}))
+            .await;
         if r.status == StatusCode::CONFLICT {
             break;
         }

@@ -6,7 +6,6 @@ mod common;
 
 use std::process::Command;
 
-use bytes::Bytes;
 use common::tools::{csrf_token, enc, oathtool};
 use common::{start_dashboard, Browser, Gateway};
 use http::{Method, StatusCode};
@@ -18,23 +17,20 @@ async fn secrets_survive_a_key_rotation() {
     let gw = Gateway::start(start_dashboard(), dir.path()).await;
     let mut alice = Browser::new(gw.addr);
     alice.login("alice@acme.test", "alice-password").await;
-    let headers = [("content-type", "application/json")];
     let e = alice
-        .send(
+        .send_json(
             Method::POST,
             "/_2fa/api/totp/enroll",
-            &headers,
-            Bytes::from(json!({"password": "alice-password"}).to_string()),
+            json!({"password": "alice-password"}),
         )
         .await
         .json();
     let secret = e["secret"].as_str().unwrap().to_string();
     let v = alice
-        .send(
+        .send_json(
             Method::POST,
             "/_2fa/api/totp/verify",
-            &headers,
-            Bytes::from(json!({"code": oathtool(&secret, 0)}).to_string()),
+            json!({"code": oathtool(&secret, 0)}),
         )
         .await;
     assert_eq!(v.status, StatusCode::OK);

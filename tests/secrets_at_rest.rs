@@ -4,8 +4,7 @@
 
 mod common;
 
-use bytes::Bytes;
-use common::tools::oathtool;
+use common::tools::{last_code, oathtool};
 use common::{start_dashboard, Browser, Gateway};
 use http::{Method, StatusCode};
 use serde_json::json;
@@ -50,32 +49,34 @@ async fn the_store_holds_no_secret_in_clear() {
     let gw = Gateway::start(start_dashboard(), dir.path()).await;
     let mut alice = Browser::new(gw.addr);
     alice.login("alice@acme.test", "alice-password").await;
-    let headers = [("content-type", "application/json")];
-    let post = |path: &'static str, body: serde_json::Value| (path, Bytes::from(body.to_string()));
-    let (p, b) = post("/_2fa/api/totp/enroll", json!({"password": "alice-password"}));
-    let e = alice.send(Method::POST, p, &headers, b).await.json();
+    let e = alice
+        .send_json(
+            Method::POST,
+            "/_2fa/api/totp/enroll",
+            json!({"password": "alice-password"}),
+        )
+        .await
+        .json();
     let secret = e["secret"].as_str().unwrap().to_string();
-    let (p, b) = post("/_2fa/api/totp/verify", json!({"code": oathtool(&secret, 0)}));
-    let v = alice.send(Method::POST, p, &headers, b).await;
+    let v = alice
+        .send_json(
+            Method::POST,
+            "/_2fa/api/totp/verify",
+            json!({"code": oathtool(&secret, 0)}),
+        )
+        .await;
     assert_eq!(v.status, StatusCode::OK);
     let codes: Vec<String> = serde_json::from_value(v.json()["recovery_codes"].clone()).unwrap();
-    let (p, b) = post(
-        "/_2fa/api/sms/enroll",
-        json!({"password": "alice-password", "country": "GB", "phone": "07400 123456"}),
+    let sms = json!({"password": "alice-password", "country": "GB", "phone": "07400 123456"});
+    assert_eq!(
+        alice.send_json(Method::POST, "/_2fa/api/sms/enroll", sms).await.status,
+        StatusCode::OK
     );
-    assert_eq!(alice.send(Method::POST, p, &headers, b).await.status, StatusCode::OK);
     let data = gw.config.parent().unwrap().join("data");
-    let outbox = std::fs::read_to_string(data.join("sms-outbox.jsonl")).unwrap();
-    let line: serde_json::Value = serde_json::from_str(outbox.lines().last().unwrap()).unwrap();
-    let sms_code = line["body"]
-        .as_str()
-        .unwrap()
-        .split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .unwrap()
-        .to_string();
-    let (p, b) = post("/_2fa/api/sms/verify", json!({ "code": sms_code }));
-    let verified = alice.send(Method::POST, p, &headers, b).await;
+    let sms_code = last_code(&data.join("sms-outbox.jsonl"), "+447400123456");
+    let verified = alice
+        .send_json(Method::POST, "/_2fa/api/sms/verify", json!({ "code": sms_code }))
+        .await;
     assert_eq!(verified.status, StatusCode::OK, "{}", verified.text());
     let tokens = [alice.jar["tfa_session"].clone(), alice.jar["dash_session"].clone()];
     let _ = gw.stop();

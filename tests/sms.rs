@@ -8,27 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::tools::csrf_token;
+use common::tools::{csrf_token, last_code};
 use common::{start_dashboard, Browser, Gateway};
 use http::{Method, StatusCode};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
-
-/// The last code written to the outbox for `to`.
-fn last_code(outbox: &std::path::Path, to: &str) -> String {
-    let text = std::fs::read_to_string(outbox).unwrap_or_default();
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.contains(to))
-        .unwrap_or_else(|| panic!("no message to {to} in {text}"));
-    let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
-    let body = v["body"].as_str().unwrap();
-    body.split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .expect("a 6-digit code")
-        .to_string()
-}
 
 async fn gateway_with(dir: &std::path::Path, edit: impl Fn(String) -> String) -> Gateway {
     let addr = common::free_addr();

@@ -5,19 +5,9 @@ mod common;
 
 use bytes::Bytes;
 use common::tools::{oathtool, scan_qr_svg};
-use common::{start_dashboard, Browser, Gateway, Response};
+use common::{start_dashboard, Browser, Gateway};
 use http::{Method, StatusCode};
-use serde_json::{json, Value};
-
-async fn post_json(b: &mut Browser, path: &str, body: Value) -> Response {
-    b.send(
-        Method::POST,
-        path,
-        &[("content-type", "application/json"), ("accept", "application/json")],
-        Bytes::from(body.to_string()),
-    )
-    .await
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bob_enrolls_verifies_regenerates_and_passes_the_challenge_by_api() {
@@ -43,11 +33,19 @@ async fn bob_enrolls_verifies_regenerates_and_passes_the_challenge_by_api() {
         .await;
     assert_eq!(form.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
-    let wrong = post_json(&mut bob, "/_2fa/api/totp/enroll", json!({"password": "nope"})).await;
+    let wrong = bob
+        .send_json(Method::POST, "/_2fa/api/totp/enroll", json!({"password": "nope"}))
+        .await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
     assert_eq!(wrong.json()["error"], "wrong_password");
 
-    let enroll = post_json(&mut bob, "/_2fa/api/totp/enroll", json!({"password": "bob-password"})).await;
+    let enroll = bob
+        .send_json(
+            Method::POST,
+            "/_2fa/api/totp/enroll",
+            json!({"password": "bob-password"}),
+        )
+        .await;
     assert_eq!(enroll.status, StatusCode::OK, "{}", enroll.text());
     let e = enroll.json();
     let secret = e["secret"].as_str().unwrap().to_string();
@@ -57,7 +55,13 @@ async fn bob_enrolls_verifies_regenerates_and_passes_the_challenge_by_api() {
     );
     assert_eq!(secret.len(), 32, "160-bit secret in base32");
 
-    let verify = post_json(&mut bob, "/_2fa/api/totp/verify", json!({"code": oathtool(&secret, 0)})).await;
+    let verify = bob
+        .send_json(
+            Method::POST,
+            "/_2fa/api/totp/verify",
+            json!({"code": oathtool(&secret, 0)}),
+        )
+        .await;
     assert_eq!(verify.status, StatusCode::OK, "{}", verify.text());
     let first_codes: Vec<String> = serde_json::from_value(verify.json()["recovery_codes"].clone()).unwrap();
     assert_eq!(first_codes.len(), 10);
@@ -65,15 +69,22 @@ async fn bob_enrolls_verifies_regenerates_and_passes_the_challenge_by_api() {
     assert_eq!(status["totp_enabled"], true);
     assert_eq!(status["recovery_codes_left"], 10);
 
-    let again = post_json(&mut bob, "/_2fa/api/totp/enroll", json!({"password": "bob-password"})).await;
+    let again = bob
+        .send_json(
+            Method::POST,
+            "/_2fa/api/totp/enroll",
+            json!({"password": "bob-password"}),
+        )
+        .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "already enabled");
 
-    let regen = post_json(
-        &mut bob,
-        "/_2fa/api/recovery-codes/regenerate",
-        json!({"password": "bob-password"}),
-    )
-    .await;
+    let regen = bob
+        .send_json(
+            Method::POST,
+            "/_2fa/api/recovery-codes/regenerate",
+            json!({"password": "bob-password"}),
+        )
+        .await;
     assert_eq!(regen.status, StatusCode::OK);
     let new_codes: Vec<String> = serde_json::from_value(regen.json()["recovery_codes"].clone()).unwrap();
     assert!(new_codes.iter().all(|c| !first_codes.contains(c)));
@@ -84,14 +95,18 @@ async fn bob_enrolls_verifies_regenerates_and_passes_the_challenge_by_api() {
     assert!(!spa.jar.contains_key("dash_session"));
     let held = spa.get_with("/api/me", &[("accept", "application/json")]).await;
     assert_eq!(held.status, StatusCode::UNAUTHORIZED);
-    let old = post_json(&mut spa, "/_2fa/api/challenge", json!({"code": first_codes[0]})).await;
+    let old = spa
+        .send_json(Method::POST, "/_2fa/api/challenge", json!({"code": first_codes[0]}))
+        .await;
     assert_eq!(
         old.status,
         StatusCode::UNAUTHORIZED,
         "regenerated codes void the old set"
     );
     assert_eq!(old.json()["error"], "wrong_code");
-    let passed = post_json(&mut spa, "/_2fa/api/challenge", json!({"code": new_codes[3]})).await;
+    let passed = spa
+        .send_json(Method::POST, "/_2fa/api/challenge", json!({"code": new_codes[3]}))
+        .await;
     assert_eq!(passed.status, StatusCode::NO_CONTENT, "{}", passed.text());
     assert!(spa.jar.contains_key("dash_session"));
     assert_eq!(
@@ -100,7 +115,13 @@ async fn bob_enrolls_verifies_regenerates_and_passes_the_challenge_by_api() {
     );
     assert_eq!(spa.get("/_2fa/api/status").await.json()["recovery_codes_left"], 9);
 
-    let disable = post_json(&mut spa, "/_2fa/api/totp/disable", json!({"password": "bob-password"})).await;
+    let disable = spa
+        .send_json(
+            Method::POST,
+            "/_2fa/api/totp/disable",
+            json!({"password": "bob-password"}),
+        )
+        .await;
     assert_eq!(disable.status, StatusCode::OK);
     assert_eq!(disable.json(), json!({}));
     assert_eq!(spa.get("/_2fa/api/status").await.json()["totp_enabled"], false);

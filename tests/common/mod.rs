@@ -255,6 +255,12 @@ impl Browser {
         .await
     }
 
+    /// A JSON request, as a single-page dashboard or a script sends it.
+    pub async fn send_json(&mut self, method: Method, path: &str, body: serde_json::Value) -> Response {
+        let headers = [("content-type", "application/json"), ("accept", "application/json")];
+        self.send(method, path, &headers, Bytes::from(body.to_string())).await
+    }
+
     pub async fn login(&mut self, email: &str, password: &str) -> Response {
         let form = format!("email={}&password={}", email.replace('@', "%40"), password);
         self.post_form("/login", &form).await

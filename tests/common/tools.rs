@@ -85,3 +85,19 @@ pub fn enc(v: &str) -> String {
         })
         .collect()
 }
+
+/// The code in the last SMS the outbox provider wrote for `to`.
+pub fn last_code(outbox: &Path, to: &str) -> String {
+    let text = std::fs::read_to_string(outbox).unwrap_or_default();
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains(to))
+        .unwrap_or_else(|| panic!("no message to {to} in {text}"));
+    let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+    let body = v["body"].as_str().expect("a body");
+    body.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("a 6-digit code")
+        .to_string()
+}
