@@ -182,10 +182,8 @@ impl Directory {
 
     /// Whether the user has a second factor that counts; an SMS number
     /// where SMS is disallowed does not, so they are asked to move to TOTP.
-    pub fn enrolled(&self, user_id: &str) -> bool {
-        self.users
-            .get(user_id)
-            .is_some_and(|u| u.totp || (u.sms && self.sms_allowed_for(&u)))
+    fn enrolled(&self, u: &UserState) -> bool {
+        u.totp || (u.sms && self.sms_allowed_for(u))
     }
 
     pub fn is_active(&self, account_id: &str) -> bool {
@@ -234,7 +232,7 @@ impl Directory {
                 continue;
             }
             activated = true;
-            if !a.require || user.totp || (user.sms && self.sms_allowed_for(&user)) {
+            if !a.require || self.enrolled(&user) {
                 continue;
             }
             match a.grace_until {

@@ -253,11 +253,6 @@ impl Store {
         Ok(())
     }
 
-    /// The newest `limit` audit events, newest first.
-    pub fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
-        self.audit_query(None, None, limit)
-    }
-
     /// The newest `limit` audit events about `user` and/or `account`.
     pub fn audit_query(
         &self,
@@ -410,7 +405,12 @@ mod tests {
             })
             .unwrap();
         }
-        let kinds: Vec<_> = s.recent_audit(10).unwrap().into_iter().map(|e| e.kind).collect();
+        let kinds: Vec<_> = s
+            .audit_query(None, None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
         assert_eq!(kinds, ["logout", "login"]);
     }
 
