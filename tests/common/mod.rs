@@ -3,6 +3,7 @@
 //! that never follows redirects, so tests see exactly what a browser would.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod tools;
 
 use std::collections::BTreeMap;
