@@ -85,9 +85,19 @@ impl Directory {
             d.put_account(&a);
         }
         for u in store.users()? {
-            let f = store.factors(&u.id)?;
+            let factors = match store.factors(&u.id) {
+                Ok(f) => (f.totp_on(), f.sms_on()),
+                Err(e) => {
+                    // One damaged record must not stop everyone's sign-in,
+                    // and must not let its user skip the second factor:
+                    // counted as TOTP on, the user is held at a challenge
+                    // that cannot pass until the record is repaired.
+                    tracing::error!(user = %u.id, error = %e, "unreadable second-factor record; the user cannot sign in");
+                    (true, false)
+                }
+            };
             // Refreshed at 0: the first request after start-up asks again.
-            d.put_user(&u.id, u.accounts, (f.totp_on(), f.sms_on()), 0);
+            d.put_user(&u.id, u.accounts, factors, 0);
         }
         Ok(d)
     }
