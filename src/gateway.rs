@@ -28,10 +28,19 @@ pub struct Gateway {
     pub upstream: UpstreamClient,
     pub factors: Factors,
     pub throttle: Throttle,
+    /// Permits for code checks, whose recovery-code hashing is the costly
+    /// part of a sign-in: fewer than the cores, so a flood of wrong codes
+    /// queues here and leaves a core to the traffic of signed-in users.
+    pub code_work: tokio::sync::Semaphore,
     pub directory: Directory,
     pub metrics: Metrics,
     /// `None` when the operator does not offer SMS.
     pub sms: Option<SmsService>,
+}
+
+/// One fewer than the cores, at least one.
+fn code_work_permits() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
 /// A sign-in the gateway has recorded.
@@ -89,6 +98,7 @@ impl Gateway {
             upstream,
             factors,
             throttle,
+            code_work: tokio::sync::Semaphore::new(code_work_permits()),
             directory,
             metrics: Metrics::default(),
             sms,

@@ -75,6 +75,20 @@ pub struct Throttle {
     limits: Limits,
     users: DashMap<String, Counter>,
     clients: DashMap<String, Counter>,
+    /// Users with a code being checked right now.
+    checking: DashMap<String, ()>,
+}
+
+/// A user's code check in progress; the next may start when it is dropped.
+pub struct Checking<'a> {
+    throttle: &'a Throttle,
+    user: String,
+}
+
+impl Drop for Checking<'_> {
+    fn drop(&mut self) {
+        self.throttle.checking.remove(&self.user);
+    }
 }
 
 impl Throttle {
@@ -83,6 +97,24 @@ impl Throttle {
             limits,
             users: DashMap::new(),
             clients: DashMap::new(),
+            checking: DashMap::new(),
+        }
+    }
+
+    /// Claims the one check a user may have running; `None` while another
+    /// runs. Without this, a burst of concurrent wrong codes would all pass
+    /// `check` before the first failure was counted, and each would cost a
+    /// hash: the limit would bound nothing.
+    pub fn begin(&self, user: &str) -> Option<Checking<'_>> {
+        match self.checking.entry(user.to_string()) {
+            dashmap::Entry::Occupied(_) => None,
+            dashmap::Entry::Vacant(v) => {
+                v.insert(());
+                Some(Checking {
+                    throttle: self,
+                    user: user.to_string(),
+                })
+            }
         }
     }
 
@@ -214,6 +246,16 @@ mod tests {
         let after_restart = throttle();
         after_restart.restore_user("bob", saved);
         assert!(matches!(after_restart.check("bob", None, 110), Verdict::Locked { .. }));
+    }
+
+    #[test]
+    fn a_user_has_one_check_at_a_time() {
+        let t = throttle();
+        let first = t.begin("bob").expect("nothing running");
+        assert!(t.begin("bob").is_none(), "a second concurrent check is refused");
+        assert!(t.begin("alice").is_some(), "other users are not held up");
+        drop(first);
+        assert!(t.begin("bob").is_some(), "free again once the check ended");
     }
 
     #[test]

@@ -44,6 +44,16 @@ impl Refusal {
         )
     }
 
+    /// Another code of the same user is being checked right now.
+    fn busy() -> Self {
+        Refusal {
+            status: 429,
+            error: "busy",
+            message: "Another code is being checked for this account. Try again in a moment.".into(),
+            retry_after: Some(1),
+        }
+    }
+
     fn locked(retry_after_secs: u64) -> Self {
         let minutes = retry_after_secs.div_ceil(60);
         Refusal {
@@ -229,12 +239,24 @@ pub async fn pass_challenge(
     let user_id = found.session.user_id.to_string();
     let owned_client = client.map(str::to_string);
     let now = gw.env.now();
+    // Claimed before the lockout is read, so the count it reads is final.
+    let Some(_checking) = gw.throttle.begin(&user_id) else {
+        return Err(Refusal::busy());
+    };
     if let Verdict::Locked { retry_after_secs } = gw.throttle.check(&user_id, client, now) {
         return Err(Refusal::locked(retry_after_secs));
     }
     let id = user_id.clone();
     let typed = code.clone();
-    let mut passed = blocking(gw, move |g| g.factors.verify_login(&id, &typed)).await?;
+    let mut passed = {
+        // Hashing work waits its turn instead of taking every core.
+        let _permit = gw
+            .code_work
+            .acquire()
+            .await
+            .map_err(|e| Refusal::internal("code checks closed", e))?;
+        blocking(gw, move |g| g.factors.verify_login(&id, &typed)).await?
+    };
     if passed.is_none() && sms::redeem_sign_in(gw, &user_id, &code) {
         passed = Some(Passed::Sms);
     }
