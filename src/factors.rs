@@ -292,15 +292,10 @@ impl Factors {
 
     fn new_recovery_codes(&self) -> Result<(Vec<String>, Vec<RecoveryCode>), FactorError> {
         let codes = recovery::generate(&self.env);
-        let hashes = codes
-            .iter()
-            .map(|c| {
-                Ok(RecoveryCode {
-                    hash: recovery::hash(&self.env, c)?,
-                    used_at: None,
-                })
-            })
-            .collect::<Result<Vec<_>, FactorError>>()?;
+        let hashes = recovery::hash_set(&self.env, &codes)?
+            .into_iter()
+            .map(|hash| RecoveryCode { hash, used_at: None })
+            .collect();
         Ok((codes, hashes))
     }
 }

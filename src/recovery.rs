@@ -4,7 +4,8 @@
 //! input is forgiving (case, dashes, look-alike letters) because people copy
 //! these from paper.
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::phc::{Output, PasswordHash};
+use argon2::password_hash::{CustomizedPasswordHasher, PasswordHasher};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 use crate::env::Env;
@@ -15,11 +16,13 @@ const GROUP: usize = 4;
 /// Crockford's base32 alphabet: no i, l, o, u, so nothing reads as another symbol.
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
-/// Each code carries 60 random bits, far beyond what any guessing of the
-/// hashes can cover, so argon2 only has to make per-guess cost non-trivial,
-/// not make up for low-entropy human passwords: 4 MiB, 2 passes, 1 lane is
-/// enough and keeps a ten-slot check quick.
-const M_COST_KIB: u32 = 4096;
+/// OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane). Each code carries
+/// 60 random bits, so the cost is not there to make up for weak secrets but
+/// to make each guess against a stolen database dear. A set of codes shares
+/// one salt, so checking a typed code costs one hash, not one per slot;
+/// sharing it lets a thief test a guess against ten codes at once, which
+/// 60-bit codes can afford.
+const M_COST_KIB: u32 = 19 * 1024;
 const T_COST: u32 = 2;
 const P_COST: u32 = 1;
 const SALT_LEN: usize = 16;
@@ -83,34 +86,75 @@ fn hasher() -> Result<Argon2<'static>, RecoveryError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-/// argon2id hash (PHC string) of the normalized code. Takes a few
-/// milliseconds of CPU in release builds: callers run it on a blocking thread.
-pub fn hash(env: &Env, code: &str) -> Result<String, RecoveryError> {
-    let code = normalize(code).ok_or(RecoveryError::NotACode)?;
+/// argon2id hashes (PHC strings) of the normalized codes, under one fresh
+/// salt. Takes tens of milliseconds of CPU per code in release builds:
+/// callers run it on a blocking thread.
+pub fn hash_set(env: &Env, codes: &[String]) -> Result<Vec<String>, RecoveryError> {
     let mut salt = [0u8; SALT_LEN];
     env.random.fill(&mut salt);
-    Ok(hasher()?.hash_password_with_salt(code.as_bytes(), &salt)?.to_string())
+    let hasher = hasher()?;
+    codes
+        .iter()
+        .map(|code| {
+            let code = normalize(code).ok_or(RecoveryError::NotACode)?;
+            Ok(hasher.hash_password_with_salt(code.as_bytes(), &salt)?.to_string())
+        })
+        .collect()
 }
 
 /// Which of `hashes` (None = already used) the typed code matches.
 ///
-/// Every unused hash is checked even after a match, so the time taken does
-/// not reveal the position of the matching slot. Verification uses the
-/// parameters recorded in each PHC string, so hashes made with other costs
-/// keep working. An unparsable stored hash simply never matches.
+/// The typed code is hashed once per distinct salt and parameters (once
+/// for a set made by `hash_set`), then compared with every unused slot in
+/// constant time, so neither the time taken nor an early exit reveals the
+/// matching slot. The parameters recorded in each PHC string are used, so
+/// hashes made with other costs keep working. An unparsable stored hash
+/// simply never matches.
 pub fn find(typed: &str, hashes: &[Option<&str>]) -> Option<usize> {
     // Malformed input is refused before any hashing; its shape is not secret.
     let code = normalize(typed)?;
-    let verifier = Argon2::default();
+    let mut typed_hashes: Vec<(String, Output)> = Vec::new();
     let mut found = None;
     for (index, stored) in hashes.iter().enumerate() {
-        let Some(stored) = stored else { continue };
-        let matches = verifier.verify_password(code.as_bytes(), *stored).is_ok();
-        if matches && found.is_none() {
+        let Some(stored) = stored.and_then(|s| PasswordHash::new(s).ok()) else {
+            continue;
+        };
+        let (Some(salt), Some(want)) = (&stored.salt, stored.hash) else {
+            continue;
+        };
+        // Algorithm, version, parameters and salt decide the typed code's hash.
+        let key = format!("{}${:?}${}${salt}", stored.algorithm, stored.version, stored.params);
+        let known = typed_hashes.iter().find(|(k, _)| *k == key).map(|(_, h)| *h);
+        let got = match known {
+            Some(h) => h,
+            None => {
+                let Some(h) = hash_like(&code, &stored) else { continue };
+                typed_hashes.push((key, h));
+                h
+            }
+        };
+        // Output's equality is constant-time.
+        if got == want && found.is_none() {
             found = Some(index);
         }
     }
     found
+}
+
+/// The typed code hashed as `stored` was: same algorithm, parameters, salt.
+fn hash_like(code: &str, stored: &PasswordHash) -> Option<Output> {
+    let params = Params::try_from(stored).ok()?;
+    let salt = stored.salt.as_ref()?;
+    Argon2::default()
+        .hash_password_customized(
+            code.as_bytes(),
+            salt.as_ref(),
+            Some(stored.algorithm.as_str()),
+            stored.version,
+            params,
+        )
+        .ok()?
+        .hash
 }
 
 #[cfg(test)]
@@ -166,8 +210,12 @@ mod tests {
     fn hashed_code_is_found_in_any_typed_form() {
         let (env, _) = env_at(0);
         let codes = generate(&env);
-        let stored: Vec<String> = codes[..3].iter().map(|c| hash(&env, c).unwrap()).collect();
-        assert!(stored[0].starts_with("$argon2id$v=19$m=4096,t=2,p=1$"), "{}", stored[0]);
+        let stored = hash_set(&env, &codes[..3]).unwrap();
+        assert!(
+            stored[0].starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            stored[0]
+        );
         let slots: Vec<Option<&str>> = stored.iter().map(|s| Some(s.as_str())).collect();
         assert_eq!(find(&codes[1], &slots), Some(1));
         assert_eq!(find(&codes[2].to_uppercase().replace('-', " "), &slots), Some(2));
@@ -177,7 +225,7 @@ mod tests {
     fn used_slot_is_never_matched() {
         let (env, _) = env_at(0);
         let code = &generate(&env)[0];
-        let stored = hash(&env, code).unwrap();
+        let stored = hash_set(&env, std::slice::from_ref(code)).unwrap().remove(0);
         assert_eq!(find(code, &[None, Some(stored.as_str())]), Some(1));
         assert_eq!(find(code, &[None, None]), None);
     }
@@ -186,7 +234,7 @@ mod tests {
     fn wrong_code_matches_nothing() {
         let (env, _) = env_at(0);
         let codes = generate(&env);
-        let stored = hash(&env, &codes[0]).unwrap();
+        let stored = hash_set(&env, &codes[..1]).unwrap().remove(0);
         assert_eq!(find(&codes[1], &[Some(stored.as_str())]), None);
         assert_eq!(find("not a code", &[Some(stored.as_str())]), None);
         assert_eq!(find(&codes[1], &[Some("garbage")]), None);
@@ -195,6 +243,30 @@ mod tests {
     #[test]
     fn hashing_refuses_input_that_is_not_a_code() {
         let (env, _) = env_at(0);
-        assert!(matches!(hash(&env, "hunter2"), Err(RecoveryError::NotACode)));
+        assert!(matches!(
+            hash_set(&env, &["hunter2".to_string()]),
+            Err(RecoveryError::NotACode)
+        ));
+    }
+
+    #[test]
+    fn codes_hashed_under_other_salts_and_costs_are_still_found() {
+        let (env, _) = env_at(0);
+        let codes = generate(&env);
+        let ours = hash_set(&env, &codes[..1]).unwrap().remove(0);
+        let salt = [9u8; SALT_LEN];
+        let cheap = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(4096, 2, 1, None).unwrap(),
+        );
+        let older = cheap
+            .hash_password_with_salt(normalize(&codes[1]).unwrap().as_bytes(), &salt)
+            .unwrap()
+            .to_string();
+        let slots = [Some(ours.as_str()), Some(older.as_str())];
+        assert_eq!(find(&codes[0], &slots), Some(0));
+        assert_eq!(find(&codes[1], &slots), Some(1));
+        assert_eq!(find(&codes[2], &slots), None);
     }
 }
