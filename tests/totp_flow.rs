@@ -56,8 +56,18 @@ async fn enable_through_pages(b: &mut Browser, dir: &std::path::Path) -> (String
     let setup = b.get(ok.header("location").unwrap()).await;
     assert_eq!(setup.status, StatusCode::OK);
     let page = setup.text();
-    let secret = between(&page, "<code class=\"secret\">", "</code>").expect("secret shown for manual entry");
-    let svg = between(&page, "<figure class=\"qr\">", "</figure>").expect("inline QR code");
+    let shown = between(&page, "id=\"secret\" aria-labelledby=\"secret-label\">", "</code>").expect("secret shown");
+    assert!(
+        shown.split(' ').all(|g| g.len() == 4),
+        "grouped by four for manual entry: {shown}"
+    );
+    let secret = shown.replace(' ', "");
+    let svg = between(
+        &page,
+        "<figure class=\"qr\" aria-label=\"QR code to scan with your authenticator app\">",
+        "</figure>",
+    )
+    .expect("inline QR code");
     let uri = scan_qr_svg(&svg, dir);
     assert!(uri.starts_with("otpauth://totp/"), "{uri}");
     assert!(uri.contains(&format!("secret={secret}")), "{uri}");

@@ -21,16 +21,41 @@ fn layout(frame: &Frame, title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (frame.dashboard) }
                 style { (PreEscaped(CSS)) }
+                script src={ (frame.prefix) (super::COPY_JS_PATH) } integrity=(super::script_hash()) defer {}
             }
             body {
                 main.card {
-                    p.brand { (frame.dashboard) " · Security" }
+                    header.brand { (frame.dashboard) " · Sign-in security" }
                     h1 { (title) }
                     (body)
+                    footer.back { a href="/" { "Back to " (frame.dashboard) } }
                 }
             }
         }
     }
+}
+
+/// A code field: digits from an app or a message, with its error beside it.
+fn code_input(label: &str, error: Option<&str>) -> Markup {
+    html! {
+        label for="code" { (label) }
+        input.code #code type="text" name="code" inputmode="numeric" autocomplete="one-time-code"
+            autocapitalize="off" spellcheck="false" maxlength="7" required autofocus
+            aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| "code-error")];
+        @if let Some(e) = error {
+            p.error #code-error role="alert" { (e) }
+        }
+    }
+}
+
+/// The secret in groups of four, as authenticator apps ask for it.
+fn grouped(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn csrf(frame: &Frame) -> Markup {
@@ -151,7 +176,6 @@ pub fn settings(frame: &Frame, v: &SettingsView) -> Markup {
                 }
             }
         }
-        p { a href="/" { "Back to the dashboard" } }
     };
     layout(frame, "Security settings", body)
 }
@@ -163,16 +187,15 @@ pub fn totp_setup(frame: &Frame, qr_svg: &str, secret: &str, error: Option<&str>
             li { "Scan this QR code with your authenticator app." }
             li { "Enter the 6-digit code the app shows." }
         }
-        figure.qr { (PreEscaped(qr_svg)) }
-        p { "Can't scan it? Enter this key in the app instead:" }
-        p { code.secret { (secret) } }
-        (notice(error, "error"))
+        figure.qr aria-label="QR code to scan with your authenticator app" { (PreEscaped(qr_svg)) }
+        p #secret-label { "Can't scan it? Enter this key in the app instead:" }
+        p.secret-row {
+            code.secret #secret aria-labelledby="secret-label" { (grouped(secret)) }
+            button.secondary type="button" data-copy="secret" hidden { "Copy key" }
+        }
         form method="post" action={ (frame.prefix) "/settings/totp/verify" } {
             (csrf(frame))
-            label { "Code from the app"
-                input type="text" name="code" inputmode="numeric" autocomplete="one-time-code"
-                    pattern="[0-9 ]{6,7}" maxlength="7" required autofocus;
-            }
+            (code_input("Code from the app", error))
             button type="submit" { "Verify and turn on" }
         }
         p { a href={ (frame.prefix) "/settings" } { "Cancel" } }
@@ -193,7 +216,7 @@ pub fn recovery_codes(frame: &Frame, codes: &[String], fresh_enable: bool) -> Ma
         }
         p { "Store these recovery codes in a safe place. Each one signs you in once if you lose your
              authenticator app. They will not be shown again." }
-        ul.codes {
+        ol.codes aria-label="Recovery codes" {
             @for c in codes { li { code { (c) } } }
         }
         p {
@@ -217,21 +240,21 @@ pub struct ChallengeView<'a> {
 }
 
 pub fn challenge(frame: &Frame, v: &ChallengeView) -> Markup {
+    let (intro, label) = if v.totp {
+        (
+            "Enter the 6-digit code from your authenticator app.",
+            "Code from your app",
+        )
+    } else {
+        ("Enter the code we send you by SMS.", "Code from the message")
+    };
     let body = html! {
-        @if v.totp {
-            p { "Enter the 6-digit code from your authenticator app, or one of your recovery codes." }
-        } @else {
-            p { "Enter the code we send you by SMS, or one of your recovery codes." }
-        }
+        p { (intro) }
         (notice(v.flash, "flash"))
-        (notice(v.error, "error"))
         form method="post" action={ (frame.prefix) "/challenge" } {
             (csrf(frame))
             input type="hidden" name="next" value=(v.next);
-            label { "Code"
-                input type="text" name="code" autocomplete="one-time-code" autocapitalize="off"
-                    spellcheck="false" maxlength="32" required autofocus;
-            }
+            (code_input(label, v.error))
             button type="submit" { "Continue" }
         }
         @if let Some(masked) = v.sms {
@@ -239,6 +262,17 @@ pub fn challenge(frame: &Frame, v: &ChallengeView) -> Markup {
                 (csrf(frame))
                 input type="hidden" name="next" value=(v.next);
                 button.secondary type="submit" { "Send a code by SMS to " (masked) }
+            }
+        }
+        details {
+            summary { "Lost your device? Use a recovery code" }
+            form method="post" action={ (frame.prefix) "/challenge" } {
+                (csrf(frame))
+                input type="hidden" name="next" value=(v.next);
+                label for="recovery-code" { "Recovery code" }
+                input.code #recovery-code type="text" name="code" autocomplete="off" autocapitalize="off"
+                    spellcheck="false" maxlength="32" placeholder="xxxx-xxxx-xxxx" required;
+                button type="submit" { "Use recovery code" }
             }
         }
     };
@@ -292,13 +326,9 @@ pub fn sms_card(frame: &Frame, v: &SmsView) -> Markup {
 pub fn sms_setup(frame: &Frame, masked: &str, error: Option<&str>) -> Markup {
     let body = html! {
         p { "We sent a code by SMS to " strong { (masked) } ". Enter it to turn on SMS codes." }
-        (notice(error, "error"))
         form method="post" action={ (frame.prefix) "/settings/sms/verify" } {
             (csrf(frame))
-            label { "Code from the message"
-                input type="text" name="code" inputmode="numeric" autocomplete="one-time-code"
-                    maxlength="7" required autofocus;
-            }
+            (code_input("Code from the message", error))
             button type="submit" { "Verify and turn on" }
         }
         p { a href={ (frame.prefix) "/settings" } { "Cancel" } }

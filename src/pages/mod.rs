@@ -25,6 +25,10 @@ use http::HeaderMap;
 
 /// The gateway's stylesheet, compiled into the binary.
 pub const CSS: &str = include_str!("../../static/gateway.css");
+/// The optional script that makes "Copy" buttons work.
+pub const COPY_JS: &str = include_str!("../../static/copy.js");
+/// Where pages load it from, under the prefix.
+pub const COPY_JS_PATH: &str = "/assets/copy.js";
 
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -66,6 +70,7 @@ pub async fn handle(gw: &Arc<Gateway>, req: OwnRequest) -> Reply {
     use OwnRoute::*;
     match req.route {
         Health => health(),
+        CopyScript => copy_script(),
         NotFound => json_error(404, "not_found", "There is no such endpoint."),
         ChallengeForm => challenge::form(gw, &req).await,
         ChallengeSubmit => challenge::submit(gw, &req).await,
@@ -117,19 +122,48 @@ fn html_bytes(status: u16, page: String) -> Reply {
     )
 }
 
-/// The pages' Content-Security-Policy: no script at all, our one inline
-/// stylesheet allowed by its hash, forms only to this site, no framing.
+/// The pages' Content-Security-Policy: our one inline stylesheet and our
+/// one script file allowed by their hashes (no inline script, nothing else
+/// of this origin), forms only to this site, no framing.
 pub fn csp() -> &'static str {
     static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     CSP.get_or_init(|| {
-        use base64::Engine as _;
-        use sha2::Digest as _;
-        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(CSS.as_bytes()));
         format!(
-            "default-src 'none'; style-src 'sha256-{hash}'; img-src data:; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'"
+            "default-src 'none'; style-src '{}'; script-src '{}'; img-src data:; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+            sha256_source(CSS),
+            script_hash()
         )
     })
+}
+
+/// `sha256-<base64>` of a text, as CSP and Subresource Integrity write it.
+fn sha256_source(text: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(text.as_bytes()))
+    )
+}
+
+/// The copy script's integrity value, which the CSP also allows.
+pub fn script_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| sha256_source(COPY_JS))
+}
+
+/// The copy script: cacheable, since its hash pins its content.
+fn copy_script() -> Reply {
+    Reply::new(
+        200,
+        &[
+            ("content-type", "text/javascript; charset=utf-8"),
+            ("cache-control", "public, max-age=86400"),
+            ("x-content-type-options", "nosniff"),
+        ],
+        Bytes::from_static(COPY_JS.as_bytes()),
+    )
 }
 
 pub fn health() -> Reply {
@@ -211,17 +245,24 @@ mod tests {
     }
 
     #[test]
-    fn pages_allow_no_script_and_only_our_stylesheet() {
+    fn pages_allow_only_our_stylesheet_and_our_script_file_by_hash() {
         let r = error_page(404, "x", "y");
         let csp = r.headers.get("content-security-policy").unwrap().to_str().unwrap();
         assert!(csp.starts_with("default-src 'none'; style-src 'sha256-"), "{csp}");
-        assert!(!csp.contains("script-src") && !csp.contains("unsafe-inline"), "{csp}");
+        let script_src = csp.split("; ").find(|d| d.starts_with("script-src")).unwrap();
+        assert_eq!(
+            script_src,
+            format!("script-src '{}'", script_hash()),
+            "no 'self', no inline"
+        );
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("'self' "), "{csp}");
         assert!(csp.contains("frame-ancestors 'none'"));
         let page = String::from_utf8(r.body.to_vec()).unwrap();
         assert!(
             page.contains(&format!("<style>{CSS}</style>")),
             "the hashed text is exactly the inline style"
         );
+        assert!(!page.contains("<script>"), "no inline script");
     }
 
     #[test]

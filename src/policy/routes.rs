@@ -33,6 +33,8 @@ pub enum OwnRoute {
     ApiSmsVerify,
     ApiSmsDisable,
     ApiChallengeSms,
+    /// The pages' one optional script.
+    CopyScript,
     NotFound,
 }
 
@@ -68,6 +70,7 @@ impl OwnRoute {
             ("/api/sms/disable", _, true) => ApiSmsDisable,
             ("/api/challenge/sms", _, true) => ApiChallengeSms,
             ("/health", true, _) => Health,
+            ("/assets/copy.js", true, _) => CopyScript,
             ("/challenge", true, _) => ChallengeForm,
             ("/challenge", _, true) => ChallengeSubmit,
             ("/api/challenge", _, true) => ApiChallenge,
@@ -94,6 +97,7 @@ impl OwnRoute {
             self,
             Health
                 | NotFound
+                | CopyScript
                 | Enroll
                 | EnrollLater
                 | Settings
@@ -109,7 +113,7 @@ impl OwnRoute {
     pub fn access(self) -> Access {
         use OwnRoute::*;
         match self {
-            Health | NotFound => Access::Anyone,
+            Health | NotFound | CopyScript => Access::Anyone,
             ChallengeForm | ChallengeSubmit | ApiChallenge | ChallengeSms | ApiChallengeSms => Access::Pending,
             _ => Access::SignedIn,
         }
