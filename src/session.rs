@@ -329,9 +329,15 @@ mod tests {
         let t = SessionTable::new(settings());
         let (token, _, _) = t.start(&env, "u-bob", "up-1", Stage::Authenticated);
         for now in (1300..4600).step_by(300) {
-            assert!(t.check(Some(&token), &[], now).is_some(), "used every 5 minutes, alive at {now}");
+            assert!(
+                t.check(Some(&token), &[], now).is_some(),
+                "used every 5 minutes, alive at {now}"
+            );
         }
-        assert!(t.check(Some(&token), &[], 4601).is_none(), "an hour after sign-in it is over");
+        assert!(
+            t.check(Some(&token), &[], 4601).is_none(),
+            "an hour after sign-in it is over"
+        );
         assert!(t.check(Some(&token), &[], 4602).is_none(), "and removed, not revived");
     }
 

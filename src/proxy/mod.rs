@@ -129,11 +129,8 @@ impl ProxyHttp for GatewayProxy {
                 },
             },
         };
-        let path = req.uri.path().to_string();
-        let target = req
-            .uri
-            .path_and_query()
-            .map_or(path.clone(), |p| p.as_str().to_string());
+        let path = req.uri.path();
+        let target = req.uri.path_and_query().map_or(path, |p| p.as_str());
         let user = match &ctx.found {
             Some(f) => {
                 let now = gw.env.now();
@@ -161,8 +158,8 @@ impl ProxyHttp for GatewayProxy {
         };
         let facts = Facts {
             method: &req.method,
-            path: &path,
-            target: &target,
+            path,
+            target,
             client: ctx.kind,
             session: session_facts,
             user,
