@@ -1,0 +1,294 @@
+//! Real-browser end-to-end tests: headless Chromium, driven over WebDriver
+//! (chromedriver) by fantoccini, walks every 2FA flow as a person would,
+//! against `tfa-gateway demo` started exactly as a user starts it. Each step
+//! leaves a screenshot in `target/e2e-screenshots/<flow>/` and every gateway
+//! page seen is checked with axe-core; serious or critical violations fail.
+//!
+//! Needs `chromium`, `chromium-driver` (Debian) and `npm ci --prefix
+//! tests/browser` (axe-core); `.ci/run` installs them. The ignored test
+//! `readme_screenshots_are_regenerated` rewrites `docs/screenshots/`
+//! (`docs/screenshots.sh`).
+
+mod common;
+
+#[path = "browser/axe.rs"]
+mod axe;
+#[path = "browser/driver.rs"]
+mod driver;
+#[path = "browser/person.rs"]
+mod person;
+#[path = "browser/steps.rs"]
+mod steps;
+
+use common::tools::{last_code, oathtool};
+use driver::{DESKTOP, PHONE};
+use person::finish;
+use steps::{enable_totp, Stage};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alice_turns_on_an_authenticator_app_signs_in_with_it_and_with_a_recovery_code() {
+    let stage = Stage::start("totp").await;
+    let alice = stage.person("alice", DESKTOP).await;
+    alice.sign_in("alice@acme.test", "alice-password").await;
+    alice.expect_heading("Dashboard").await;
+    alice.shot("dashboard").await;
+    alice.visit("/_2fa/settings").await;
+    alice.expect_heading("Security settings").await;
+    alice.expect_text("Off: no authenticator app is set up.").await;
+    alice.shot("settings").await;
+
+    let (secret, codes) = enable_totp(&alice, "alice-password", "Enable two-factor authentication").await;
+    alice.press("I have stored them: back to settings").await;
+    alice.expect_heading("Security settings").await;
+    alice.expect_text("On: an authenticator app code is needed").await;
+    alice.shot("settings-on").await;
+    alice.sign_out().await;
+
+    // A code from the app.
+    alice.sign_in("alice@acme.test", "alice-password").await;
+    alice.expect_heading("Two-factor authentication").await;
+    assert!(
+        alice.path().await.starts_with("/_2fa/challenge"),
+        "{}",
+        alice.path().await
+    );
+    alice.shot("challenge").await;
+    alice.fill("Continue", "Code from your app", "123456").await;
+    alice.press("Continue").await;
+    alice.expect_heading("Two-factor authentication").await;
+    alice.expect_text("not right").await;
+    alice.shot("challenge-wrong-code").await;
+    // Enrollment used the current time step; the app's next code is fresh.
+    alice
+        .fill("Continue", "Code from your app", &oathtool(&secret, 30))
+        .await;
+    alice.press("Continue").await;
+    alice.expect_heading("Dashboard").await;
+    alice.expect_text("Signed in as alice@acme.test").await;
+    alice.shot("dashboard-after-code").await;
+    alice.sign_out().await;
+
+    // A recovery code, behind "Lost your device?".
+    alice.sign_in("alice@acme.test", "alice-password").await;
+    alice.expect_heading("Two-factor authentication").await;
+    alice.press("Lost your device? Use a recovery code").await;
+    alice.fill("Use recovery code", "Recovery code", &codes[0]).await;
+    alice.shot("challenge-recovery-code").await;
+    alice.press("Use recovery code").await;
+    alice.expect_heading("Dashboard").await;
+    alice.shot("dashboard-after-recovery-code").await;
+
+    // Turning it off again takes the password.
+    alice.visit("/_2fa/settings").await;
+    alice.expect_heading("Security settings").await;
+    alice.expect_text("9 recovery codes left").await;
+    alice
+        .fill(
+            "Disable two-factor authentication",
+            "Confirm your password",
+            "alice-password",
+        )
+        .await;
+    alice.press("Disable two-factor authentication").await;
+    alice.expect_heading("Security settings").await;
+    alice.expect_text("Off: no authenticator app is set up.").await;
+    alice.shot("settings-off-again").await;
+    alice.sign_out().await;
+    alice.sign_in("alice@acme.test", "alice-password").await;
+    alice.expect_heading("Dashboard").await;
+
+    alice.visit("/_2fa/no-such-page").await;
+    alice.expect_heading("Not found").await;
+    alice.shot("not-found").await;
+    alice.check_the_checker().await;
+    finish("totp", &stage.record);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dave_turns_on_sms_codes_and_signs_in_with_a_code_from_a_message() {
+    let stage = Stage::start("sms").await;
+    let outbox = stage.data.path().join("sms-outbox.jsonl");
+    let dave = stage.person("dave", DESKTOP).await;
+    dave.prefer_dark().await;
+    dave.sign_in("dave@globex.test", "dave-password").await;
+    dave.expect_heading("Dashboard").await;
+    dave.visit("/_2fa/settings").await;
+    dave.expect_heading("Security settings").await;
+    dave.shot("settings-dark").await;
+
+    // Signing out and in elsewhere leaves this tab's form stale.
+    let settings_tab = dave.open_tab().await;
+    dave.sign_out().await;
+    dave.sign_in("dave@globex.test", "dave-password").await;
+    dave.expect_heading("Dashboard").await;
+    dave.close_tab_for(settings_tab).await;
+    dave.choose("Send a code", "Country", "United Kingdom").await;
+    dave.fill("Send a code", "Phone number", "07400 123456").await;
+    dave.fill("Send a code", "Confirm your password", "dave-password").await;
+    dave.press("Send a code").await;
+    dave.expect_text("The form expired. Please try again.").await;
+    dave.shot("stale-form").await;
+
+    dave.choose("Send a code", "Country", "United Kingdom").await;
+    dave.fill("Send a code", "Phone number", "07400 123456").await;
+    dave.fill("Send a code", "Confirm your password", "dave-password").await;
+    dave.press("Send a code").await;
+    dave.expect_heading("Confirm your phone number").await;
+    dave.expect_text("+44••••••••56").await;
+    dave.shot("sms-setup").await;
+    dave.fill("Verify and turn on", "Code from the message", "000000").await;
+    dave.press("Verify and turn on").await;
+    dave.expect_heading("Confirm your phone number").await;
+    dave.expect_text("That code is not right").await;
+    dave.shot("sms-setup-wrong-code").await;
+    let code = last_code(&outbox, "+447400123456");
+    dave.fill("Verify and turn on", "Code from the message", &code).await;
+    dave.press("Verify and turn on").await;
+    dave.expect_heading("Security settings").await;
+    dave.expect_text("On: codes are sent to +44••••••••56").await;
+    dave.shot("settings-sms-on").await;
+    dave.sign_out().await;
+
+    dave.sign_in("dave@globex.test", "dave-password").await;
+    dave.expect_heading("Two-factor authentication").await;
+    dave.shot("challenge").await;
+    dave.press("Send a code by SMS to +44••••••••56").await;
+    dave.expect_heading("Two-factor authentication").await;
+    dave.expect_text("We sent a code").await;
+    dave.shot("challenge-code-sent").await;
+    let code = last_code(&outbox, "+447400123456");
+    dave.fill("Continue", "Code from the message", &code).await;
+    dave.press("Continue").await;
+    dave.expect_heading("Dashboard").await;
+    dave.expect_text("Signed in as dave@globex.test").await;
+    dave.shot("dashboard").await;
+
+    dave.visit("/_2fa/settings").await;
+    dave.fill("Disable SMS codes", "Confirm your password", "dave-password")
+        .await;
+    dave.press("Disable SMS codes").await;
+    dave.expect_heading("Security settings").await;
+    dave.expect_text("SMS codes are off.").await;
+    assert!(dave.sees("Send a code").await, "SMS can be turned on again");
+    dave.shot("settings-sms-off").await;
+    finish("sms", &stage.record);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alice_requires_2fa_for_acme_and_bob_is_sent_to_set_it_up_at_his_next_page() {
+    let stage = Stage::start("require").await;
+    // Bob uses his phone.
+    let bob = stage.person("bob", PHONE).await;
+    bob.sign_in("bob@acme.test", "bob-password").await;
+    bob.expect_heading("Dashboard").await;
+    bob.shot("dashboard").await;
+
+    let alice = stage.person("alice", DESKTOP).await;
+    alice.sign_in("alice@acme.test", "alice-password").await;
+    alice.expect_heading("Dashboard").await;
+    alice.visit("/_2fa/settings").await;
+    alice.expect_heading("Security settings").await;
+    alice.expect_text("You need two-factor authentication yourself").await;
+    alice.shot("settings-owner").await;
+    enable_totp(&alice, "alice-password", "Enable two-factor authentication").await;
+    alice.press("I have stored them: back to settings").await;
+    alice.expect_heading("Security settings").await;
+    alice
+        .tick("Save", "Require two-factor authentication for all account users", true)
+        .await;
+    alice.press("Save").await;
+    alice.expect_text("Saved.").await;
+    let toggle = alice.field("Save", "Require two-factor authentication").await;
+    assert!(toggle.is_selected().await.unwrap(), "the requirement is saved");
+    alice.shot("settings-required").await;
+
+    // Bob's very next page load.
+    bob.visit("/").await;
+    bob.expect_heading("Two-factor authentication required").await;
+    assert!(bob.path().await.starts_with("/_2fa/enroll"), "{}", bob.path().await);
+    bob.expect_text("Acme Inc. requires two-factor authentication").await;
+    bob.shot("enroll").await;
+    enable_totp(&bob, "bob-password", "Set up two-factor authentication").await;
+    bob.visit("/").await;
+    bob.expect_heading("Dashboard").await;
+    bob.expect_text("Signed in as bob@acme.test").await;
+    bob.shot("dashboard-after-enrolling").await;
+    bob.visit("/_2fa/settings").await;
+    assert!(!bob.sees("Require two-factor").await, "members have no toggle");
+    bob.shot("settings-member").await;
+
+    alice.visit("/_2fa/settings").await;
+    alice
+        .tick("Save", "Require two-factor authentication for all account users", false)
+        .await;
+    alice.press("Save").await;
+    alice.expect_text("Saved.").await;
+    let toggle = alice.field("Save", "Require two-factor authentication").await;
+    assert!(!toggle.is_selected().await.unwrap(), "the requirement is removed");
+    alice.shot("settings-not-required").await;
+    finish("require", &stage.record);
+}
+
+/// `TFA_SCREENSHOTS=DIR` (default `docs/screenshots`): the README's pictures.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "rewrites docs/screenshots; run by docs/screenshots.sh"]
+async fn readme_screenshots_are_regenerated() {
+    let out = std::path::PathBuf::from(std::env::var("TFA_SCREENSHOTS").unwrap_or_else(|_| "docs/screenshots".into()));
+    std::fs::create_dir_all(&out).expect("the screenshot folder");
+    let stage = Stage::start("readme").await;
+    let alice = stage.person("alice", DESKTOP).await;
+    alice.sign_in("alice@acme.test", "alice-password").await;
+    alice.expect_heading("Dashboard").await;
+    alice.visit("/_2fa/settings").await;
+    alice.expect_heading("Security settings").await;
+    alice.save_screenshot(&out.join("settings.png")).await;
+    alice
+        .fill(
+            "Enable two-factor authentication",
+            "Confirm your password",
+            "alice-password",
+        )
+        .await;
+    alice.press("Enable two-factor authentication").await;
+    alice.expect_heading("Set up your authenticator app").await;
+    alice.save_screenshot(&out.join("setup.png")).await;
+    let secret = steps::secret_shown(&alice).await;
+    alice
+        .fill("Verify and turn on", "Code from the app", &oathtool(&secret, 0))
+        .await;
+    alice.press("Verify and turn on").await;
+    alice.expect_heading("Your recovery codes").await;
+    alice.save_screenshot(&out.join("recovery-codes.png")).await;
+    alice.press("I have stored them: back to settings").await;
+    alice
+        .tick("Save", "Require two-factor authentication for all account users", true)
+        .await;
+    alice.press("Save").await;
+    alice.expect_text("Saved.").await;
+    alice.save_screenshot(&out.join("settings-on.png")).await;
+    alice.sign_out().await;
+    alice.sign_in("alice@acme.test", "alice-password").await;
+    alice.expect_heading("Two-factor authentication").await;
+    alice.save_screenshot(&out.join("challenge.png")).await;
+
+    let bob = stage.person("bob", DESKTOP).await;
+    bob.sign_in("bob@acme.test", "bob-password").await;
+    bob.expect_heading("Two-factor authentication required").await;
+    bob.save_screenshot(&out.join("enroll.png")).await;
+
+    let phone = stage.person("bob-phone", PHONE).await;
+    phone.sign_in("bob@acme.test", "bob-password").await;
+    phone.expect_heading("Two-factor authentication required").await;
+    phone.save_screenshot(&out.join("enroll-phone.png")).await;
+    phone
+        .fill(
+            "Set up two-factor authentication",
+            "Confirm your password",
+            "bob-password",
+        )
+        .await;
+    phone.press("Set up two-factor authentication").await;
+    phone.expect_heading("Set up your authenticator app").await;
+    phone.save_screenshot(&out.join("setup-phone.png")).await;
+    println!("README screenshots in {}", out.display());
+}

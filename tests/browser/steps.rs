@@ -1,0 +1,123 @@
+//! The stage of a browser test (the demo as a user starts it, chromedriver,
+//! a screenshot folder) and the steps several flows share.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use fantoccini::Locator;
+
+use crate::common::tools::oathtool;
+use crate::common::{Demo, BIN};
+use crate::driver::Driver;
+use crate::person::{Person, Record};
+
+/// `tfa-gateway demo`, a chromedriver and a screenshot folder for one flow.
+pub struct Stage {
+    pub data: tempfile::TempDir,
+    pub demo: Demo,
+    pub driver: Driver,
+    pub record: Arc<Mutex<Record>>,
+}
+
+/// `target/e2e-screenshots/<flow>`, next to the binary under test.
+fn screenshot_dir(flow: &str) -> PathBuf {
+    let target = std::path::Path::new(BIN)
+        .ancestors()
+        .nth(2)
+        .expect("the binary lives in target/<profile>/");
+    target.join("e2e-screenshots").join(flow)
+}
+
+impl Stage {
+    pub async fn start(flow: &str) -> Stage {
+        let record = Record::new(screenshot_dir(flow));
+        let data = tempfile::tempdir().expect("a data dir");
+        let demo = Demo::start(data.path()).await;
+        let driver = Driver::start().await;
+        Stage {
+            data,
+            demo,
+            driver,
+            record,
+        }
+    }
+
+    /// A person with a browser of their own, `size` CSS pixels wide and high.
+    pub async fn person(&self, who: &'static str, size: (u32, u32)) -> Person {
+        let client = self.driver.browser(size).await;
+        let gateway = self.demo.lines.get("gateway").expect("the demo prints its gateway");
+        Person::new(who, client, gateway, &self.record)
+    }
+}
+
+/// The key shown under the QR code, as a person would copy it: spaces removed.
+pub async fn secret_shown(p: &Person) -> String {
+    let shown = p
+        .client
+        .find(Locator::Id("secret"))
+        .await
+        .expect("the key under the QR code")
+        .text()
+        .await
+        .expect("its text");
+    let secret: String = shown.split_whitespace().collect();
+    assert!(secret.len() >= 16, "a base32 key: {shown}");
+    secret
+}
+
+/// From the page with the `start` button: password, QR code, first code,
+/// recovery codes. Returns the key and the recovery codes.
+pub async fn enable_totp(p: &Person, password: &str, start: &str) -> (String, Vec<String>) {
+    p.fill(start, "Confirm your password", "not-the-password").await;
+    p.press(start).await;
+    p.expect_text("password is not right").await;
+    p.shot("wrong-password").await;
+    // The answer to a wrong password is the settings page, whose button
+    // reads "Enable ..." even when the person came from the enroll page.
+    let again = if p.has_button(start).await {
+        start
+    } else {
+        "Enable two-factor authentication"
+    };
+    p.fill(again, "Confirm your password", password).await;
+    p.press(again).await;
+    p.expect_heading("Set up your authenticator app").await;
+
+    let qr = p
+        .client
+        .find(Locator::XPath(
+            "//figure[contains(@aria-label, 'QR code')]//*[local-name()='svg' or local-name()='img']",
+        ))
+        .await
+        .expect("a QR code on the setup page");
+    assert!(qr.is_displayed().await.unwrap(), "the QR code is visible");
+    let (_, _, w, h) = qr.rectangle().await.unwrap();
+    assert!(
+        w >= 200.0 && h >= 200.0,
+        "the QR code is {w}x{h} px, big enough to scan"
+    );
+    let secret = secret_shown(p).await;
+    p.shot("setup").await;
+
+    p.fill("Verify and turn on", "Code from the app", "000000").await;
+    p.press("Verify and turn on").await;
+    p.expect_heading("Set up your authenticator app").await;
+    p.expect_text("not right").await;
+    p.shot("setup-wrong-code").await;
+    p.fill("Verify and turn on", "Code from the app", &oathtool(&secret, 0))
+        .await;
+    p.press("Verify and turn on").await;
+    p.expect_heading("Your recovery codes").await;
+    let mut codes = Vec::new();
+    for c in p
+        .client
+        .find_all(Locator::XPath("//ol[@aria-label='Recovery codes']//code"))
+        .await
+        .unwrap()
+    {
+        codes.push(c.text().await.unwrap());
+    }
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    p.shot("recovery-codes").await;
+    (secret, codes)
+}
