@@ -7,6 +7,11 @@ use super::{html, html_reply, redirect, Reply};
 use crate::directory::Due;
 
 pub fn show(gw: &Shared, req: &OwnRequest) -> Reply {
+    show_with(gw, req, None)
+}
+
+/// The page again, with why starting the enrollment failed.
+pub fn show_with(gw: &Shared, req: &OwnRequest, error: Option<&str>) -> Reply {
     let next = safe_next(req.query_param("next").as_deref());
     let Some(found) = &req.found else {
         return redirect(&gw.config.upstream.login.path);
@@ -29,8 +34,12 @@ pub fn show(gw: &Shared, req: &OwnRequest) -> Reply {
         accounts: &accounts,
         deadline: deadline.as_deref(),
         next: &next,
+        error,
     };
-    html_reply(200, html::enroll(&req.frame(gw), &view))
+    html_reply(
+        if error.is_some() { 403 } else { 200 },
+        html::enroll(&req.frame(gw), &view),
+    )
 }
 
 /// "Not now" during a grace period: the notice is not shown again in this session.

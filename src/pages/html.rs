@@ -71,9 +71,17 @@ fn notice(message: Option<&str>, class: &str) -> Markup {
 }
 
 fn password_form(frame: &Frame, action: &str, button: &str, danger: bool) -> Markup {
+    password_form_from(frame, action, button, danger, None)
+}
+
+/// A password form; `from` names the page to show again on a wrong password.
+fn password_form_from(frame: &Frame, action: &str, button: &str, danger: bool, from: Option<&str>) -> Markup {
     html! {
         form method="post" action={ (frame.prefix) (action) } {
             (csrf(frame))
+            @if let Some(from) = from {
+                input type="hidden" name="from" value=(from);
+            }
             label { "Confirm your password"
                 input type="password" name="password" autocomplete="current-password" required;
             }
@@ -106,6 +114,8 @@ pub struct EnrollView<'a> {
     pub accounts: &'a [String],
     pub deadline: Option<&'a str>,
     pub next: &'a str,
+    /// Why the last attempt to start failed (a wrong password).
+    pub error: Option<&'a str>,
 }
 
 pub fn enroll(frame: &Frame, v: &EnrollView) -> Markup {
@@ -122,7 +132,8 @@ pub fn enroll(frame: &Frame, v: &EnrollView) -> Markup {
         } @else {
             p { "Set it up now to continue to the dashboard. It takes a minute with an authenticator app." }
         }
-        (password_form(frame, "/settings/totp/enable", "Set up two-factor authentication", false))
+        (notice(v.error, "error"))
+        (password_form_from(frame, "/settings/totp/enable", "Set up two-factor authentication", false, Some("enroll")))
         @if v.deadline.is_some() {
             p { a href={ (frame.prefix) "/enroll/later?next=" (crate::policy::encode_component(v.next)) } { "Not now: continue to the dashboard" } }
         }

@@ -88,12 +88,16 @@ pub(super) async fn confirmed<'a>(gw: &Shared, req: &'a OwnRequest) -> Result<&'
 }
 
 pub async fn enable(gw: &Shared, req: &OwnRequest) -> Reply {
-    let found = match confirmed(gw, req).await {
-        Ok(f) => f,
-        Err(r) => return show(gw, req, Some(&r)).await,
+    let started = match confirmed(gw, req).await {
+        Ok(found) => actions::begin_totp(gw, found).await.map(drop),
+        Err(r) => Err(r),
     };
-    match actions::begin_totp(gw, found).await {
-        Ok(_) => redirect(&format!("{}/settings/totp/setup", gw.config.prefix)),
+    match started {
+        Ok(()) => redirect(&format!("{}/settings/totp/setup", gw.config.prefix)),
+        // A user sent to enroll stays on that page, which says why.
+        Err(r) if req.form().get("from").is_some_and(|f| f == "enroll") => {
+            super::enroll::show_with(gw, req, Some(&r.message))
+        }
         Err(r) => show(gw, req, Some(&r)).await,
     }
 }

@@ -72,16 +72,22 @@ pub async fn enable_totp(p: &Person, password: &str, start: &str) -> (String, Ve
     p.press(start).await;
     p.expect_text("password is not right").await;
     p.shot("wrong-password").await;
-    // The answer to a wrong password is the settings page, whose button
-    // reads "Enable ..." even when the person came from the enroll page.
-    let again = if p.has_button(start).await {
-        start
-    } else {
-        "Enable two-factor authentication"
-    };
-    p.fill(again, "Confirm your password", password).await;
-    p.press(again).await;
+    // The same page again, with the error: a person sent to enroll keeps
+    // the page that says which account asks.
+    assert!(p.has_button(start).await, "the page with \"{start}\" is shown again");
+    p.fill(start, "Confirm your password", password).await;
+    p.press(start).await;
     p.expect_heading("Set up your authenticator app").await;
+
+    // The optional script ran under the page's CSP: the copy button shows.
+    let copy = p
+        .client
+        .find(Locator::XPath("//button[normalize-space()='Copy key']"))
+        .await;
+    assert!(
+        copy.expect("a Copy key button").is_displayed().await.unwrap(),
+        "copy.js is allowed by its hash and reveals the button"
+    );
 
     let qr = p
         .client
