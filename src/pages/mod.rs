@@ -12,8 +12,9 @@ pub mod html;
 mod request;
 mod settings;
 mod sms;
+mod verify;
 
-pub use request::{safe_next, OwnRequest};
+pub use request::{safe_next, CodeBody, OwnRequest, PasswordBody};
 
 use crate::gateway::Gateway;
 use crate::policy::OwnRoute;
@@ -71,6 +72,7 @@ pub async fn handle(gw: &Arc<Gateway>, req: OwnRequest) -> Reply {
     match req.route {
         Health => health(),
         CopyScript => copy_script(),
+        Verify => verify::answer(&req),
         NotFound => json_error(404, "not_found", "There is no such endpoint."),
         ChallengeForm => challenge::form(gw, &req).await,
         ChallengeSubmit => challenge::submit(gw, &req).await,

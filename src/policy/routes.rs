@@ -35,6 +35,9 @@ pub enum OwnRoute {
     ApiChallengeSms,
     /// The pages' one optional script.
     CopyScript,
+    /// Forward authentication (e.g. nginx `auth_request`): 200 for a
+    /// signed-in session, 401 otherwise, never a redirect.
+    Verify,
     NotFound,
 }
 
@@ -70,6 +73,7 @@ impl OwnRoute {
             ("/api/sms/disable", _, true) => ApiSmsDisable,
             ("/api/challenge/sms", _, true) => ApiChallengeSms,
             ("/health", true, _) => Health,
+            ("/verify", true, _) => Verify,
             ("/assets/copy.js", true, _) => CopyScript,
             ("/challenge", true, _) => ChallengeForm,
             ("/challenge", _, true) => ChallengeSubmit,
@@ -125,6 +129,7 @@ impl OwnRoute {
         matches!(
             self,
             Health
+                | Verify
                 | ApiChallenge
                 | ApiStatus
                 | ApiTotpEnroll
@@ -172,5 +177,18 @@ mod tests {
         assert_eq!(OwnRoute::Settings.access(), Access::SignedIn);
         assert_eq!(OwnRoute::ApiChallenge.access(), Access::Pending);
         assert_eq!(OwnRoute::Health.access(), Access::Anyone);
+    }
+
+    #[test]
+    fn verify_is_a_get_for_signed_in_sessions_answered_as_api() {
+        assert_eq!(OwnRoute::find(&Method::GET, "/verify"), OwnRoute::Verify);
+        assert_eq!(OwnRoute::find(&Method::HEAD, "/verify"), OwnRoute::Verify);
+        assert_eq!(OwnRoute::find(&Method::POST, "/verify"), OwnRoute::NotFound);
+        assert_eq!(OwnRoute::Verify.access(), Access::SignedIn);
+        assert!(OwnRoute::Verify.is_api(), "a 401, never a redirect");
+        assert!(
+            !OwnRoute::Verify.enrollment(),
+            "a user who must enroll first is refused"
+        );
     }
 }

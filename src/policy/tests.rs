@@ -382,6 +382,28 @@ fn user_of_no_activated_account_gets_no_2fa_pages() {
 }
 
 #[test]
+fn forward_auth_verify_answers_200_or_401_and_never_redirects() {
+    let (li, lo) = (login(), logout());
+    let r = routes(&li, &lo);
+    let verify = |session| facts(&Method::GET, "/_2fa/verify", ClientKind::Navigation, session);
+    assert_eq!(decide(&verify(SIGNED_IN), &r), Decision::Own(OwnRoute::Verify));
+    let mut transparent = verify(SIGNED_IN);
+    transparent.user.activated = false;
+    assert_eq!(decide(&transparent, &r), Decision::Own(OwnRoute::Verify));
+    for refused in [
+        verify(SessionFacts::None),
+        verify(SessionFacts::Pending),
+        verify(SessionFacts::Authenticated { upstream_cookie: false }),
+        due(verify(SIGNED_IN), DueFacts::Required),
+    ] {
+        assert!(
+            matches!(decide(&refused, &r), Decision::Deny { status: 401, .. }),
+            "{refused:?}"
+        );
+    }
+}
+
+#[test]
 fn clients_are_classified_by_headers() {
     assert_eq!(
         ClientKind::classify(Some("text/html"), false, false),

@@ -1,0 +1,82 @@
+//! Forward authentication: `GET /_2fa/verify` answers a proxy in front
+//! (nginx `auth_request`) with 200 and the user's id for a fully signed-in
+//! session, and 401 for everything else: no session, a sign-in still
+//! waiting for its second factor, forged or mismatched cookies, a session
+//! that signed out. Never a redirect, whatever the client asks for.
+
+mod common;
+
+use bytes::Bytes;
+use common::api::{enable_totp, try_challenge, try_held_sign_in};
+use common::tools::oathtool;
+use common::{start_dashboard, Browser, Gateway, Response};
+use http::{Method, StatusCode};
+
+/// Asks as nginx would, and as a browser navigation would: same answer.
+async fn verify(b: &mut Browser) -> Response {
+    let api = b.get("/_2fa/verify").await;
+    let page = b.get_with("/_2fa/verify", &[("accept", "text/html")]).await;
+    assert_eq!(api.status, page.status, "the client kind does not matter");
+    assert!(page.header("location").is_none(), "never a redirect");
+    api
+}
+
+fn assert_refused(r: &Response, why: &str) {
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{why}: {}", r.text());
+    assert!(r.header("x-tfa-user").is_none(), "{why}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_admits_only_a_session_that_passed_its_second_factor() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(start_dashboard(), dir.path()).await;
+
+    let mut nobody = Browser::new(gw.addr);
+    assert_refused(&verify(&mut nobody).await, "no session");
+
+    // Without a second factor yet, a signed-in session is a signed-in session.
+    let mut bob = Browser::new(gw.addr);
+    assert_eq!(
+        bob.login("bob@acme.test", "bob-password").await.status,
+        StatusCode::SEE_OTHER
+    );
+    let ok = verify(&mut bob).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    assert_eq!(ok.header("x-tfa-user"), Some("u-bob"));
+    assert!(ok.body.is_empty());
+    let (secret, _) = enable_totp(&mut bob, "bob-password").await;
+
+    let mut again = Browser::new(gw.addr);
+    try_held_sign_in(&mut again, "bob@acme.test", "bob-password")
+        .await
+        .unwrap();
+    assert_refused(&verify(&mut again).await, "second factor still due");
+    assert_eq!(
+        try_challenge(&mut again, &oathtool(&secret, 30)).await,
+        Some(StatusCode::NO_CONTENT)
+    );
+    let ok = verify(&mut again).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    assert_eq!(ok.header("x-tfa-user"), Some("u-bob"));
+    assert_eq!(ok.header("cache-control"), Some("no-store"));
+
+    let mut forged = again.clone();
+    forged.jar.insert("tfa_session".into(), "forged-token".into());
+    assert_refused(&verify(&mut forged).await, "forged gateway token");
+    let mut other_upstream = again.clone();
+    other_upstream.jar.insert("dash_session".into(), "someone-elses".into());
+    assert_refused(&verify(&mut other_upstream).await, "upstream cookie of another session");
+    let mut token_only = again.clone();
+    token_only.jar.remove("dash_session");
+    assert_refused(&verify(&mut token_only).await, "no upstream cookie");
+
+    let kept = again.clone();
+    let out = again.send(Method::POST, "/logout", &[], Bytes::new()).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_refused(&verify(&mut again).await, "signed out");
+    let mut replayed = kept;
+    assert_refused(&verify(&mut replayed).await, "cookies kept from before the sign-out");
+
+    let post = nobody.send(Method::POST, "/_2fa/verify", &[], Bytes::new()).await;
+    assert_eq!(post.status, StatusCode::NOT_FOUND, "GET and HEAD only");
+}
