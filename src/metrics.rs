@@ -47,8 +47,9 @@ impl Metrics {
         self.check_sum_us.fetch_add(micros, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition; `sessions` is the live session count.
-    pub fn render(&self, sessions: usize) -> String {
+    /// The Prometheus text exposition; `sessions` is the live session count,
+    /// `store_reads` the store's read counter (see `Store::reads`).
+    pub fn render(&self, sessions: usize, store_reads: u64) -> String {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut out = String::new();
         out.push_str(
@@ -93,6 +94,11 @@ impl Metrics {
         }
         out.push_str("# HELP tfa_sessions Live gateway sessions.\n# TYPE tfa_sessions gauge\n");
         let _ = writeln!(out, "tfa_sessions {sessions}");
+        out.push_str(
+            "# HELP tfa_store_reads_total Reads of the store; requests of signed-in users add none.\n\
+             # TYPE tfa_store_reads_total counter\n",
+        );
+        let _ = writeln!(out, "tfa_store_reads_total {store_reads}");
         out.push_str("# HELP tfa_check_seconds Time of the per-request session check and decision.\n");
         out.push_str("# TYPE tfa_check_seconds histogram\n");
         for (i, bound) in BUCKETS_US.iter().enumerate() {
@@ -120,11 +126,12 @@ mod tests {
         let m = Metrics::default();
         m.check_latency(7);
         m.check_latency(300);
-        let text = m.render(3);
+        let text = m.render(3, 5);
         assert!(text.contains("tfa_check_seconds_bucket{le=\"0.00001\"} 1"), "{text}");
         assert!(text.contains("tfa_check_seconds_bucket{le=\"0.001\"} 2"), "{text}");
         assert!(text.contains("tfa_check_seconds_count 2"));
         assert!(text.contains("tfa_sessions 3"));
+        assert!(text.contains("tfa_store_reads_total 5"));
     }
 
     #[test]
@@ -133,6 +140,6 @@ mod tests {
         m.decision("forward");
         m.decision("forward");
         m.decision("unknown");
-        assert!(m.render(0).contains("tfa_requests_total{decision=\"forward\"} 2"));
+        assert!(m.render(0, 0).contains("tfa_requests_total{decision=\"forward\"} 2"));
     }
 }

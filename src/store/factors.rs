@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{record, Store, StoreError};
 use crate::env::UnixSeconds;
 
-const FACTORS_V: u8 = 1;
+pub(super) const FACTORS_V: u8 = 1;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FactorsRecord {
@@ -74,6 +74,7 @@ impl FactorsRecord {
 impl Store {
     /// The ids of every user with a second-factor record.
     pub fn factor_users(&self) -> Result<Vec<String>, StoreError> {
+        self.count_read();
         self.factors
             .iter()
             .keys()
@@ -82,6 +83,7 @@ impl Store {
     }
 
     pub fn factors(&self, user_id: &str) -> Result<FactorsRecord, StoreError> {
+        self.count_read();
         Ok(self
             .factors
             .get(user_id.as_bytes())?
@@ -99,6 +101,7 @@ impl Store {
         mut change: impl FnMut(&mut FactorsRecord) -> Result<T, E>,
     ) -> Result<T, E> {
         loop {
+            self.count_read();
             let old = self.factors.get(user_id.as_bytes()).map_err(StoreError::from)?;
             let mut rec: FactorsRecord = match &old {
                 Some(b) => record::decode("factors", FACTORS_V, b)?,

@@ -1,14 +1,20 @@
 //! The gateway's durable state in sled: users, accounts, sessions, second
 //! factors and the audit trail, each in its own tree, each record versioned. This is the only
 //! module that knows sled; everything else sees typed records. Calls block,
-//! so async callers run them on the blocking pool.
+//! so async callers run them on the blocking pool. Every read is counted
+//! (`reads`), so tests and metrics can show that requests do not read it.
 
+mod bulk;
 mod factors;
 mod record;
+
+pub use bulk::Import;
 
 pub use factors::{FactorsRecord, PendingTotp, RecoveryCode, SmsFactor, TotpFactor};
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -108,6 +114,8 @@ pub struct Store {
     audit: sled::Tree,
     factors: sled::Tree,
     throttle: sled::Tree,
+    /// Reads of records since the store was opened, shared by every clone.
+    reads: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -128,7 +136,19 @@ impl Store {
             factors: db.open_tree("factors")?,
             throttle: db.open_tree("throttle")?,
             db,
+            reads: Arc::default(),
         })
+    }
+
+    /// How many reads (single records or whole-tree scans) this store has
+    /// served since it was opened. Writes that only replace a record are
+    /// not counted; read-modify-write updates are.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    fn count_read(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records what the upstream said about a user at sign-in, keeping the
@@ -174,6 +194,7 @@ impl Store {
 
     /// Every account the gateway knows.
     pub fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
+        self.count_read();
         self.accounts
             .iter()
             .map(|item| {
@@ -185,6 +206,7 @@ impl Store {
 
     /// Every user the gateway knows.
     pub fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.count_read();
         self.users
             .iter()
             .map(|item| {
@@ -195,6 +217,7 @@ impl Store {
     }
 
     pub fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.count_read();
         self.users
             .get(id.as_bytes())?
             .map(|b| record::decode("users", USER_V, &b))
@@ -202,6 +225,7 @@ impl Store {
     }
 
     pub fn account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
+        self.count_read();
         self.accounts
             .get(id.as_bytes())?
             .map(|b| record::decode("accounts", ACCOUNT_V, &b))
@@ -230,6 +254,7 @@ impl Store {
     /// Every stored session; unreadable ones are skipped and reported, since
     /// one bad record must not keep the gateway from starting.
     pub fn sessions(&self) -> (Vec<SessionRecord>, Vec<StoreError>) {
+        self.count_read();
         let mut ok = Vec::new();
         let mut bad = Vec::new();
         for item in self.sessions.iter() {
@@ -260,6 +285,7 @@ impl Store {
         account: Option<&str>,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.count_read();
         let mut out = Vec::new();
         for item in self.audit.iter().rev() {
             if out.len() >= limit {
@@ -292,6 +318,7 @@ impl Store {
 
     /// Every saved user failure counter.
     pub fn throttles(&self) -> Result<Vec<(String, Counter)>, StoreError> {
+        self.count_read();
         self.throttle
             .iter()
             .map(|item| {
@@ -412,6 +439,17 @@ mod tests {
             .map(|e| e.kind)
             .collect();
         assert_eq!(kinds, ["logout", "login"]);
+    }
+
+    #[test]
+    fn reads_are_counted_and_writes_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        s.put_account(&AccountRecord::new("acme", "Acme")).unwrap();
+        assert_eq!(s.reads(), 0);
+        s.account("acme").unwrap();
+        s.clone().factors("u").unwrap();
+        assert_eq!(s.reads(), 2, "clones share the counter");
     }
 
     #[test]
