@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The load harness (issue 7): one command, one machine, one run.
+#
+#   benches/load/run.sh
+#
+# Installs wrk and nginx from Debian if they are missing, builds the gateway
+# and the harness's helpers (examples/bench_upstream.rs, bench_passthrough.rs,
+# seed_store.rs) in release mode, then runs benches/load/harness.py, which
+# starts every process on loopback, measures each set-up with wrk and writes
+# target/bench-load/results.md. Settings come from the environment; see
+# BENCHMARKS.md for the list (e.g. BENCH_ROUNDS=3 BENCH_DURATION=10).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v python3 >/dev/null || missing+=(python3)
+command -v cmake >/dev/null || missing+=(cmake) # pingora builds zlib-ng with it
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+cargo build --release --locked --bin tfa-gateway \
+  --example bench_upstream --example bench_passthrough --example seed_store
+
+exec python3 benches/load/harness.py "$@"
