@@ -75,9 +75,17 @@ impl OwnRequest {
 }
 
 /// Same-origin destinations only: a path on this site, never `//host`.
+/// Only visible ASCII is kept: browsers drop tab and newline from a URL
+/// before resolving it (`/\t/host` is `//host`), and a `Location` header
+/// cannot carry other text.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.contains(['\r', '\n']) => {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
             n.to_string()
         }
         _ => "/".to_string(),
@@ -146,5 +154,18 @@ mod tests {
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(None), "/");
+    }
+
+    // Found by fuzz/ (next_param): a tab passed, and browsers drop it, so
+    // `/<tab>/host` redirected to another site; non-ASCII text passed too,
+    // and its Location header was dropped, leaving a redirect to nowhere.
+    #[test]
+    fn next_with_a_tab_or_other_invisible_text_is_refused() {
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("/\x0b/evil.example")), "/");
+        assert_eq!(safe_next(Some("/\r\nSet-Cookie: x=1")), "/");
+        assert_eq!(safe_next(Some("/a b")), "/");
+        assert_eq!(safe_next(Some("/caf\u{e9}")), "/");
+        assert_eq!(safe_next(Some("/caf%C3%A9?q=%20")), "/caf%C3%A9?q=%20");
     }
 }
