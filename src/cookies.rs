@@ -30,10 +30,14 @@ pub fn values<'a>(pairs: &[(&'a str, &'a str)], name: &str) -> Vec<&'a str> {
 /// The `Cookie` header to send upstream: all pairs except those named in
 /// `drop`, plus `keep` (the verified upstream session cookie) if any.
 /// `None` means send no Cookie header at all.
+///
+/// A pair with a comma is dropped too: no valid cookie has one (RFC 6265),
+/// and an upstream that still splits on commas (RFC 2109) would read
+/// `theme=x, dash_session=forged` as a session cookie the gateway never saw.
 pub fn upstream_header(pairs: &[(&str, &str)], drop: &[&str], keep: Option<(&str, &str)>) -> Option<String> {
     let mut out: Vec<String> = pairs
         .iter()
-        .filter(|(n, _)| !drop.contains(n))
+        .filter(|(n, v)| !drop.contains(n) && !n.contains(',') && !v.contains(','))
         .map(|(n, v)| format!("{n}={v}"))
         .collect();
     if let Some((n, v)) = keep {
@@ -113,6 +117,13 @@ mod tests {
     fn pairs_are_read_across_several_headers() {
         let p = pairs(["a=1; dash_session=x", "b=\"2\""]);
         assert_eq!(p, vec![("a", "1"), ("dash_session", "x"), ("b", "2")]);
+    }
+
+    #[test]
+    fn a_session_cookie_smuggled_after_a_comma_never_reaches_the_upstream() {
+        let p = pairs(["theme=x, dash_session=forged; lang=en", "a,dash_session=f=1"]);
+        let h = upstream_header(&p, &["tfa_session", "dash_session"], None);
+        assert_eq!(h.as_deref(), Some("lang=en"));
     }
 
     #[test]
