@@ -33,6 +33,12 @@ async fn enable_through_pages(b: &mut Browser, dir: &std::path::Path) -> (String
         .await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
     assert!(wrong.text().contains("password is not right"), "{}", wrong.text());
+    let beside = between(&wrong.text(), "aria-describedby=\"password-error\"", "</p>").unwrap_or_default();
+    assert!(
+        beside.contains("password is not right"),
+        "the error is said next to the password field: {}",
+        wrong.text()
+    );
 
     let forged = b
         .post_form(

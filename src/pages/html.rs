@@ -10,7 +10,25 @@ pub struct Frame<'a> {
     pub dashboard: &'a str,
     pub prefix: &'a str,
     pub csrf: &'a str,
+    /// The form that was just refused (its action after the prefix) and
+    /// why, said next to its password field.
+    pub failed: Option<(&'a str, &'a str)>,
 }
+
+impl Frame<'_> {
+    fn error_for(&self, action: &str) -> Option<&str> {
+        self.failed.filter(|(a, _)| *a == action).map(|(_, m)| m)
+    }
+}
+
+/// The forms of the settings page that show their own errors.
+const FORMS_WITH_ERRORS: [&str; 5] = [
+    "/settings/totp/enable",
+    "/settings/totp/disable",
+    "/settings/recovery/regenerate",
+    "/settings/sms/enable",
+    "/settings/sms/disable",
+];
 
 fn layout(frame: &Frame, title: &str, body: Markup) -> Markup {
     html! {
@@ -82,10 +100,22 @@ fn password_form_from(frame: &Frame, action: &str, button: &str, danger: bool, f
             @if let Some(from) = from {
                 input type="hidden" name="from" value=(from);
             }
-            label { "Confirm your password"
-                input type="password" name="password" autocomplete="current-password" required;
-            }
+            (password_input(frame.error_for(action)))
             button.danger[danger] type="submit" { (button) }
+        }
+    }
+}
+
+/// The password confirmation field, with why it was refused beside it.
+fn password_input(error: Option<&str>) -> Markup {
+    html! {
+        label { "Confirm your password"
+            input type="password" name="password" autocomplete="current-password" required
+                aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| "password-error")]
+                autofocus[error.is_some()];
+        }
+        @if let Some(e) = error {
+            p.error #password-error role="alert" { (e) }
         }
     }
 }
@@ -145,7 +175,9 @@ pub fn settings(frame: &Frame, v: &SettingsView) -> Markup {
     let body = html! {
         p { "Signed in as " strong { (v.email) } }
         (notice(v.flash, "flash"))
-        (notice(v.error, "error"))
+        @if !frame.failed.is_some_and(|(action, _)| FORMS_WITH_ERRORS.contains(&action)) {
+            (notice(v.error, "error"))
+        }
         section {
             h2 { "Two-factor authentication" }
             @if v.enabled {
@@ -323,9 +355,7 @@ pub fn sms_card(frame: &Frame, v: &SmsView) -> Markup {
                     label { "Phone number"
                         input type="tel" name="phone" autocomplete="tel-national" required;
                     }
-                    label { "Confirm your password"
-                        input type="password" name="password" autocomplete="current-password" required;
-                    }
+                    (password_input(frame.error_for("/settings/sms/enable")))
                     button type="submit" { "Send a code" }
                 }
             }

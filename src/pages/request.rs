@@ -54,6 +54,7 @@ impl OwnRequest {
             dashboard: &gw.config.dashboard_name,
             prefix: &gw.config.prefix,
             csrf: self.found.as_ref().map_or("", |f| f.session.csrf.as_str()),
+            failed: None,
         }
     }
 

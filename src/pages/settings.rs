@@ -54,7 +54,12 @@ pub async fn show(gw: &Shared, req: &OwnRequest, error: Option<&Refusal>) -> Rep
         }),
     };
     let status = error.map_or(200, |r| r.status);
-    html_reply(status, html::settings(&req.frame(gw), &view))
+    let mut frame = req.frame(gw);
+    if let Some(r) = error {
+        let action = req.path.strip_prefix(gw.config.prefix.as_str()).unwrap_or(&req.path);
+        frame.failed = Some((action, r.message.as_str()));
+    }
+    html_reply(status, html::settings(&frame, &view))
 }
 
 fn message(gw: &Shared, req: &OwnRequest, r: &Refusal) -> Reply {
