@@ -34,12 +34,11 @@ pub fn show_with(gw: &Shared, req: &OwnRequest, error: Option<&str>) -> Reply {
         accounts: &accounts,
         deadline: deadline.as_deref(),
         next: &next,
-        error,
     };
-    html_reply(
-        if error.is_some() { 403 } else { 200 },
-        html::enroll(&req.frame(gw), &view),
-    )
+    let mut frame = req.frame(gw);
+    // Said beside the password field of the form that was refused.
+    frame.failed = error.map(|e| ("/settings/totp/enable", e));
+    html_reply(if error.is_some() { 403 } else { 200 }, html::enroll(&frame, &view))
 }
 
 /// "Not now" during a grace period: the notice is not shown again in this session.

@@ -144,8 +144,6 @@ pub struct EnrollView<'a> {
     pub accounts: &'a [String],
     pub deadline: Option<&'a str>,
     pub next: &'a str,
-    /// Why the last attempt to start failed (a wrong password).
-    pub error: Option<&'a str>,
 }
 
 pub fn enroll(frame: &Frame, v: &EnrollView) -> Markup {
@@ -162,7 +160,6 @@ pub fn enroll(frame: &Frame, v: &EnrollView) -> Markup {
         } @else {
             p { "Set it up now to continue to the dashboard. It takes a minute with an authenticator app." }
         }
-        (notice(v.error, "error"))
         (password_form_from(frame, "/settings/totp/enable", "Set up two-factor authentication", false, Some("enroll")))
         @if v.deadline.is_some() {
             p { a href={ (frame.prefix) "/enroll/later?next=" (crate::policy::encode_component(v.next)) } { "Not now: continue to the dashboard" } }
