@@ -8,7 +8,7 @@
 //! This is a consecutive-failure lockout, not a request-rate limit, so it is
 //! a few lines here rather than a token-bucket crate.
 
-use dashmap::DashMap;
+use dashmap::{DashMap, DashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::env::UnixSeconds;
@@ -76,7 +76,7 @@ pub struct Throttle {
     users: DashMap<String, Counter>,
     clients: DashMap<String, Counter>,
     /// Users with a code being checked right now.
-    checking: DashMap<String, ()>,
+    checking: DashSet<String>,
 }
 
 /// A user's code check in progress; the next may start when it is dropped.
@@ -97,7 +97,7 @@ impl Throttle {
             limits,
             users: DashMap::new(),
             clients: DashMap::new(),
-            checking: DashMap::new(),
+            checking: DashSet::new(),
         }
     }
 
@@ -106,16 +106,10 @@ impl Throttle {
     /// `check` before the first failure was counted, and each would cost a
     /// hash: the limit would bound nothing.
     pub fn begin(&self, user: &str) -> Option<Checking<'_>> {
-        match self.checking.entry(user.to_string()) {
-            dashmap::Entry::Occupied(_) => None,
-            dashmap::Entry::Vacant(v) => {
-                v.insert(());
-                Some(Checking {
-                    throttle: self,
-                    user: user.to_string(),
-                })
-            }
-        }
+        self.checking.insert(user.to_string()).then(|| Checking {
+            throttle: self,
+            user: user.to_string(),
+        })
     }
 
     /// Whether an attempt by `user` from `client` may be checked at all.
