@@ -8,7 +8,8 @@ mod common;
 use std::process::Command;
 
 use bytes::Bytes;
-use common::tools::{csrf_token, oathtool};
+use common::api::enable_totp;
+use common::tools::csrf_token;
 use common::{admin_of, start_dashboard, Browser, Gateway, Response};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -33,18 +34,6 @@ async fn signed_in(gw: &Gateway, email: &str) -> Browser {
     let r = b.login(email, &password).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{email}");
     b
-}
-
-async fn enable_totp(b: &mut Browser, password: &str) {
-    let e = b
-        .send_json(Method::POST, "/_2fa/api/totp/enroll", json!({ "password": password }))
-        .await;
-    assert_eq!(e.status, StatusCode::OK, "{}", e.text());
-    let code = oathtool(e.json()["secret"].as_str().unwrap(), 0);
-    let v = b
-        .send_json(Method::POST, "/_2fa/api/totp/verify", json!({ "code": code }))
-        .await;
-    assert_eq!(v.status, StatusCode::OK, "{}", v.text());
 }
 
 fn is_prometheus_text(text: &str) -> bool {
