@@ -43,10 +43,13 @@ pub fn start_dashboard() -> SocketAddr {
 
 /// A configuration for `run`, pointing at `upstream`.
 pub fn config_text(listen: SocketAddr, upstream: SocketAddr, data_dir: &Path) -> String {
+    // Quoted, so an address put in by one replacement (port 30001, say) is
+    // not matched again by the next ("127.0.0.1:3000").
+    let quoted = |a: SocketAddr| format!("\"{a}\"");
     tfa_gateway::demo::DEMO_CONFIG
-        .replace("127.0.0.1:9090", &free_addr().to_string())
-        .replace("127.0.0.1:8080", &listen.to_string())
-        .replace("127.0.0.1:3000", &upstream.to_string())
+        .replace("\"127.0.0.1:9090\"", &quoted(free_addr()))
+        .replace("\"127.0.0.1:8080\"", &quoted(listen))
+        .replace("\"127.0.0.1:3000\"", &quoted(upstream))
         .replace("/tmp/tfa-gateway-demo", &data_dir.display().to_string())
 }
 
