@@ -39,12 +39,12 @@ fn session_check(c: &mut Criterion) {
             b.iter(|| {
                 let (token, upstream) = &probes[i % probes.len()];
                 i += 1;
-                let found = table.check(Some(black_box(token)), &[black_box(upstream.as_str())], now);
+                let found = table.check(Some(black_box(token)), [black_box(upstream.as_str())], now);
                 assert!(found.is_some_and(|f| f.upstream_cookie.is_some()));
             })
         });
         group.bench_with_input(BenchmarkId::new("unknown_token", n), &n, |b, _| {
-            b.iter(|| table.check(Some(black_box("not-a-session-token")), &["x"], now))
+            b.iter(|| table.check(Some(black_box("not-a-session-token")), ["x"], now))
         });
     }
     group.finish();

@@ -9,6 +9,12 @@ use crate::config::{CookieSettings, SameSite};
 
 /// Every `name=value` pair of one or more `Cookie` header values, in order.
 pub fn pairs<'a>(headers: impl IntoIterator<Item = &'a str>) -> Vec<(&'a str, &'a str)> {
+    pairs_iter(headers).collect()
+}
+
+/// As `pairs`, without collecting: the per-request path reads cookies
+/// without allocating.
+pub fn pairs_iter<'a>(headers: impl IntoIterator<Item = &'a str>) -> impl Iterator<Item = (&'a str, &'a str)> {
     headers
         .into_iter()
         .flat_map(|h| h.split(';'))
@@ -19,7 +25,6 @@ pub fn pairs<'a>(headers: impl IntoIterator<Item = &'a str>) -> Vec<(&'a str, &'
             Some((n.trim(), v))
         })
         .filter(|(n, _)| !n.is_empty())
-        .collect()
 }
 
 /// The values of every cookie called `name`; a client may send several.
@@ -34,16 +39,25 @@ pub fn values<'a>(pairs: &[(&'a str, &'a str)], name: &str) -> Vec<&'a str> {
 /// A pair with a comma is dropped too: no valid cookie has one (RFC 6265),
 /// and an upstream that still splits on commas (RFC 2109) would read
 /// `theme=x, dash_session=forged` as a session cookie the gateway never saw.
-pub fn upstream_header(pairs: &[(&str, &str)], drop: &[&str], keep: Option<(&str, &str)>) -> Option<String> {
-    let mut out: Vec<String> = pairs
-        .iter()
+pub fn upstream_header<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    drop: &[&str],
+    keep: Option<(&'a str, &'a str)>,
+) -> Option<String> {
+    let mut out = String::new();
+    let kept = pairs
+        .into_iter()
         .filter(|(n, v)| !drop.contains(n) && !n.contains(',') && !v.contains(','))
-        .map(|(n, v)| format!("{n}={v}"))
-        .collect();
-    if let Some((n, v)) = keep {
-        out.push(format!("{n}={v}"));
+        .chain(keep);
+    for (n, v) in kept {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(n);
+        out.push('=');
+        out.push_str(v);
     }
-    (!out.is_empty()).then(|| out.join("; "))
+    (!out.is_empty()).then_some(out)
 }
 
 /// What one upstream `Set-Cookie` does to the cookie called `name`.
@@ -122,16 +136,23 @@ mod tests {
     #[test]
     fn a_session_cookie_smuggled_after_a_comma_never_reaches_the_upstream() {
         let p = pairs(["theme=x, dash_session=forged; lang=en", "a,dash_session=f=1"]);
-        let h = upstream_header(&p, &["tfa_session", "dash_session"], None);
+        let h = upstream_header(p.iter().copied(), &["tfa_session", "dash_session"], None);
         assert_eq!(h.as_deref(), Some("lang=en"));
     }
 
     #[test]
     fn upstream_header_drops_named_cookies_and_adds_the_kept_one() {
         let p = pairs(["theme=dark; tfa_session=t; dash_session=forged; dash_session=x"]);
-        let h = upstream_header(&p, &["tfa_session", "dash_session"], Some(("dash_session", "x")));
+        let h = upstream_header(
+            p.iter().copied(),
+            &["tfa_session", "dash_session"],
+            Some(("dash_session", "x")),
+        );
         assert_eq!(h.as_deref(), Some("theme=dark; dash_session=x"));
-        assert_eq!(upstream_header(&p[1..3], &["tfa_session", "dash_session"], None), None);
+        assert_eq!(
+            upstream_header(p[1..3].iter().copied(), &["tfa_session", "dash_session"], None),
+            None
+        );
     }
 
     #[test]

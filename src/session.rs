@@ -158,7 +158,12 @@ impl SessionTable {
 
     /// The per-request check: finds the live session of `token` and which of
     /// the upstream cookie `candidates` (a client may send several) it owns.
-    pub fn check(&self, token: Option<&str>, candidates: &[&str], now: UnixSeconds) -> Option<Found> {
+    pub fn check<'a>(
+        &self,
+        token: Option<&str>,
+        candidates: impl IntoIterator<Item = &'a str>,
+        now: UnixSeconds,
+    ) -> Option<Found> {
         let token_hash = hash(token?);
         let session = self.map.get(&token_hash)?.value().clone();
         if session.expired(now, &self.settings) {
@@ -171,9 +176,9 @@ impl SessionTable {
         }
         session.last_seen.fetch_max(now, Ordering::Relaxed);
         let upstream_cookie = candidates
-            .iter()
+            .into_iter()
             .find(|v| session.owns_upstream_cookie(v))
-            .map(|v| v.to_string());
+            .map(str::to_string);
         Some(Found {
             token_hash,
             session,
@@ -303,14 +308,14 @@ mod tests {
         let (env, _) = env_at(1000);
         let t = SessionTable::new(settings());
         let (token, _, _) = t.start(&env, "u-bob", "up-1", Stage::Authenticated);
-        let found = t.check(Some(&token), &["forged", "up-1"], 1001).unwrap();
+        let found = t.check(Some(&token), ["forged", "up-1"], 1001).unwrap();
         assert_eq!(found.upstream_cookie.as_deref(), Some("up-1"));
         assert!(t
-            .check(Some(&token), &["forged"], 1001)
+            .check(Some(&token), ["forged"], 1001)
             .unwrap()
             .upstream_cookie
             .is_none());
-        assert!(t.check(Some("invented"), &["up-1"], 1001).is_none());
+        assert!(t.check(Some("invented"), ["up-1"], 1001).is_none());
     }
 
     #[test]
@@ -318,9 +323,9 @@ mod tests {
         let (env, _) = env_at(1000);
         let t = SessionTable::new(settings());
         let (token, _, _) = t.start(&env, "u-bob", "up-1", Stage::Authenticated);
-        assert!(t.check(Some(&token), &[], 1500).is_some());
-        assert!(t.check(Some(&token), &[], 2099).is_some(), "use at 1500 kept it alive");
-        assert!(t.check(Some(&token), &[], 2700).is_none());
+        assert!(t.check(Some(&token), [], 1500).is_some());
+        assert!(t.check(Some(&token), [], 2099).is_some(), "use at 1500 kept it alive");
+        assert!(t.check(Some(&token), [], 2700).is_none());
     }
 
     #[test]
@@ -330,15 +335,15 @@ mod tests {
         let (token, _, _) = t.start(&env, "u-bob", "up-1", Stage::Authenticated);
         for now in (1300..4600).step_by(300) {
             assert!(
-                t.check(Some(&token), &[], now).is_some(),
+                t.check(Some(&token), [], now).is_some(),
                 "used every 5 minutes, alive at {now}"
             );
         }
         assert!(
-            t.check(Some(&token), &[], 4601).is_none(),
+            t.check(Some(&token), [], 4601).is_none(),
             "an hour after sign-in it is over"
         );
-        assert!(t.check(Some(&token), &[], 4602).is_none(), "and removed, not revived");
+        assert!(t.check(Some(&token), [], 4602).is_none(), "and removed, not revived");
     }
 
     #[test]
@@ -358,8 +363,8 @@ mod tests {
         assert_ne!(old, new);
         assert_eq!(released, held);
         assert_eq!(s.stage, Stage::Authenticated);
-        assert!(t.check(Some(&old), &[], 1001).is_none());
-        assert!(t.check(Some(&new), &[], 1001).is_some());
+        assert!(t.check(Some(&old), [], 1001).is_none());
+        assert!(t.check(Some(&new), [], 1001).is_some());
     }
 
     #[test]
@@ -374,7 +379,7 @@ mod tests {
                 held_set_cookies: vec![],
             },
         );
-        assert!(t.check(Some(&token), &[], 1121).is_none());
+        assert!(t.check(Some(&token), [], 1121).is_none());
     }
 
     #[test]
@@ -383,7 +388,7 @@ mod tests {
         let t = SessionTable::new(settings());
         let (token, h, _) = t.start(&env, "u-bob", "up-1", Stage::Authenticated);
         t.rebind(&h, "up-2");
-        let found = t.check(Some(&token), &["up-1", "up-2"], 1001).unwrap();
+        let found = t.check(Some(&token), ["up-1", "up-2"], 1001).unwrap();
         assert_eq!(found.upstream_cookie.as_deref(), Some("up-2"));
     }
 
@@ -393,7 +398,7 @@ mod tests {
         let t = SessionTable::new(settings());
         let (a, _, _) = t.start(&env, "u-a", "x", Stage::Authenticated);
         let (_, hb, _) = t.start(&env, "u-b", "y", Stage::Authenticated);
-        t.check(Some(&a), &[], 1500);
+        t.check(Some(&a), [], 1500);
         t.start(
             &env,
             "u-c",

@@ -65,7 +65,7 @@ fuzz_target!(|data: &[u8]| {
     let drop = [GATEWAY_COOKIE, name];
     let keep = candidates.iter().find(|v| !v.contains(',')).map(|v| (name, *v));
     for keep in [None, keep] {
-        let sent = upstream_header(&p, &drop, keep);
+        let sent = upstream_header(p.iter().copied(), &drop, keep);
         let mut expected: Vec<&str> = p
             .iter()
             .filter(|(n, v)| !drop.contains(n) && !n.contains(',') && !v.contains(','))
@@ -93,13 +93,13 @@ fuzz_target!(|data: &[u8]| {
     let now = env.now();
     let tokens = [values(&p, GATEWAY_COOKIE).first().copied(), headers.first().copied(), Some(name)];
     for t in tokens.into_iter().flatten() {
-        let found = sessions.check(Some(t), &candidates, now);
+        let found = sessions.check(Some(t), candidates.iter().copied(), now);
         assert_eq!(found.is_some(), t == token.as_str(), "token {t:?} found the wrong session");
     }
-    let found = sessions.check(Some(token), &candidates, now).expect("the session's own token finds it");
+    let found = sessions.check(Some(token), candidates.iter().copied(), now).expect("the session's own token finds it");
     let owned = candidates.iter().find(|c| **c == BOUND_UPSTREAM_COOKIE).copied();
     assert_eq!(found.upstream_cookie.as_deref(), owned, "the session claimed a cookie it was not bound to");
-    assert!(sessions.check(None, &candidates, now).is_none());
+    assert!(sessions.check(None, candidates.iter().copied(), now).is_none());
 
     // Upstream -> gateway: Set-Cookie headers, at the edges of time too.
     for now in [0, 1_700_000_000, u64::MAX] {

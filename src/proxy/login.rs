@@ -181,9 +181,8 @@ fn upstream_request(
         }
         builder = builder.header(name, value);
     }
-    let headers = wire::cookie_headers(req);
-    let pairs = cookies::pairs(headers.iter().copied());
-    if let Some(c) = cookies::upstream_header(&pairs, &[&cfg.cookie.name, &cfg.upstream.session_cookie], None) {
+    let pairs = cookies::pairs_iter(wire::cookie_headers(req));
+    if let Some(c) = cookies::upstream_header(pairs, &[&cfg.cookie.name, &cfg.upstream.session_cookie], None) {
         builder = builder.header("cookie", c);
     }
     if let Some(ip) = client {

@@ -38,6 +38,9 @@ impl GatewayProxy {
     }
 }
 
+const X_REQUESTED_WITH: http::HeaderName = http::HeaderName::from_static("x-requested-with");
+const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+
 /// Own endpoints take small bodies: a form or a JSON object of a few fields.
 const MAX_OWN_BODY: usize = 64 * 1024;
 
@@ -47,9 +50,14 @@ impl GatewayProxy {
         let req = session.req_header();
         let path = req.uri.path().to_string();
         let query = req.uri.query().map(str::to_string);
-        let json = wire::header(req, "content-type").is_some_and(|c| c.starts_with("application/json"));
+        let json = wire::header(req, http::header::CONTENT_TYPE).is_some_and(|c| c.starts_with("application/json"));
         let changes_state = req.method != http::Method::GET && req.method != http::Method::HEAD;
-        if changes_state && !pages::same_origin(wire::header(req, "origin"), wire::header(req, "host")) {
+        if changes_state
+            && !pages::same_origin(
+                wire::header(req, http::header::ORIGIN),
+                wire::header(req, http::header::HOST),
+            )
+        {
             ctx.outcome = "deny";
             return Ok(pages::json_error(
                 403,
@@ -110,14 +118,16 @@ impl ProxyHttp for GatewayProxy {
         let cfg = &gw.config;
         ctx.client = wire::client_ip(session);
         let req = session.req_header();
-        let cookie_headers = wire::cookie_headers(req);
-        let pairs = cookies::pairs(cookie_headers.iter().copied());
-        let token = cookies::values(&pairs, &cfg.cookie.name).first().copied();
-        let candidates = cookies::values(&pairs, &cfg.upstream.session_cookie);
-        ctx.found = gw.sessions.check(token, &candidates, gw.env.now());
+        // Read without collecting: two passes over the few cookie pairs cost
+        // less than the allocations a list of them would.
+        let token =
+            cookies::pairs_iter(wire::cookie_headers(req)).find_map(|(n, v)| (n == cfg.cookie.name).then_some(v));
+        let candidates = cookies::pairs_iter(wire::cookie_headers(req))
+            .filter_map(|(n, v)| (n == cfg.upstream.session_cookie).then_some(v));
+        ctx.found = gw.sessions.check(token, candidates, gw.env.now());
         ctx.kind = ClientKind::classify(
-            wire::header(req, "accept"),
-            req.headers.contains_key("x-requested-with"),
+            wire::header(req, http::header::ACCEPT),
+            req.headers.contains_key(&X_REQUESTED_WITH),
             is_websocket(req),
         );
         let session_facts = match &ctx.found {
@@ -232,25 +242,28 @@ impl ProxyHttp for GatewayProxy {
                 .map(|v| (cfg.upstream.session_cookie.as_str(), v)),
             _ => None,
         };
-        let cookie = {
-            let headers = wire::cookie_headers(up);
-            let pairs = cookies::pairs(headers.iter().copied());
-            cookies::upstream_header(&pairs, &[&cfg.cookie.name, &cfg.upstream.session_cookie], keep)
-        };
-        up.remove_header("cookie");
-        if let Some(c) = cookie {
-            up.insert_header("cookie", c)?;
+        let drop = [cfg.cookie.name.as_str(), cfg.upstream.session_cookie.as_str()];
+        let cookie = cookies::upstream_header(cookies::pairs_iter(wire::cookie_headers(up)), &drop, keep);
+        // Headers are named by constant: Pingora parses a name given as
+        // text on every call. `insert_header` replaces every earlier value.
+        match cookie {
+            Some(c) => up.insert_header(http::header::COOKIE, c)?,
+            None => {
+                up.remove_header(&http::header::COOKIE);
+            }
         }
         if let Some(name) = &cfg.user_header {
-            up.remove_header(name);
-            if let (true, Some(f)) = (forward.as_user, &ctx.found) {
-                up.insert_header(name.clone(), f.session.user_id.as_ref())?;
+            match (forward.as_user, &ctx.found) {
+                (true, Some(f)) => up.insert_header(name.clone(), f.session.user_id.as_ref())?,
+                _ => {
+                    up.remove_header(name);
+                }
             }
         }
         match &ctx.client {
-            Some(ip) => up.insert_header("x-forwarded-for", ip.as_str())?,
+            Some(ip) => up.insert_header(X_FORWARDED_FOR, ip.as_str())?,
             None => {
-                up.remove_header("x-forwarded-for");
+                up.remove_header(&X_FORWARDED_FOR);
             }
         }
         Ok(())
@@ -274,9 +287,14 @@ impl ProxyHttp for GatewayProxy {
             (Some(f), Some(fw)) if fw.upstream_cookie => Some((f.token_hash, fw)),
             _ => None,
         };
-        let set_cookies: Vec<_> = resp.headers.get_all("set-cookie").iter().cloned().collect();
+        let ends = signed_in.is_some_and(|(_, fw)| fw.ends_session);
+        if !ends && !resp.headers.contains_key(http::header::SET_COOKIE) {
+            // Nearly every answer: nothing to read or rewrite.
+            return Ok(());
+        }
+        let set_cookies: Vec<_> = resp.headers.get_all(http::header::SET_COOKIE).iter().cloned().collect();
         let mut kept = Vec::with_capacity(set_cookies.len());
-        let mut ended = signed_in.is_some_and(|(_, fw)| fw.ends_session);
+        let mut ended = ends;
         for value in set_cookies {
             let effect = value.to_str().map_or(SetCookieEffect::Other, |v| {
                 cookies::effect(v, &cfg.upstream.session_cookie, now)
@@ -370,7 +388,7 @@ impl ProxyHttp for GatewayProxy {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let req = session.req_header();
         tracing::info!(
-            method = %req.method,
+            method = req.method.as_str(),
             path = req.uri.path(),
             status,
             outcome = ctx.outcome,
@@ -383,5 +401,5 @@ impl ProxyHttp for GatewayProxy {
 }
 
 fn is_websocket(req: &RequestHeader) -> bool {
-    wire::header(req, "upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+    wire::header(req, http::header::UPGRADE).is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
 }

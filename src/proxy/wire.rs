@@ -22,17 +22,19 @@ pub const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-pub fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+/// A request header's value, if it is text. Takes a `HeaderName` (or
+/// anything the map can look up by) so the hot path names headers by
+/// constant instead of parsing a name on every request.
+pub fn header<'a>(req: &'a RequestHeader, name: impl http::header::AsHeaderName) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// All `Cookie` header values of the request that are text.
-pub fn cookie_headers(req: &RequestHeader) -> Vec<&str> {
+pub fn cookie_headers(req: &RequestHeader) -> impl Iterator<Item = &str> {
     req.headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .collect()
 }
 
 /// The client's IP address, for logs, audit and `X-Forwarded-For`.
