@@ -99,8 +99,8 @@ impl Gateway {
             .stderr(log)
             .spawn()
             .expect("spawn the gateway");
-        let gw = Gateway { child, addr, config };
-        wait_healthy(addr).await;
+        let mut gw = Gateway { child, addr, config };
+        wait_healthy(addr, &mut gw.child).await;
         gw
     }
 
@@ -165,8 +165,9 @@ impl Demo {
                 lines.insert(k.trim().to_string(), v.trim().to_string());
             }
         }
-        let demo = Demo { child, lines };
-        wait_healthy(demo.gateway()).await;
+        let mut demo = Demo { child, lines };
+        let addr = demo.gateway();
+        wait_healthy(addr, &mut demo.child).await;
         demo
     }
 
@@ -183,9 +184,14 @@ impl Drop for Demo {
     }
 }
 
-pub async fn wait_healthy(addr: SocketAddr) {
+/// Waits for `/_2fa/health`, failing at once if the process has exited
+/// (a refused configuration, say) instead of at the deadline.
+pub async fn wait_healthy(addr: SocketAddr, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("gateway for {addr} exited before it became healthy: {status}");
+        }
         let mut b = Browser::new(addr);
         if let Ok(r) = b.try_send(Method::GET, "/_2fa/health", &[], Bytes::new()).await {
             if r.status == StatusCode::OK {
