@@ -97,8 +97,14 @@ async fn alice_turns_on_an_authenticator_app_signs_in_with_it_and_with_a_recover
     alice.sign_in("alice@acme.test", "alice-password").await;
     alice.expect_heading("Dashboard").await;
 
+    // An error page wears the same header as every page, and its shot runs
+    // axe-core on it like on the others.
     alice.visit("/_2fa/no-such-page").await;
     alice.expect_heading("Not found").await;
+    let title = alice.client.title().await.expect("the page title");
+    assert_eq!(title, "Not found · Demo Dashboard");
+    alice.expect_text("Demo Dashboard · Sign-in security").await;
+    assert!(alice.sees("Back to Demo Dashboard").await, "a way back");
     alice.shot("not-found").await;
     alice.check_the_checker().await;
     finish("totp", &stage.record);

@@ -15,7 +15,18 @@ pub struct Frame<'a> {
     pub failed: Option<(&'a str, &'a str)>,
 }
 
-impl Frame<'_> {
+impl<'a> Frame<'a> {
+    /// The frame of a page shown outside any form flow (an error page, a
+    /// request without a session): no CSRF token, nothing refused.
+    pub fn plain(config: &'a crate::config::Config) -> Self {
+        Frame {
+            dashboard: &config.dashboard_name,
+            prefix: &config.prefix,
+            csrf: "",
+            failed: None,
+        }
+    }
+
     fn error_for(&self, action: &str) -> Option<&str> {
         self.failed.filter(|(a, _)| *a == action).map(|(_, m)| m)
     }
@@ -372,6 +383,13 @@ pub fn sms_setup(frame: &Frame, masked: &str, error: Option<&str>) -> Markup {
         p { a href={ (frame.prefix) "/settings" } { "Cancel" } }
     };
     layout(frame, "Confirm your phone number", body)
+}
+
+/// An error (not found, the dashboard unreachable, a sign-in that could not
+/// finish): the same header and title as every other page, so a person
+/// still sees whose dashboard they are on; the footer leads back to it.
+pub fn error(frame: &Frame, title: &str, text: &str) -> Markup {
+    layout(frame, title, html! { p { (text) } })
 }
 
 /// A short message with a way back.
