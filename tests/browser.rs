@@ -72,6 +72,17 @@ async fn alice_turns_on_an_authenticator_app_signs_in_with_it_and_with_a_recover
     alice.sign_in("alice@acme.test", "alice-password").await;
     alice.expect_heading("Two-factor authentication").await;
     alice.press("Lost your device? Use a recovery code").await;
+    alice.fill("Use recovery code", "Recovery code", "aaaa-bbbb-cccc").await;
+    alice.press("Use recovery code").await;
+    alice.expect_heading("Two-factor authentication").await;
+    let error = alice.error_beside("Use recovery code", "Recovery code").await;
+    assert!(
+        error.as_deref().is_some_and(|e| e.contains("not right")),
+        "the refusal is beside the recovery code: {error:?}"
+    );
+    assert_eq!(alice.error_beside("Continue", "Code from your app").await, None);
+    alice.shot("challenge-wrong-recovery-code").await;
+    // Still open: the field is there to type the right code into.
     alice.fill("Use recovery code", "Recovery code", &codes[0]).await;
     alice.shot("challenge-recovery-code").await;
     alice.press("Use recovery code").await;
