@@ -192,7 +192,7 @@ async fn dave_turns_on_sms_codes_and_signs_in_with_a_code_from_a_message() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn alice_requires_2fa_for_acme_and_bob_is_sent_to_set_it_up_at_his_next_page() {
+async fn alice_requires_2fa_for_acme_so_bob_must_set_it_up_and_once_she_lifts_it_bob_goes_without() {
     let stage = Stage::start("require").await;
     // Bob uses his phone.
     let bob = stage.person("bob", PHONE).await;
@@ -234,6 +234,21 @@ async fn alice_requires_2fa_for_acme_and_bob_is_sent_to_set_it_up_at_his_next_pa
     assert!(!bob.sees("Require two-factor").await, "members have no toggle");
     bob.shot("settings-member").await;
 
+    // Bob turns his app off again: while acme requires it, his next page
+    // is the enroll page once more.
+    bob.fill(
+        "Disable two-factor authentication",
+        "Confirm your password",
+        "bob-password",
+    )
+    .await;
+    bob.press("Disable two-factor authentication").await;
+    bob.expect_text("Off: no authenticator app is set up.").await;
+    bob.visit("/").await;
+    bob.expect_heading("Two-factor authentication required").await;
+    assert!(bob.path().await.starts_with("/_2fa/enroll"), "{}", bob.path().await);
+    bob.shot("enroll-again").await;
+
     alice.visit("/_2fa/settings").await;
     alice
         .tick("Save", "Require two-factor authentication for all account users", false)
@@ -243,6 +258,13 @@ async fn alice_requires_2fa_for_acme_and_bob_is_sent_to_set_it_up_at_his_next_pa
     let toggle = alice.field("Save", "Require two-factor authentication").await;
     assert!(!toggle.is_selected().await.unwrap(), "the requirement is removed");
     alice.shot("settings-not-required").await;
+
+    // Bob, still without 2FA, now reaches the dashboard itself.
+    bob.visit("/").await;
+    bob.expect_heading("Dashboard").await;
+    assert_eq!(bob.path().await, "/", "not sent to enroll");
+    bob.expect_text("Signed in as bob@acme.test").await;
+    bob.shot("dashboard-not-required").await;
     finish("require", &stage.record);
 }
 
