@@ -1,8 +1,9 @@
 //! Real-browser end-to-end tests: headless Chromium, driven over WebDriver
 //! (chromedriver) by fantoccini, walks every 2FA flow as a person would,
 //! against `tfa-gateway demo` started exactly as a user starts it. Each step
-//! leaves a screenshot in `target/e2e-screenshots/<flow>/` and every gateway
-//! page seen is checked with axe-core; serious or critical violations fail.
+//! leaves a screenshot in `target/e2e-screenshots/<flow>/` (printed when the
+//! flow starts, so a failing test's output names it) and every gateway page
+//! seen is checked with axe-core; serious or critical violations fail.
 //!
 //! Needs `chromium`, `chromium-driver` (Debian) and `npm ci --prefix
 //! tests/browser` (axe-core); `.ci/run` installs them. The ignored test
