@@ -1,8 +1,9 @@
 //! Real-browser end-to-end tests: headless Chromium, driven over WebDriver
 //! (chromedriver) by fantoccini, walks every 2FA flow as a person would,
 //! against `tfa-gateway demo` started exactly as a user starts it. Each step
-//! leaves a screenshot in `target/e2e-screenshots/<flow>/` and every gateway
-//! page seen is checked with axe-core; serious or critical violations fail.
+//! leaves a screenshot in `target/e2e-screenshots/<flow>/` (printed when the
+//! flow starts, so a failing test's output names it) and every gateway page
+//! seen is checked with axe-core; serious or critical violations fail.
 //!
 //! Needs `chromium`, `chromium-driver` (Debian) and `npm ci --prefix
 //! tests/browser` (axe-core); `.ci/run` installs them. The ignored test
@@ -72,6 +73,17 @@ async fn alice_turns_on_an_authenticator_app_signs_in_with_it_and_with_a_recover
     alice.sign_in("alice@acme.test", "alice-password").await;
     alice.expect_heading("Two-factor authentication").await;
     alice.press("Lost your device? Use a recovery code").await;
+    alice.fill("Use recovery code", "Recovery code", "aaaa-bbbb-cccc").await;
+    alice.press("Use recovery code").await;
+    alice.expect_heading("Two-factor authentication").await;
+    let error = alice.error_beside("Use recovery code", "Recovery code").await;
+    assert!(
+        error.as_deref().is_some_and(|e| e.contains("not right")),
+        "the refusal is beside the recovery code: {error:?}"
+    );
+    assert_eq!(alice.error_beside("Continue", "Code from your app").await, None);
+    alice.shot("challenge-wrong-recovery-code").await;
+    // Still open: the field is there to type the right code into.
     alice.fill("Use recovery code", "Recovery code", &codes[0]).await;
     alice.shot("challenge-recovery-code").await;
     alice.press("Use recovery code").await;
@@ -97,8 +109,14 @@ async fn alice_turns_on_an_authenticator_app_signs_in_with_it_and_with_a_recover
     alice.sign_in("alice@acme.test", "alice-password").await;
     alice.expect_heading("Dashboard").await;
 
+    // An error page wears the same header as every page, and its shot runs
+    // axe-core on it like on the others.
     alice.visit("/_2fa/no-such-page").await;
     alice.expect_heading("Not found").await;
+    let title = alice.client.title().await.expect("the page title");
+    assert_eq!(title, "Not found · Demo Dashboard");
+    alice.expect_text("Demo Dashboard · Sign-in security").await;
+    assert!(alice.sees("Back to Demo Dashboard").await, "a way back");
     alice.shot("not-found").await;
     alice.check_the_checker().await;
     finish("totp", &stage.record);
@@ -175,7 +193,7 @@ async fn dave_turns_on_sms_codes_and_signs_in_with_a_code_from_a_message() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn alice_requires_2fa_for_acme_and_bob_is_sent_to_set_it_up_at_his_next_page() {
+async fn alice_requires_2fa_for_acme_so_bob_must_set_it_up_and_once_she_lifts_it_bob_goes_without() {
     let stage = Stage::start("require").await;
     // Bob uses his phone.
     let bob = stage.person("bob", PHONE).await;
@@ -217,6 +235,21 @@ async fn alice_requires_2fa_for_acme_and_bob_is_sent_to_set_it_up_at_his_next_pa
     assert!(!bob.sees("Require two-factor").await, "members have no toggle");
     bob.shot("settings-member").await;
 
+    // Bob turns his app off again: while acme requires it, his next page
+    // is the enroll page once more.
+    bob.fill(
+        "Disable two-factor authentication",
+        "Confirm your password",
+        "bob-password",
+    )
+    .await;
+    bob.press("Disable two-factor authentication").await;
+    bob.expect_text("Off: no authenticator app is set up.").await;
+    bob.visit("/").await;
+    bob.expect_heading("Two-factor authentication required").await;
+    assert!(bob.path().await.starts_with("/_2fa/enroll"), "{}", bob.path().await);
+    bob.shot("enroll-again").await;
+
     alice.visit("/_2fa/settings").await;
     alice
         .tick("Save", "Require two-factor authentication for all account users", false)
@@ -226,6 +259,13 @@ async fn alice_requires_2fa_for_acme_and_bob_is_sent_to_set_it_up_at_his_next_pa
     let toggle = alice.field("Save", "Require two-factor authentication").await;
     assert!(!toggle.is_selected().await.unwrap(), "the requirement is removed");
     alice.shot("settings-not-required").await;
+
+    // Bob, still without 2FA, now reaches the dashboard itself.
+    bob.visit("/").await;
+    bob.expect_heading("Dashboard").await;
+    assert_eq!(bob.path().await, "/", "not sent to enroll");
+    bob.expect_text("Signed in as bob@acme.test").await;
+    bob.shot("dashboard-not-required").await;
     finish("require", &stage.record);
 }
 

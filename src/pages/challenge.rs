@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 
+use super::html::CodeField;
 use super::request::{refusal_json, safe_next, with_retry, CodeBody, OwnRequest, Shared};
 use super::{html, html_reply, Reply};
 use crate::actions;
@@ -13,7 +14,7 @@ pub async fn page(
     req: &OwnRequest,
     next: &str,
     status: u16,
-    error: Option<&str>,
+    error: Option<(CodeField, &str)>,
     flash: Option<&str>,
 ) -> Reply {
     let (totp, sms) = match &req.found {
@@ -43,11 +44,15 @@ pub async fn send_sms(gw: &Shared, req: &OwnRequest) -> Reply {
     let form = req.form();
     let next = safe_next(form.get("next").map(String::as_str));
     let Some(found) = req.found.as_ref().filter(|_| req.csrf_ok(&form)) else {
-        return page(gw, req, &next, 403, Some("The form expired. Please try again."), None).await;
+        let expired = (CodeField::App, "The form expired. Please try again.");
+        return page(gw, req, &next, 403, Some(expired), None).await;
     };
     match actions::sms::send_sign_in_code(gw, found, req.client()).await {
         Ok(masked) => page(gw, req, &next, 200, None, Some(&format!("We sent a code to {masked}."))).await,
-        Err(r) => with_retry(page(gw, req, &next, r.status, Some(&r.message), None).await, &r),
+        Err(r) => with_retry(
+            page(gw, req, &next, r.status, Some((CodeField::App, &r.message)), None).await,
+            &r,
+        ),
     }
 }
 
@@ -66,23 +71,21 @@ pub async fn api_send_sms(gw: &Shared, req: &OwnRequest) -> Reply {
 pub async fn submit(gw: &Shared, req: &OwnRequest) -> Reply {
     let form = req.form();
     let next = safe_next(form.get("next").map(String::as_str));
+    // Both forms post here; a refusal is said beside the field that was used.
+    let field = CodeField::of_form(form.get("factor").map(String::as_str));
     if !req.csrf_ok(&form) {
-        return page(
-            gw,
-            req,
-            &next,
-            403,
-            Some("The form expired. Please enter the code again."),
-            None,
-        )
-        .await;
+        let expired = (field, "The form expired. Please enter the code again.");
+        return page(gw, req, &next, 403, Some(expired), None).await;
     }
     let (Some(found), Some(code)) = (&req.found, form.get("code")) else {
-        return page(gw, req, &next, 400, Some("Enter a code."), None).await;
+        return page(gw, req, &next, 400, Some((field, "Enter a code.")), None).await;
     };
     match actions::pass_challenge(gw, found, code.clone(), req.client()).await {
         Ok(released) => with_released_cookies(gw, super::redirect(&next), &released),
-        Err(r) => with_retry(page(gw, req, &next, r.status, Some(&r.message), None).await, &r),
+        Err(r) => with_retry(
+            page(gw, req, &next, r.status, Some((field, &r.message)), None).await,
+            &r,
+        ),
     }
 }
 

@@ -15,7 +15,18 @@ pub struct Frame<'a> {
     pub failed: Option<(&'a str, &'a str)>,
 }
 
-impl Frame<'_> {
+impl<'a> Frame<'a> {
+    /// The frame of a page shown outside any form flow (an error page, a
+    /// request without a session): no CSRF token, nothing refused.
+    pub fn plain(config: &'a crate::config::Config) -> Self {
+        Frame {
+            dashboard: &config.dashboard_name,
+            prefix: &config.prefix,
+            csrf: "",
+            failed: None,
+        }
+    }
+
     fn error_for(&self, action: &str) -> Option<&str> {
         self.failed.filter(|(a, _)| *a == action).map(|(_, m)| m)
     }
@@ -55,10 +66,16 @@ fn layout(frame: &Frame, title: &str, body: Markup) -> Markup {
 
 /// A code field: digits from an app or a message, with its error beside it.
 fn code_input(label: &str, error: Option<&str>) -> Markup {
+    code_input_focused(label, error, true)
+}
+
+/// A code field that takes the focus only if `focus`: a page has one
+/// autofocus, and it goes where the person has to type next.
+fn code_input_focused(label: &str, error: Option<&str>, focus: bool) -> Markup {
     html! {
         label for="code" { (label) }
         input.code #code type="text" name="code" inputmode="numeric" autocomplete="one-time-code"
-            autocapitalize="off" spellcheck="false" maxlength="7" required autofocus
+            autocapitalize="off" spellcheck="false" maxlength="7" required autofocus[focus]
             aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| "code-error")];
         @if let Some(e) = error {
             p.error #code-error role="alert" { (e) }
@@ -268,10 +285,32 @@ pub fn recovery_codes(frame: &Frame, codes: &[String], fresh_enable: bool) -> Ma
     layout(frame, "Your recovery codes", body)
 }
 
+/// The two code fields of the challenge page: the app's (or message's)
+/// code, and a recovery code behind "Lost your device?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeField {
+    App,
+    Recovery,
+}
+
+impl CodeField {
+    /// The hidden `factor` value the recovery form posts, so that a refusal
+    /// is said beside the field that was used.
+    pub const RECOVERY: &'static str = "recovery";
+
+    pub fn of_form(factor: Option<&str>) -> Self {
+        match factor {
+            Some(Self::RECOVERY) => CodeField::Recovery,
+            _ => CodeField::App,
+        }
+    }
+}
+
 /// The second step of sign-in.
 pub struct ChallengeView<'a> {
     pub next: &'a str,
-    pub error: Option<&'a str>,
+    /// Why the last code was refused, and beside which field to say it.
+    pub error: Option<(CodeField, &'a str)>,
     pub flash: Option<&'a str>,
     /// The user has an authenticator app.
     pub totp: bool,
@@ -288,13 +327,15 @@ pub fn challenge(frame: &Frame, v: &ChallengeView) -> Markup {
     } else {
         ("Enter the code we send you by SMS.", "Code from the message")
     };
+    let error_at = |field| v.error.filter(|(f, _)| *f == field).map(|(_, e)| e);
+    let recovery_error = error_at(CodeField::Recovery);
     let body = html! {
         p { (intro) }
         (notice(v.flash, "flash"))
         form method="post" action={ (frame.prefix) "/challenge" } {
             (csrf(frame))
             input type="hidden" name="next" value=(v.next);
-            (code_input(label, v.error))
+            (code_input_focused(label, error_at(CodeField::App), recovery_error.is_none()))
             button type="submit" { "Continue" }
         }
         @if let Some(masked) = v.sms {
@@ -304,14 +345,22 @@ pub fn challenge(frame: &Frame, v: &ChallengeView) -> Markup {
                 button.secondary type="submit" { "Send a code by SMS to " (masked) }
             }
         }
-        details {
+        // Open when its code was refused, or the error would be hidden.
+        details open[recovery_error.is_some()] {
             summary { "Lost your device? Use a recovery code" }
             form method="post" action={ (frame.prefix) "/challenge" } {
                 (csrf(frame))
                 input type="hidden" name="next" value=(v.next);
+                input type="hidden" name="factor" value=(CodeField::RECOVERY);
                 label for="recovery-code" { "Recovery code" }
                 input.code #recovery-code type="text" name="code" autocomplete="off" autocapitalize="off"
-                    spellcheck="false" maxlength="32" placeholder="xxxx-xxxx-xxxx" required;
+                    spellcheck="false" maxlength="32" placeholder="xxxx-xxxx-xxxx" required
+                    autofocus[recovery_error.is_some()]
+                    aria-invalid=[recovery_error.map(|_| "true")]
+                    aria-describedby=[recovery_error.map(|_| "recovery-code-error")];
+                @if let Some(e) = recovery_error {
+                    p.error #recovery-code-error role="alert" { (e) }
+                }
                 button type="submit" { "Use recovery code" }
             }
         }
@@ -374,6 +423,13 @@ pub fn sms_setup(frame: &Frame, masked: &str, error: Option<&str>) -> Markup {
     layout(frame, "Confirm your phone number", body)
 }
 
+/// An error (not found, the dashboard unreachable, a sign-in that could not
+/// finish): the same header and title as every other page, so a person
+/// still sees whose dashboard they are on; the footer leads back to it.
+pub fn error(frame: &Frame, title: &str, text: &str) -> Markup {
+    layout(frame, title, html! { p { (text) } })
+}
+
 /// A short message with a way back.
 pub fn message(frame: &Frame, title: &str, text: &str, back: &str) -> Markup {
     let body = html! {
@@ -382,3 +438,6 @@ pub fn message(frame: &Frame, title: &str, text: &str, back: &str) -> Markup {
     };
     layout(frame, title, body)
 }
+
+#[cfg(test)]
+mod tests;

@@ -106,10 +106,6 @@ pub async fn handle(gw: &Arc<Gateway>, req: OwnRequest) -> Reply {
 
 /// An HTML page; never cached, never framed by another site.
 pub fn html_reply(status: u16, page: maud::Markup) -> Reply {
-    html_bytes(status, page.into_string())
-}
-
-fn html_bytes(status: u16, page: String) -> Reply {
     Reply::new(
         status,
         &[
@@ -120,7 +116,7 @@ fn html_bytes(status: u16, page: String) -> Reply {
             ("x-content-type-options", "nosniff"),
             ("referrer-policy", "same-origin"),
         ],
-        Bytes::from(page),
+        Bytes::from(page.into_string()),
     )
 }
 
@@ -193,17 +189,9 @@ pub fn redirect(location: &str) -> Reply {
     )
 }
 
-/// A calm HTML page for a browser, with our stylesheet inline.
-pub fn error_page(status: u16, title: &str, message: &str) -> Reply {
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{t}</title><style>{CSS}</style></head><body><main class=\"card\">\
-         <h1>{t}</h1><p>{m}</p><p><a href=\"/\">Back to the dashboard</a></p></main></body></html>",
-        t = escape(title),
-        m = escape(message),
-    );
-    html_bytes(status, body)
+/// A calm HTML error page for a browser, in the layout of every page.
+pub fn error_page(frame: &html::Frame, status: u16, title: &str, message: &str) -> Reply {
+    html_reply(status, html::error(frame, title, message))
 }
 
 /// Whether a state-changing request comes from this site: browsers send
@@ -238,6 +226,17 @@ pub fn escape(s: &str) -> String {
 mod tests {
     use super::*;
 
+    const FRAME: html::Frame<'static> = html::Frame {
+        dashboard: "Acme Console",
+        prefix: "/_2fa",
+        csrf: "",
+        failed: None,
+    };
+
+    fn body(r: &Reply) -> String {
+        String::from_utf8(r.body.to_vec()).unwrap()
+    }
+
     #[test]
     fn json_errors_have_code_and_message() {
         let r = json_error(401, "second_factor_required", "x");
@@ -248,7 +247,7 @@ mod tests {
 
     #[test]
     fn pages_allow_only_our_stylesheet_and_our_script_file_by_hash() {
-        let r = error_page(404, "x", "y");
+        let r = error_page(&FRAME, 404, "x", "y");
         let csp = r.headers.get("content-security-policy").unwrap().to_str().unwrap();
         assert!(csp.starts_with("default-src 'none'; style-src 'sha256-"), "{csp}");
         let script_src = csp.split("; ").find(|d| d.starts_with("script-src")).unwrap();
@@ -259,7 +258,7 @@ mod tests {
         );
         assert!(!csp.contains("unsafe-inline") && !csp.contains("'self' "), "{csp}");
         assert!(csp.contains("frame-ancestors 'none'"));
-        let page = String::from_utf8(r.body.to_vec()).unwrap();
+        let page = body(&r);
         assert!(
             page.contains(&format!("<style>{CSS}</style>")),
             "the hashed text is exactly the inline style"
@@ -282,8 +281,24 @@ mod tests {
 
     #[test]
     fn error_page_escapes_its_text() {
-        let r = error_page(502, "<b>", "a & b");
-        let body = String::from_utf8(r.body.to_vec()).unwrap();
-        assert!(body.contains("&lt;b&gt;") && body.contains("a &amp; b"));
+        let page = body(&error_page(&FRAME, 502, "<b>", "a & b"));
+        assert!(page.contains("&lt;b&gt;") && page.contains("a &amp; b"));
+    }
+
+    #[test]
+    fn error_page_names_the_dashboard_in_its_title_and_header_like_every_page() {
+        let r = error_page(&FRAME, 404, "Not found", "There is no such page.");
+        assert_eq!(r.status, 404);
+        let page = body(&r);
+        assert!(page.contains("<title>Not found · Acme Console</title>"), "{page}");
+        assert!(
+            page.contains(r#"<header class="brand">Acme Console · Sign-in security</header>"#),
+            "{page}"
+        );
+        assert!(
+            page.contains("<h1>Not found</h1><p>There is no such page.</p>"),
+            "{page}"
+        );
+        assert!(page.contains(r#"<a href="/">Back to Acme Console</a>"#), "{page}");
     }
 }

@@ -51,10 +51,8 @@ impl OwnRequest {
 
     pub fn frame<'a>(&'a self, gw: &'a Gateway) -> Frame<'a> {
         Frame {
-            dashboard: &gw.config.dashboard_name,
-            prefix: &gw.config.prefix,
             csrf: self.found.as_ref().map_or("", |f| f.session.csrf.as_str()),
-            failed: None,
+            ..Frame::plain(&gw.config)
         }
     }
 

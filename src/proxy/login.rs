@@ -14,6 +14,7 @@ use pingora::proxy::Session;
 use super::wire;
 use crate::cookies::{self, SetCookieEffect};
 use crate::gateway::Gateway;
+use crate::pages::html::Frame;
 use crate::pages::{self, Reply};
 use crate::session::Found;
 
@@ -40,10 +41,12 @@ async fn sign_in(
     client: Option<String>,
 ) -> Result<Reply, Reply> {
     let cfg = &gw.config;
+    let frame = Frame::plain(cfg);
     let body = match wire::read_body(session, MAX_FORM).await {
         Ok(Some(b)) => b,
         Ok(None) => {
             return Err(pages::error_page(
+                &frame,
                 413,
                 "Form too large",
                 "The sign-in form was too large.",
@@ -51,17 +54,25 @@ async fn sign_in(
         }
         Err(_) => {
             return Err(pages::error_page(
+                &frame,
                 400,
                 "Bad request",
                 "The sign-in form could not be read.",
             ))
         }
     };
-    let request = upstream_request(gw, session, body, client.as_deref())
-        .map_err(|_| pages::error_page(400, "Bad request", "The sign-in request could not be understood."))?;
+    let request = upstream_request(gw, session, body, client.as_deref()).map_err(|_| {
+        pages::error_page(
+            &frame,
+            400,
+            "Bad request",
+            "The sign-in request could not be understood.",
+        )
+    })?;
     let answer = gw.upstream.send(request).await.map_err(|e| {
         tracing::warn!(error = %e, "sign-in could not reach the upstream");
         pages::error_page(
+            &frame,
             502,
             "The dashboard is not reachable",
             "The dashboard did not answer. Please try again in a moment.",
@@ -113,6 +124,7 @@ async fn sign_in(
             tracing::error!(error = %e, "sign-in succeeded upstream but the identity look-up failed");
             gw.sign_out_upstream(&upstream_cookie).await;
             return Err(pages::error_page(
+                &frame,
                 502,
                 "Sign-in could not be completed",
                 "The dashboard accepted your password, but the gateway could not confirm who you are. Please try again.",
@@ -132,6 +144,7 @@ async fn sign_in(
             tracing::error!(error = %e, "cannot record a sign-in");
             gw.sign_out_upstream(&upstream_cookie).await;
             return Err(pages::error_page(
+                &frame,
                 503,
                 "Sign-in could not be completed",
                 "The gateway could not record your sign-in. Please try again.",

@@ -21,7 +21,7 @@ use pingora::{ErrorSource, ErrorType};
 use crate::cookies::{self, SetCookieEffect};
 use crate::directory::Due;
 use crate::gateway::Gateway;
-use crate::pages;
+use crate::pages::{self, html::Frame};
 use crate::policy::{self, ClientKind, Decision, DueFacts, Facts, Forward, OwnRoute, Routes, SessionFacts, UserFacts};
 use crate::session::Found;
 
@@ -188,7 +188,8 @@ impl ProxyHttp for GatewayProxy {
             }
             Decision::Own(OwnRoute::NotFound) if ctx.kind == ClientKind::Navigation => {
                 ctx.outcome = "not_found";
-                wire::send(session, pages::error_page(404, "Not found", "There is no such page.")).await?;
+                let page = pages::error_page(&Frame::plain(cfg), 404, "Not found", "There is no such page.");
+                wire::send(session, page).await?;
                 Ok(true)
             }
             Decision::Own(route) => {
@@ -350,7 +351,7 @@ impl ProxyHttp for GatewayProxy {
                 _ => ("Something went wrong", "The gateway could not complete this request."),
             };
             let reply = match ctx.kind {
-                ClientKind::Navigation => pages::error_page(code, title, message),
+                ClientKind::Navigation => pages::error_page(&Frame::plain(&self.gw.config), code, title, message),
                 _ => pages::json_error(
                     code,
                     if code >= 500 {

@@ -227,6 +227,21 @@ impl Person {
         }
     }
 
+    /// The visible error said beside the field labelled `label` (the one
+    /// its `aria-describedby` names, in the same form), if there is one.
+    pub async fn error_beside(&self, button: &str, label: &str) -> Option<String> {
+        let field = self.field(button, label).await;
+        let id = field.attr("aria-describedby").await.expect("aria-describedby")?;
+        let xpath = format!("{}//*[@id={}]", Self::form_of(button), xq(&id));
+        let error = self.only(&xpath, &format!("the error of \"{label}\"")).await;
+        assert!(
+            error.is_displayed().await.unwrap_or(false),
+            "{}: the error of \"{label}\" is not visible",
+            self.who
+        );
+        Some(error.text().await.expect("the error's text"))
+    }
+
     pub async fn fill(&self, button: &str, label: &str, value: &str) {
         let field = self.field(button, label).await;
         field.clear().await.expect("clear a field");

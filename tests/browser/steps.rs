@@ -30,7 +30,11 @@ fn screenshot_dir(flow: &str) -> PathBuf {
 
 impl Stage {
     pub async fn start(flow: &str) -> Stage {
-        let record = Record::new(screenshot_dir(flow));
+        let dir = screenshot_dir(flow);
+        // Said first: cargo test shows a test's output only when it fails,
+        // and that is when the screenshots are wanted.
+        eprintln!("{flow}: screenshots in {}", dir.display());
+        let record = Record::new(dir);
         let data = tempfile::tempdir().expect("a data dir");
         let demo = Demo::start(data.path()).await;
         let driver = Driver::start().await;
