@@ -77,9 +77,17 @@ pub struct Gateway {
 impl Gateway {
     /// Starts `tfa-gateway run` in front of `upstream` with its data in `dir`.
     pub async fn start(upstream: SocketAddr, dir: &Path) -> Gateway {
+        Gateway::start_edited(upstream, dir, |text| text).await
+    }
+
+    /// Like `start`, with the configuration text passed through `edit` first
+    /// (e.g. a shorter `idle_timeout_seconds`).
+    pub async fn start_edited(upstream: SocketAddr, dir: &Path, edit: impl FnOnce(String) -> String) -> Gateway {
         let addr = free_addr();
         let config = dir.join("gateway.toml");
-        std::fs::write(&config, config_text(addr, upstream, &dir.join("data"))).expect("write config");
+        std::fs::create_dir_all(dir).expect("create the gateway's folder");
+        let text = edit(config_text(addr, upstream, &dir.join("data")));
+        std::fs::write(&config, text).expect("write config");
         write_secrets(&dir.join("data"));
         Gateway::start_with(addr, config).await
     }

@@ -7,6 +7,13 @@
 //! JSON API and a WebSocket, so the proxy has to cope with all of them without
 //! the backend cooperating. `GET /echo/headers` additionally lets tests see
 //! exactly what the proxy forwarded.
+//!
+//! Every answer to a request that carried a valid `dash_session` cookie, on
+//! any route and with any method (a 404, a `HEAD`, the WebSocket's `101`, a
+//! sign-out), has an `X-Demo-User: <email>` header: which user the dashboard
+//! saw. People trying the demo can watch it in the browser's developer tools;
+//! the attack suite (tests/attacks.rs) reads it to tell whether a request
+//! reached the dashboard as someone, whatever the route answered.
 
 mod ws;
 
@@ -22,7 +29,7 @@ use http::header::{
     CACHE_CONTROL, CONNECTION, CONTENT_TYPE, COOKIE, LOCATION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SET_COOKIE,
     UPGRADE,
 };
-use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -66,6 +73,8 @@ pub enum DashboardError {
 }
 
 const SESSION_COOKIE: &str = "dash_session";
+/// Which user the dashboard saw, on every answer to a signed-in request.
+const USER_HEADER: &str = "x-demo-user";
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 type Resp = Response<Full<Bytes>>;
@@ -146,25 +155,36 @@ pub async fn serve(listener: tokio::net::TcpListener) -> Result<(), DashboardErr
     }
 }
 
-/// Thin adapter from hyper: the WebSocket needs the live request for the
-/// upgrade; everything else is routed on a fully collected body so that the
-/// routing logic can be unit-tested without sockets.
+/// Thin adapter from hyper: answers, then says which user it saw. The user
+/// is read first, since a sign-out ends the session the request carried.
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, Infallible> {
+    let user = current_user(&state, req.headers());
+    let mut resp = answer(&state, req).await;
+    if let Some(email) = user.and_then(|u| HeaderValue::from_str(u.email).ok()) {
+        resp.headers_mut().insert(HeaderName::from_static(USER_HEADER), email);
+    }
+    Ok(resp)
+}
+
+/// The WebSocket needs the live request for the upgrade; everything else is
+/// routed on a fully collected body so that the routing logic can be
+/// unit-tested without sockets.
+async fn answer(state: &State, req: Request<Incoming>) -> Resp {
     if req.uri().path() == "/ws" && req.method() == Method::GET {
-        return Ok(ws::websocket(&state, req));
+        return ws::websocket(state, req);
     }
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            return Ok(text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"));
+            return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
         }
         Err(error) => {
             tracing::debug!(%error, "failed to read dashboard request body");
-            return Ok(text(StatusCode::BAD_REQUEST, "could not read request body"));
+            return text(StatusCode::BAD_REQUEST, "could not read request body");
         }
     };
-    Ok(route(&state, &parts.method, parts.uri.path(), &parts.headers, body))
+    route(state, &parts.method, parts.uri.path(), &parts.headers, body)
 }
 
 fn route(state: &State, method: &Method, path: &str, headers: &HeaderMap, body: Bytes) -> Resp {

@@ -143,3 +143,70 @@ async fn websocket_echoes_for_signed_in_users_and_refuses_others() {
     }
     ws.close(None).await.expect("close");
 }
+
+/// Sends one raw request and reads at least the answer's head (hyper writes
+/// header names in lower case).
+async fn exchange(addr: std::net::SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut out = vec![0u8; 16 * 1024];
+    let mut len = 0;
+    while !String::from_utf8_lossy(&out[..len]).contains("\r\n\r\n") {
+        match tcp.read(&mut out[len..]).await.expect("read") {
+            0 => break,
+            n => len += n,
+        }
+    }
+    String::from_utf8_lossy(&out[..len]).into_owned()
+}
+
+#[tokio::test]
+async fn every_answer_to_a_signed_in_request_names_the_user_it_saw() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(serve(listener));
+    let form = "email=bob%40acme.test&password=bob-password";
+    let login = exchange(
+        addr,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        ),
+    )
+    .await;
+    let set_cookie = login.lines().find_map(|l| l.strip_prefix("set-cookie: "));
+    let cookie = set_cookie.and_then(|c| c.split(';').next()).expect("cookie");
+    assert!(!login.contains("x-demo-user"), "the sign-in itself carried no session");
+
+    let upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13";
+    for (head, status) in [
+        ("GET /", "200"),
+        ("HEAD /", "404"),
+        ("GET /nope/../api/me", "404"),
+        ("DELETE /api/me", "404"),
+        ("POST /", "404"),
+        ("OPTIONS *", "404"),
+        ("GET /ws", "101"),
+        ("POST /logout", "303"),
+    ] {
+        let extra = if head == "GET /ws" {
+            upgrade
+        } else {
+            "Content-Length: 0"
+        };
+        let request = format!("{head} HTTP/1.1\r\nHost: x\r\nCookie: a=1; {cookie}\r\n{extra}\r\n\r\n");
+        let signed_in = exchange(addr, &request).await;
+        assert!(
+            signed_in.starts_with(&format!("HTTP/1.1 {status}")),
+            "{head}: {signed_in}"
+        );
+        assert!(
+            signed_in.contains("\r\nx-demo-user: bob@acme.test\r\n"),
+            "{head}: {signed_in}"
+        );
+    }
+    let signed_out = exchange(addr, &format!("GET / HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n")).await;
+    assert!(signed_out.starts_with("HTTP/1.1 303"), "{signed_out}");
+    assert!(!signed_out.contains("x-demo-user"), "the session ended: {signed_out}");
+}
