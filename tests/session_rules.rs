@@ -1,12 +1,14 @@
 //! OWASP's session rules at the gateway, over real sockets: a new sign-in
-//! ends the session the browser had. Each check replays the old cookies
-//! exactly as a thief holding them would.
+//! ends the session the browser had, and a sign-out is over for good, even
+//! when the gateway is killed right after it. Each check replays the old
+//! cookies exactly as a thief holding them would.
 
 mod common;
 
+use bytes::Bytes;
 use common::api::{enable_totp, try_challenge, try_held_sign_in};
 use common::{start_dashboard, Browser, Gateway};
-use http::StatusCode;
+use http::{Method, StatusCode};
 
 /// Whether the gateway still treats `b`'s cookies as a signed-in session:
 /// its own API, forward auth, and whether the upstream gets the cookie.
@@ -69,4 +71,30 @@ async fn signing_in_again_ends_the_gateway_session_the_browser_had() {
         "{}",
         page.text()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_out_session_stays_ended_when_the_gateway_is_killed_right_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(start_dashboard(), dir.path()).await;
+    let mut alice = Browser::new(gw.addr);
+    alice.login("alice@acme.test", "alice-password").await;
+    let mut bob = Browser::new(gw.addr);
+    bob.login("bob@acme.test", "bob-password").await;
+    let before = bob.clone();
+    assert!(gateway_accepts(&before).await);
+
+    let out = bob.send(Method::POST, "/logout", &[], Bytes::new()).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let (addr, config) = gw.crash();
+
+    let _gw = Gateway::start_with(addr, config).await;
+    assert!(
+        !gateway_accepts(&before).await,
+        "bob's signed-out session came back after the restart"
+    );
+    // Not an empty store: a session nobody ended was restored.
+    assert!(gateway_accepts(&alice).await, "alice's session was lost");
+    let page = alice.get("/").await;
+    assert!(page.text().contains("Signed in as alice@acme.test"), "{}", page.text());
 }
