@@ -2,7 +2,8 @@
 //! sending the very same cookies, the dashboard never ends its own session,
 //! and still the gateway stops forwarding once a timeout has passed. The
 //! configuration allows no timeout under 60 s, so each test sleeps a little
-//! over a minute; they run side by side.
+//! over a minute: two tests, which the test runner's two threads run side
+//! by side.
 
 mod common;
 
@@ -43,13 +44,23 @@ async fn sleep_secs(secs: u64) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_session_left_idle_past_its_timeout_is_sent_to_sign_in_and_one_in_use_is_not() {
+async fn an_idle_session_and_an_unfinished_sign_in_end_at_their_timeouts_while_a_used_session_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let idle = TIMEOUT.to_string();
-    let settings = [("idle_timeout_seconds", idle.as_str()), ("lifetime_seconds", "3600")];
+    let timeout = TIMEOUT.to_string();
+    let settings = [
+        ("idle_timeout_seconds", timeout.as_str()),
+        ("pending_timeout_seconds", timeout.as_str()),
+        ("lifetime_seconds", "3600"),
+    ];
     let gw = Gateway::start_configured(start_dashboard(), dir.path(), &settings).await;
+    let mut setup = signed_in(&gw, "carol@globex.test", "carol-password").await;
+    let (_, codes) = enable_totp(&mut setup, "carol-password").await;
     let left = signed_in(&gw, "bob@acme.test", "bob-password").await;
     let used = signed_in(&gw, "alice@acme.test", "alice-password").await;
+    let mut unfinished = Browser::new(gw.addr);
+    try_held_sign_in(&mut unfinished, "carol@globex.test", "carol-password")
+        .await
+        .expect("up");
 
     // In use every 20 s: never idle for long, though older than the timeout.
     for _ in 0..3 {
@@ -65,6 +76,21 @@ async fn a_session_left_idle_past_its_timeout_is_sent_to_sign_in_and_one_in_use_
     );
     let echo = left.clone().get("/echo/headers").await.json();
     assert_eq!(echo["cookie"], serde_json::Value::Null, "{echo}");
+
+    assert_eq!(
+        try_challenge(&mut unfinished, &codes[0]).await,
+        Some(StatusCode::UNAUTHORIZED),
+        "a sign-in held for {}s was completed",
+        TIMEOUT + 2
+    );
+    assert!(!unfinished.jar.contains_key("dash_session"), "nothing released");
+    // The code was good: a fresh sign-in passes with it.
+    let mut fresh = Browser::new(gw.addr);
+    try_held_sign_in(&mut fresh, "carol@globex.test", "carol-password")
+        .await
+        .expect("up");
+    assert_eq!(try_challenge(&mut fresh, &codes[0]).await, Some(StatusCode::NO_CONTENT));
+    assert!(forwarded(&fresh).await);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -89,35 +115,4 @@ async fn a_session_in_use_still_ends_at_its_configured_lifetime() {
         TIMEOUT / 4,
         TIMEOUT + 2
     );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_sign_in_left_at_the_challenge_past_its_timeout_cannot_be_completed() {
-    let dir = tempfile::tempdir().unwrap();
-    let pending = TIMEOUT.to_string();
-    let settings = [("pending_timeout_seconds", pending.as_str())];
-    let gw = Gateway::start_configured(start_dashboard(), dir.path(), &settings).await;
-    let mut setup = signed_in(&gw, "carol@globex.test", "carol-password").await;
-    let (_, codes) = enable_totp(&mut setup, "carol-password").await;
-
-    let mut late = Browser::new(gw.addr);
-    try_held_sign_in(&mut late, "carol@globex.test", "carol-password")
-        .await
-        .expect("up");
-    sleep_secs(TIMEOUT + 2).await;
-    assert_eq!(
-        try_challenge(&mut late, &codes[0]).await,
-        Some(StatusCode::UNAUTHORIZED),
-        "a sign-in held for {}s was completed",
-        TIMEOUT + 2
-    );
-    assert!(!late.jar.contains_key("dash_session"), "nothing released");
-
-    // The code was good: a fresh sign-in passes with it.
-    let mut fresh = Browser::new(gw.addr);
-    try_held_sign_in(&mut fresh, "carol@globex.test", "carol-password")
-        .await
-        .expect("up");
-    assert_eq!(try_challenge(&mut fresh, &codes[0]).await, Some(StatusCode::NO_CONTENT));
-    assert!(forwarded(&fresh).await);
 }
