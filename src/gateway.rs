@@ -261,22 +261,36 @@ impl Gateway {
         result
     }
 
-    /// Ends a gateway session in memory at once and on disk soon after.
-    pub fn end_session(self: &Arc<Self>, hash: &TokenHash, why: &str, client: Option<String>) {
+    /// Ends a gateway session: in memory at once, and on disk before the
+    /// caller answers. The delete is flushed like the sign-in it undoes: a
+    /// sign-out the browser was told about must hold after a crash, or a
+    /// SIGKILL in the half second before sled's own flush would bring the
+    /// session back at the next start. One flush per sign-out costs no more
+    /// than the one per sign-in, so it is awaited rather than left to a
+    /// background task; only the network call that signs out a held
+    /// upstream session, and the audit, stay in the background.
+    pub async fn end_session(self: &Arc<Self>, hash: &TokenHash, why: &str, client: Option<String>) {
         let Some(session) = self.sessions.end(hash) else {
             return;
         };
-        let hash = *hash;
         self.audit("logout", Some(&session.user_id), client, why.to_string());
-        let gw = self.clone();
-        tokio::spawn(async move {
-            if let Stage::Pending { held_set_cookies } = &session.stage {
-                gw.sign_out_held(held_set_cookies).await;
+        match &session.stage {
+            // Never written to disk; only the upstream session it holds is left.
+            Stage::Pending { held_set_cookies } => {
+                let gw = self.clone();
+                let held = held_set_cookies.clone();
+                tokio::spawn(async move { gw.sign_out_held(&held).await });
             }
-            if let Err(e) = gw.with_store(move |s| s.delete_session(&hash)).await {
-                tracing::error!(error = %e, "cannot delete an ended session");
+            Stage::Authenticated => {
+                let hash = *hash;
+                let deleted = self
+                    .with_store(move |s| s.delete_session(&hash).and_then(|_| s.flush()))
+                    .await;
+                if let Err(e) = deleted {
+                    tracing::error!(error = %e, "cannot delete an ended session; it may return at a restart");
+                }
             }
-        });
+        }
     }
 
     /// Signs out an upstream session the gateway will not release. Best

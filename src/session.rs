@@ -347,6 +347,30 @@ mod tests {
     }
 
     #[test]
+    fn restore_drops_sessions_that_expired_while_the_gateway_was_down() {
+        let (env, _) = env_at(10_000);
+        let t = SessionTable::new(settings());
+        let record = |token: &str, created, last_seen| SessionRecord {
+            token_hash: hash(token),
+            user_id: "u-bob".into(),
+            upstream_cookie_hash: hash("up"),
+            created,
+            last_seen,
+        };
+        assert!(t.restore(&env, &record("fresh", 9_000, 9_900)));
+        assert!(
+            !t.restore(&env, &record("idle", 9_000, 9_300)),
+            "unused for 700 s, past the 600 s idle timeout"
+        );
+        assert!(
+            !t.restore(&env, &record("old", 6_000, 9_990)),
+            "in use, but 4000 s old, past the 3600 s lifetime"
+        );
+        assert_eq!(t.len(), 1, "only the live session is loaded");
+        assert!(t.check(Some("fresh"), ["up"], 10_000).is_some());
+    }
+
+    #[test]
     fn release_gives_a_new_token_and_voids_the_old_one() {
         let (env, _) = env_at(1000);
         let t = SessionTable::new(settings());

@@ -2,8 +2,12 @@
 //! user (across all of their sessions) and per client address; past the limit
 //! further attempts are refused until a lockout ends, and each new lockout of
 //! the same user or address lasts twice as long as the last. A success resets
-//! the count. Counting is in memory: it guards the live process, and a
-//! lockout therefore ends early only if the operator restarts the gateway.
+//! the count. Counting happens here, in memory; a user's counter is also
+//! saved to the store after each change and put back at start-up
+//! (`Gateway::save_throttle`, `restore_user`), so a restart or a crash
+//! neither lifts a user's lockout nor resets their count. Per-address
+//! counters are not saved: a restart starts them afresh, and the per-user
+//! limit, which an attacker cannot shed by changing address, still holds.
 //!
 //! This is a consecutive-failure lockout, not a request-rate limit, so it is
 //! a few lines here rather than a token-bucket crate.

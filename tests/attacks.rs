@@ -35,7 +35,7 @@ use victims::Cookies;
 
 /// The shortest idle timeout the configuration accepts, and when a session
 /// last used at second s has surely passed it (times are whole seconds).
-const IDLE_TIMEOUT: &str = "idle_timeout_seconds = 60";
+const IDLE_TIMEOUT: (&str, &str) = ("idle_timeout_seconds", "60");
 const IDLE_EXPIRED: Duration = Duration::from_secs(62);
 
 #[tokio::test(flavor = "multi_thread")]
@@ -44,15 +44,7 @@ async fn no_attack_reaches_the_upstream_as_a_user_without_a_passed_second_factor
     let dashboard = start_dashboard();
 
     // First, a session that will expire while everything else runs.
-    let short = Gateway::start_edited(dashboard, &dir.path().join("short"), |text| {
-        let edited = text.replace("idle_timeout_seconds = 7200", IDLE_TIMEOUT);
-        assert!(
-            edited.contains(IDLE_TIMEOUT),
-            "the harness config sets the idle timeout"
-        );
-        edited
-    })
-    .await;
+    let short = Gateway::start_configured(dashboard, &dir.path().join("short"), &[IDLE_TIMEOUT]).await;
     let expiring = victims::signed_in(short.addr, "alice@acme.test").await;
     let last_used = Instant::now();
     let expired = Cookies::of(&expiring);

@@ -133,7 +133,8 @@ async fn sign_in(
     };
 
     if let Some(old) = previous {
-        gw.end_session(&old.token_hash, "replaced by a new sign-in", client.clone());
+        gw.end_session(&old.token_hash, "replaced by a new sign-in", client.clone())
+            .await;
     }
     let signed_in = match gw
         .sign_in(who, &upstream_cookie, session_set_cookies.clone(), client)

@@ -320,7 +320,8 @@ impl ProxyHttp for GatewayProxy {
             resp.append_header("set-cookie", v)?;
         }
         if let (true, Some((hash, _))) = (ended, signed_in) {
-            gw.end_session(&hash, "signed out at the upstream", ctx.client.clone());
+            gw.end_session(&hash, "signed out at the upstream", ctx.client.clone())
+                .await;
             resp.append_header("set-cookie", cookies::clear_gateway_cookie(&cfg.cookie))?;
             ctx.outcome = "logout";
         }

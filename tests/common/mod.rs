@@ -4,11 +4,12 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod crowd;
 pub mod tools;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -53,6 +54,23 @@ pub fn config_text(listen: SocketAddr, upstream: SocketAddr, data_dir: &Path) ->
         .replace("/tmp/tfa-gateway-demo", &data_dir.display().to_string())
 }
 
+/// `text` with each `(key, value)` of `settings` set: the one line that
+/// starts `key =` becomes `key = value`. Keys must appear in the demo
+/// configuration exactly once (`idle_timeout_seconds`, `threads`, ...), so a
+/// typo or an ambiguous key fails the test instead of changing nothing.
+pub fn with_settings(text: &str, settings: &[(&str, &str)]) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for (key, value) in settings {
+        let prefix = format!("{key} =");
+        let at: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].trim_start().starts_with(&prefix))
+            .collect();
+        assert_eq!(at.len(), 1, "{key} must be in the demo configuration once");
+        lines[at[0]] = format!("{key} = {value}");
+    }
+    lines.join("\n") + "\n"
+}
+
 /// The key and admin token a gateway configured by `config_text` reads.
 pub fn write_secrets(data_dir: &Path) {
     let env = tfa_gateway::env::Env::real();
@@ -77,16 +95,16 @@ pub struct Gateway {
 impl Gateway {
     /// Starts `tfa-gateway run` in front of `upstream` with its data in `dir`.
     pub async fn start(upstream: SocketAddr, dir: &Path) -> Gateway {
-        Gateway::start_edited(upstream, dir, |text| text).await
+        Gateway::start_configured(upstream, dir, &[]).await
     }
 
-    /// Like `start`, with the configuration text passed through `edit` first
-    /// (e.g. a shorter `idle_timeout_seconds`).
-    pub async fn start_edited(upstream: SocketAddr, dir: &Path, edit: impl FnOnce(String) -> String) -> Gateway {
+    /// Like `start`, with `settings` changed in the configuration (see
+    /// `with_settings`).
+    pub async fn start_configured(upstream: SocketAddr, dir: &Path, settings: &[(&str, &str)]) -> Gateway {
         let addr = free_addr();
         let config = dir.join("gateway.toml");
         std::fs::create_dir_all(dir).expect("create the gateway's folder");
-        let text = edit(config_text(addr, upstream, &dir.join("data")));
+        let text = with_settings(&config_text(addr, upstream, &dir.join("data")), settings);
         std::fs::write(&config, text).expect("write config");
         write_secrets(&dir.join("data"));
         Gateway::start_with(addr, config).await
@@ -245,6 +263,9 @@ impl Response {
 pub struct Browser {
     pub addr: SocketAddr,
     pub jar: BTreeMap<String, String>,
+    /// The address its connections come from; `None` lets the system pick
+    /// (127.0.0.1 for the gateway's loopback listener).
+    pub source: Option<IpAddr>,
 }
 
 impl Browser {
@@ -252,6 +273,17 @@ impl Browser {
         Browser {
             addr,
             jar: BTreeMap::new(),
+            source: None,
+        }
+    }
+
+    /// A browser whose connections come from `source`: Linux routes all of
+    /// 127.0.0.0/8 to loopback, so a test can be many clients at once.
+    pub fn from_ip(addr: SocketAddr, source: &str) -> Self {
+        let ip = source.parse().unwrap_or_else(|e| panic!("{source}: {e}"));
+        Browser {
+            source: Some(ip),
+            ..Browser::new(addr)
         }
     }
 
@@ -297,7 +329,14 @@ impl Browser {
         headers: &[(&str, &str)],
         body: Bytes,
     ) -> Result<Response, Box<dyn std::error::Error + Send + Sync>> {
-        let stream = tokio::net::TcpStream::connect(self.addr).await?;
+        let stream = match self.source {
+            Some(ip) => {
+                let socket = tokio::net::TcpSocket::new_v4()?;
+                socket.bind(SocketAddr::new(ip, 0))?;
+                socket.connect(self.addr).await?
+            }
+            None => tokio::net::TcpStream::connect(self.addr).await?,
+        };
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
         let mut req = Request::builder()

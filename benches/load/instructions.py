@@ -1,0 +1,93 @@
+"""Instructions per request, counted by callgrind: the bare Pingora
+passthrough (b) against the gateway with a signed-in session (d), each
+serving the same fixed number of keep-alive requests from curl after a
+warm-up. Counts do not depend on what else the machine is doing, so this
+tells a change's cost where wrk's round-to-round noise (about 15 % here)
+cannot. User-space only: the kernel's share (loopback TCP) is the same for
+both and is not counted. Started by benches/load/instructions.sh.
+
+Settings: CG_REQUESTS (default 3000), CG_KEEP=1 keeps the callgrind files
+for callgrind_annotate.
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as H  # noqa: E402
+
+N = int(os.environ.get("CG_REQUESTS", "3000"))
+VALGRIND = ["valgrind", "--tool=callgrind", "--dump-instr=no"]
+
+
+def curl(port, n, cookie=None):
+    """n requests on one keep-alive connection (curl's URL globbing)."""
+    args = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}\\n", f"http://127.0.0.1:{port}/bench?[1-{n}]"]
+    if cookie:
+        args += ["-H", f"Cookie: {cookie}"]
+    codes = subprocess.run(args, capture_output=True, text=True, check=True).stdout.split()
+    assert len(codes) == n and all(c == "200" for c in codes), codes[:5]
+
+
+def count(name, proc, port, work, cookie=None):
+    """Zeroes the counters after a warm-up, sends N requests, dumps."""
+    curl(port, 300, cookie)
+    subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
+    curl(port, N, cookie)
+    subprocess.run(["callgrind_control", "-d", name, str(proc.pid)], check=True, capture_output=True)
+    time.sleep(1)
+    H.stop(proc)
+    for f in glob.glob(os.path.join(work, "callgrind.out.*")):
+        text = open(f).read()
+        if f"desc: Trigger: dump {name}\n" in text:
+            total = next(int(l.split()[1]) for l in text.splitlines() if l.startswith("summary:"))
+            return total / N, f
+    raise SystemExit(f"no callgrind dump for {name} in {work}")
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="tfa-instructions-")
+    os.chdir(work)  # callgrind writes its files here
+    up_port = H.free_port()
+    up = H.start([os.path.join(H.RELEASE, "examples", "bench_upstream"), "--listen", f"127.0.0.1:{up_port}",
+                  "--threads", "1"], os.path.join(work, "upstream.log"))
+    H.wait_for(up_port, "/", up)
+
+    port = H.free_port()
+    p = H.start(VALGRIND + [os.path.join(H.RELEASE, "examples", "bench_passthrough"), "--listen",
+                            f"127.0.0.1:{port}", "--upstream", f"127.0.0.1:{up_port}", "--threads", "1",
+                            "--dir", os.path.join(work, "passthrough")], os.path.join(work, "b.log"))
+    H.wait_for(port, "/", p, limit=120)
+    b, b_file = count("b", p, port, work)
+
+    # The harness starts the gateway itself; put valgrind in front of it.
+    real_start = H.start
+
+    def under_valgrind(argv, logfile, **kw):
+        if argv[0].endswith("tfa-gateway"):
+            argv = VALGRIND + argv
+        return real_start(argv, logfile, **kw)
+
+    H.start = under_valgrind
+    H.SETTINGS["proxy_threads"] = 1
+    g = H.Gateway(work, "d", up_port, 1, 1)
+    cookie = H.sign_in_with_totp(g.port)
+    d, d_file = count("d", g.proc, g.port, work, cookie)
+    H.start = real_start
+    H.stop(up)
+
+    print(f"instructions per request over {N} keep-alive requests (callgrind, user space):")
+    print(f"  b  Pingora passthrough      {b:9.0f}")
+    print(f"  d  tfa-gateway, signed in   {d:9.0f}   (+{d - b:.0f}, d/b {d / b:.2f})")
+    if os.environ.get("CG_KEEP") == "1":
+        print(f"callgrind files: {b_file} {d_file} (callgrind_annotate --inclusive=yes FILE)")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
