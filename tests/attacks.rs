@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use common::tools::{csrf_token, enc};
 use common::{start_dashboard, Browser, Gateway};
-use detector::{body_user, header_user, raw, Attack};
+use detector::{body_user, header_user, raw, seen_as, Attack};
 use http::StatusCode;
 use victims::Cookies;
 
@@ -153,4 +153,9 @@ async fn detector_sees_a_signed_in_user(gw: &Gateway, alice: &Browser) {
             "{what}: {answer}"
         );
     }
+    // Malformed, even from her: HTTP/1.1 must name its host (RFC 9112 §3.2).
+    let hostless = format!("GET /api/me HTTP/1.1\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n");
+    let answer = raw(gw.addr, hostless.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "no Host: {answer}");
+    assert_eq!(seen_as(&answer), None, "no Host: {answer}");
 }

@@ -79,6 +79,9 @@ pub struct Facts<'a> {
     /// The path and query, kept to return there after a page of ours.
     pub target: &'a str,
     pub client: ClientKind,
+    /// An HTTP/1.1 request that names no host, neither in `Host` nor in
+    /// an absolute target: malformed (RFC 9112 §3.2), so not forwarded.
+    pub host_missing: bool,
     pub session: SessionFacts,
     pub user: UserFacts,
 }
@@ -127,6 +130,13 @@ const ANONYMOUS: Forward = Forward {
 };
 
 pub fn decide(f: &Facts, r: &Routes) -> Decision {
+    if f.host_missing {
+        return Decision::Deny {
+            status: 400,
+            error: "bad_request",
+            message: "An HTTP/1.1 request must name its host.",
+        };
+    }
     if let Some(rest) = under_prefix(f.path, r.prefix) {
         return own(OwnRoute::find(f.method, rest), f, r);
     }

@@ -29,6 +29,7 @@ fn facts<'a>(method: &'a Method, path: &'a str, client: ClientKind, session: Ses
         path,
         target: path,
         client,
+        host_missing: false,
         session,
         user: UserFacts::UNKNOWN,
     }
@@ -418,4 +419,22 @@ fn clients_are_classified_by_headers() {
         ClientKind::classify(Some("text/html"), false, true),
         ClientKind::WebSocket
     );
+}
+
+#[test]
+fn a_request_without_a_host_is_refused_whoever_sends_it() {
+    let (li, lo) = (login(), logout());
+    let r = routes(&li, &lo);
+    for session in [SessionFacts::None, SessionFacts::Pending, SIGNED_IN] {
+        for path in ["/", "/login", "/_2fa/settings"] {
+            let f = Facts {
+                host_missing: true,
+                ..facts(&Method::GET, path, ClientKind::Navigation, session)
+            };
+            assert!(
+                matches!(decide(&f, &r), Decision::Deny { status: 400, .. }),
+                "{session:?} {path}"
+            );
+        }
+    }
 }

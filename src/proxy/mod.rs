@@ -171,6 +171,9 @@ impl ProxyHttp for GatewayProxy {
             path,
             target,
             client: ctx.kind,
+            host_missing: req.version == http::Version::HTTP_11
+                && req.uri.authority().is_none()
+                && !req.headers.contains_key(http::header::HOST),
             session: session_facts,
             user,
         };
