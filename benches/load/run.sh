@@ -12,19 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
-command -v python3 >/dev/null || missing+=(python3)
-command -v cmake >/dev/null || missing+=(cmake) # pingora builds zlib-ng with it
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-
-cargo build --release --locked --bin tfa-gateway \
-  --example bench_upstream --example bench_passthrough --example seed_store
+source benches/load/prepare.sh
+prepare wrk:wrk nginx:nginx
 
 exec python3 benches/load/harness.py "$@"
