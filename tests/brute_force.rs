@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::api::{enable_totp, try_challenge, try_held_sign_in};
+use common::api::{held_at_challenge, try_challenge, try_held_sign_in};
 use common::{crowd, start_dashboard, Browser, Gateway};
 use http::StatusCode;
 use tfa_gateway::{env::Env, recovery};
@@ -24,13 +24,9 @@ fn wrong_recovery_code(i: usize) -> String {
 async fn a_burst_of_wrong_codes_for_one_user_checks_no_more_than_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(start_dashboard(), dir.path()).await;
-    let mut carol = Browser::new(gw.addr);
-    carol.login("carol@globex.test", "carol-password").await;
-    enable_totp(&mut carol, "carol-password").await;
-    let mut attacker = Browser::new(gw.addr);
-    try_held_sign_in(&mut attacker, "carol@globex.test", "carol-password")
+    let attacker = held_at_challenge(gw.addr, "carol@globex.test", "carol-password")
         .await
-        .expect("up");
+        .held;
 
     let burst: Vec<_> = (0..200)
         .map(|i| {

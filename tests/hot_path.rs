@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::api::{enable_totp, try_challenge, try_held_sign_in};
+use common::api::{held_at_challenge, try_challenge, HeldAtChallenge};
 use common::tools::oathtool;
 use common::{admin_of, config_text, free_addr, start_dashboard, write_secrets, Browser, Gateway};
 use http::StatusCode;
@@ -40,13 +40,9 @@ async fn a_thousand_signed_in_requests_read_nothing_from_the_store() {
     write_secrets(&data);
     let gw = Gateway::start_with(addr, path).await;
 
-    let mut setup = Browser::new(gw.addr);
-    setup.login("bob@acme.test", "bob-password").await;
-    let (secret, _) = enable_totp(&mut setup, "bob-password").await;
-    let mut bob = Browser::new(gw.addr);
-    try_held_sign_in(&mut bob, "bob@acme.test", "bob-password")
-        .await
-        .unwrap();
+    let HeldAtChallenge {
+        held: mut bob, secret, ..
+    } = held_at_challenge(gw.addr, "bob@acme.test", "bob-password").await;
     assert_eq!(
         try_challenge(&mut bob, &oathtool(&secret, 30)).await,
         Some(StatusCode::NO_CONTENT)

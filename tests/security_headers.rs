@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::api::{enable_totp, try_held_sign_in};
-use common::{start_dashboard, Browser, Gateway, Response};
+use common::api::{held_at_challenge, HeldAtChallenge};
+use common::{start_dashboard, Gateway, Response};
 use http::StatusCode;
 
 /// Every header a page must have, and what is wrong with it if anything.
@@ -34,13 +34,11 @@ fn missing_protections(r: &Response) -> Vec<String> {
 async fn settings_challenge_and_error_pages_carry_the_security_headers() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(start_dashboard(), dir.path()).await;
-    let mut carol = Browser::new(gw.addr);
-    carol.login("carol@globex.test", "carol-password").await;
-    enable_totp(&mut carol, "carol-password").await;
-    let mut held = Browser::new(gw.addr);
-    try_held_sign_in(&mut held, "carol@globex.test", "carol-password")
-        .await
-        .expect("up");
+    let HeldAtChallenge {
+        setup: mut carol,
+        mut held,
+        ..
+    } = held_at_challenge(gw.addr, "carol@globex.test", "carol-password").await;
 
     let pages = [
         ("settings", carol.get("/_2fa/settings").await, StatusCode::OK),

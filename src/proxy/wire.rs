@@ -25,7 +25,7 @@ pub const HOP_BY_HOP: &[&str] = &[
 /// A request header's value, if it is text. Takes a `HeaderName` (or
 /// anything the map can look up by) so the hot path names headers by
 /// constant instead of parsing a name on every request.
-pub fn header<'a>(req: &'a RequestHeader, name: impl http::header::AsHeaderName) -> Option<&'a str> {
+pub fn header(req: &RequestHeader, name: impl http::header::AsHeaderName) -> Option<&str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 

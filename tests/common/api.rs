@@ -8,6 +8,30 @@ use serde_json::json;
 use super::tools::oathtool;
 use super::{Browser, Response};
 
+/// A user with TOTP on, signed in twice: `setup` passed no challenge (it
+/// enrolled), `held` waits at the challenge.
+pub struct HeldAtChallenge {
+    pub setup: Browser,
+    pub held: Browser,
+    pub secret: String,
+    pub codes: Vec<String>,
+}
+
+/// Signs `email` in, turns TOTP on, then signs in again in a new browser.
+pub async fn held_at_challenge(gw: std::net::SocketAddr, email: &str, password: &str) -> HeldAtChallenge {
+    let mut setup = Browser::new(gw);
+    setup.login(email, password).await;
+    let (secret, codes) = enable_totp(&mut setup, password).await;
+    let mut held = Browser::new(gw);
+    try_held_sign_in(&mut held, email, password).await.expect("gateway up");
+    HeldAtChallenge {
+        setup,
+        held,
+        secret,
+        codes,
+    }
+}
+
 /// A JSON request that may meet a dead gateway.
 pub async fn try_json(b: &mut Browser, method: Method, path: &str, body: serde_json::Value) -> Option<Response> {
     let headers = [("content-type", "application/json"), ("accept", "application/json")];
