@@ -83,6 +83,13 @@ struct Fields<'a, 'w> {
 }
 
 impl Fields<'_, '_> {
+    /// Whether to write this field: not after a failed write, and not the
+    /// `log.target`, `log.file` ... fields a bridged `log` record carries
+    /// (its target is already the line's target, as in tracing's own format).
+    fn writes(&self, field: &Field) -> bool {
+        self.result.is_ok() && !field.name().starts_with("log.")
+    }
+
     fn name(&mut self, field: &Field) -> fmt::Result {
         self.w.write_char(' ')?;
         if field.name() != "message" {
@@ -96,7 +103,7 @@ impl Fields<'_, '_> {
 
 impl Visit for Fields<'_, '_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if self.result.is_err() {
+        if !self.writes(field) {
             return;
         }
         self.result = self.name(field).and_then(|_| {
@@ -109,19 +116,19 @@ impl Visit for Fields<'_, '_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if self.result.is_ok() {
+        if self.writes(field) {
             self.result = self.name(field).and_then(|_| write!(self.w, "{value}"));
         }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if self.result.is_ok() {
+        if self.writes(field) {
             self.result = self.name(field).and_then(|_| write!(self.w, "{value}"));
         }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if self.result.is_ok() {
+        if self.writes(field) {
             self.result = self
                 .name(field)
                 .and_then(|_| self.w.write_str(if value { "true" } else { "false" }));
@@ -129,7 +136,7 @@ impl Visit for Fields<'_, '_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.result.is_ok() {
+        if self.writes(field) {
             self.result = self.name(field).and_then(|_| write!(self.w, "{value:?}"));
         }
     }
@@ -285,6 +292,15 @@ mod tests {
         assert_eq!(line.lines().count(), 1);
         let line = logged(|| tracing::info!(who = "", "empty"));
         assert!(line.ends_with("empty who=\"\"\n"), "{line}");
+    }
+
+    #[test]
+    fn the_source_fields_of_a_bridged_log_record_are_left_out() {
+        let line = logged(|| tracing::info!(log.target = "pingora", log.line = 189u64, "Bootstrap done"));
+        assert!(
+            line.ends_with(" INFO tfa_gateway::logging::tests: Bootstrap done\n"),
+            "{line}"
+        );
     }
 
     #[test]
