@@ -118,11 +118,19 @@ pub struct Store {
     reads: Arc<AtomicU64>,
 }
 
+/// sled's page cache. Its default, 1 GiB, is for a database that serves
+/// reads; this one is read in full once at start-up (into the in-memory
+/// directory and session table) and then mostly written, so a large cache
+/// only holds pages nobody asks for again (BENCHMARKS.md: 1.6 GiB resident
+/// with a million users at the default).
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let db = sled::Config::new()
             .path(dir.join("store"))
             .flush_every_ms(Some(500))
+            .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|source| StoreError::Open {
                 path: dir.display().to_string(),
