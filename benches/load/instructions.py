@@ -90,4 +90,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        for p in list(H.PROCS):  # whatever a failed run left running
+            H.stop(p)
