@@ -27,9 +27,16 @@ pub fn pairs_iter<'a>(headers: impl IntoIterator<Item = &'a str>) -> impl Iterat
         .filter(|(n, _)| !n.is_empty())
 }
 
-/// The values of every cookie called `name`; a client may send several.
-pub fn values<'a>(pairs: &[(&'a str, &'a str)], name: &str) -> Vec<&'a str> {
-    pairs.iter().filter(|(n, _)| *n == name).map(|(_, v)| *v).collect()
+/// The values of every cookie called `name`, in order; a client may send
+/// several. Lazy, like `pairs_iter`: the first is often all that is needed.
+pub fn values<'a, 'n>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)> + 'n,
+    name: &'n str,
+) -> impl Iterator<Item = &'a str> + 'n
+where
+    'a: 'n,
+{
+    pairs.into_iter().filter_map(move |(n, v)| (n == name).then_some(v))
 }
 
 /// The `Cookie` header to send upstream: all pairs except those named in

@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(!n.contains([';', '=']), "name {n:?} spans a separator");
         assert!(!v.contains(';'), "value {v:?} spans a separator");
     }
-    let candidates = values(&p, name);
+    let candidates: Vec<&str> = values(p.iter().copied(), name).collect();
     assert_eq!(candidates.len(), p.iter().filter(|(n, _)| *n == name).count());
 
     // Gateway -> upstream: drop ours and theirs, keep at most the verified one.
@@ -91,7 +91,7 @@ fuzz_target!(|data: &[u8]| {
     // The session check, with the token as the proxy finds it and as raw text.
     let (sessions, env, token) = table();
     let now = env.now();
-    let tokens = [values(&p, GATEWAY_COOKIE).first().copied(), headers.first().copied(), Some(name)];
+    let tokens = [values(p.iter().copied(), GATEWAY_COOKIE).next(), headers.first().copied(), Some(name)];
     for t in tokens.into_iter().flatten() {
         let found = sessions.check(Some(t), candidates.iter().copied(), now);
         assert_eq!(found.is_some(), t == token.as_str(), "token {t:?} found the wrong session");

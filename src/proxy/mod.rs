@@ -120,10 +120,9 @@ impl ProxyHttp for GatewayProxy {
         let req = session.req_header();
         // Read without collecting: two passes over the few cookie pairs cost
         // less than the allocations a list of them would.
-        let token =
-            cookies::pairs_iter(wire::cookie_headers(req)).find_map(|(n, v)| (n == cfg.cookie.name).then_some(v));
-        let candidates = cookies::pairs_iter(wire::cookie_headers(req))
-            .filter_map(|(n, v)| (n == cfg.upstream.session_cookie).then_some(v));
+        let pairs = || cookies::pairs_iter(wire::cookie_headers(req));
+        let token = cookies::values(pairs(), &cfg.cookie.name).next();
+        let candidates = cookies::values(pairs(), &cfg.upstream.session_cookie);
         ctx.found = gw.sessions.check(token, candidates, gw.env.now());
         ctx.kind = ClientKind::classify(
             wire::header(req, http::header::ACCEPT),
