@@ -99,24 +99,8 @@ async fn echo_headers_reports_the_raw_cookie_and_unknown_paths_are_404() {
 
 #[tokio::test]
 async fn websocket_echoes_for_signed_in_users_and_refuses_others() {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     use tokio::net::TcpStream;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(serve(listener));
-
-    let form = "email=dave%40globex.test&password=dave-password";
-    let login = format!(
-        "POST /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-         Content-Length: {}\r\n\r\n{form}",
-        form.len()
-    );
-    let mut tcp = TcpStream::connect(addr).await.expect("connect");
-    tcp.write_all(login.as_bytes()).await.expect("write");
-    let mut raw = String::new();
-    tcp.read_to_string(&mut raw).await.expect("read");
-    let set_cookie = raw.lines().find_map(|l| l.strip_prefix("set-cookie: "));
-    let cookie = set_cookie.and_then(|c| c.split(';').next()).expect("cookie");
+    let (addr, cookie, _) = signed_in_at_a_dashboard("email=dave%40globex.test&password=dave-password").await;
 
     let url = format!("ws://{addr}/ws");
     let anonymous = url.as_str().into_client_request().expect("request");
@@ -161,12 +145,12 @@ async fn exchange(addr: std::net::SocketAddr, request: &str) -> String {
     String::from_utf8_lossy(&out[..len]).into_owned()
 }
 
-#[tokio::test]
-async fn every_answer_to_a_signed_in_request_names_the_user_it_saw() {
+/// A dashboard on a free port, signed in to with the sign-in `form`:
+/// its address, the session cookie (`dash_session=…`) and the raw answer.
+async fn signed_in_at_a_dashboard(form: &str) -> (std::net::SocketAddr, String, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(serve(listener));
-    let form = "email=bob%40acme.test&password=bob-password";
     let login = exchange(
         addr,
         &format!(
@@ -176,7 +160,16 @@ async fn every_answer_to_a_signed_in_request_names_the_user_it_saw() {
     )
     .await;
     let set_cookie = login.lines().find_map(|l| l.strip_prefix("set-cookie: "));
-    let cookie = set_cookie.and_then(|c| c.split(';').next()).expect("cookie");
+    let cookie = set_cookie
+        .and_then(|c| c.split(';').next())
+        .expect("cookie")
+        .to_string();
+    (addr, cookie, login)
+}
+
+#[tokio::test]
+async fn every_answer_to_a_signed_in_request_names_the_user_it_saw() {
+    let (addr, cookie, login) = signed_in_at_a_dashboard("email=bob%40acme.test&password=bob-password").await;
     assert!(!login.contains("x-demo-user"), "the sign-in itself carried no session");
 
     let upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13";
