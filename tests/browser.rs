@@ -24,7 +24,7 @@ mod steps;
 use common::tools::{last_code, oathtool};
 use driver::{DESKTOP, PHONE};
 use person::finish;
-use steps::{enable_totp, Stage};
+use steps::{disable_totp, enable_totp, Stage};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alice_turns_on_an_authenticator_app_signs_in_with_it_and_with_a_recovery_code() {
@@ -94,16 +94,7 @@ async fn alice_turns_on_an_authenticator_app_signs_in_with_it_and_with_a_recover
     alice.visit("/_2fa/settings").await;
     alice.expect_heading("Security settings").await;
     alice.expect_text("9 recovery codes left").await;
-    alice
-        .fill(
-            "Disable two-factor authentication",
-            "Confirm your password",
-            "alice-password",
-        )
-        .await;
-    alice.press("Disable two-factor authentication").await;
-    alice.expect_heading("Security settings").await;
-    alice.expect_text("Off: no authenticator app is set up.").await;
+    disable_totp(&alice, "alice-password").await;
     alice.shot("settings-off-again").await;
     alice.sign_out().await;
     alice.sign_in("alice@acme.test", "alice-password").await;
@@ -237,14 +228,7 @@ async fn alice_requires_2fa_for_acme_so_bob_must_set_it_up_and_once_she_lifts_it
 
     // Bob turns his app off again: while acme requires it, his next page
     // is the enroll page once more.
-    bob.fill(
-        "Disable two-factor authentication",
-        "Confirm your password",
-        "bob-password",
-    )
-    .await;
-    bob.press("Disable two-factor authentication").await;
-    bob.expect_text("Off: no authenticator app is set up.").await;
+    disable_totp(&bob, "bob-password").await;
     bob.visit("/").await;
     bob.expect_heading("Two-factor authentication required").await;
     assert!(bob.path().await.starts_with("/_2fa/enroll"), "{}", bob.path().await);

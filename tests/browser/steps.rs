@@ -69,6 +69,15 @@ pub async fn secret_shown(p: &Person) -> String {
     secret
 }
 
+/// On the settings page: turns the authenticator app off with the password.
+pub async fn disable_totp(p: &Person, password: &str) {
+    let button = "Disable two-factor authentication";
+    p.fill(button, "Confirm your password", password).await;
+    p.press(button).await;
+    p.expect_heading("Security settings").await;
+    p.expect_text("Off: no authenticator app is set up.").await;
+}
+
 /// From the page with the `start` button: password, QR code, first code,
 /// recovery codes. Returns the key and the recovery codes.
 pub async fn enable_totp(p: &Person, password: &str, start: &str) -> (String, Vec<String>) {
