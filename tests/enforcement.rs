@@ -246,13 +246,7 @@ async fn owner_requires_2fa_and_members_must_enroll_at_their_next_request() {
 #[tokio::test(flavor = "multi_thread")]
 async fn during_a_grace_period_members_see_the_deadline_and_may_continue() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = common::free_addr();
-    let config = dir.path().join("grace.toml");
-    let text = common::config_text(addr, start_dashboard(), &dir.path().join("data"))
-        .replace("grace_days = 0", "grace_days = 7");
-    std::fs::write(&config, text).unwrap();
-    common::write_secrets(&dir.path().join("data"));
-    let gw = Gateway::start_with(addr, config).await;
+    let gw = Gateway::start_configured(start_dashboard(), dir.path(), &[("grace_days", "7")]).await;
 
     let mut bob = signed_in(&gw, "bob@acme.test").await;
     let mut alice = signed_in(&gw, "alice@acme.test").await;
@@ -284,15 +278,8 @@ async fn during_a_grace_period_members_see_the_deadline_and_may_continue() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_role_change_at_the_upstream_reaches_the_gateway() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = common::free_addr();
     let dashboard = start_dashboard();
-    let config = dir.path().join("refresh.toml");
-    let text = common::config_text(addr, dashboard, &dir.path().join("data"))
-        .replace("identity_refresh_seconds = 60", "identity_refresh_seconds = 1");
-    assert!(text.contains("identity_refresh_seconds = 1"));
-    std::fs::write(&config, text).unwrap();
-    common::write_secrets(&dir.path().join("data"));
-    let gw = Gateway::start_with(addr, config).await;
+    let gw = Gateway::start_configured(dashboard, dir.path(), &[("identity_refresh_seconds", "1")]).await;
 
     let mut bob = signed_in(&gw, "bob@acme.test").await;
     let member = bob

@@ -8,7 +8,7 @@ mod common;
 
 use common::api::{held_at_challenge, try_challenge, HeldAtChallenge};
 use common::tools::oathtool;
-use common::{admin_of, config_text, free_addr, start_dashboard, write_secrets, Browser, Gateway};
+use common::{admin_of, start_dashboard, Browser, Gateway};
 use http::StatusCode;
 
 async fn store_reads(gw: &Gateway) -> u64 {
@@ -29,16 +29,9 @@ async fn store_reads(gw: &Gateway) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thousand_signed_in_requests_read_nothing_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let addr = free_addr();
     // The periodic identity refresh (a background upstream call whose answer
     // is saved) must not fall inside the measured requests.
-    let config = config_text(addr, start_dashboard(), &data)
-        .replace("identity_refresh_seconds = 60", "identity_refresh_seconds = 3600");
-    let path = dir.path().join("gateway.toml");
-    std::fs::write(&path, config).unwrap();
-    write_secrets(&data);
-    let gw = Gateway::start_with(addr, path).await;
+    let gw = Gateway::start_configured(start_dashboard(), dir.path(), &[("identity_refresh_seconds", "3600")]).await;
 
     let HeldAtChallenge {
         held: mut bob, secret, ..

@@ -14,18 +14,6 @@ use http::{Method, StatusCode};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 
-async fn gateway_with(dir: &std::path::Path, edit: impl Fn(String) -> String) -> Gateway {
-    let addr = common::free_addr();
-    let config = dir.join("sms.toml");
-    std::fs::write(
-        &config,
-        edit(common::config_text(addr, start_dashboard(), &dir.join("data"))),
-    )
-    .unwrap();
-    common::write_secrets(&dir.join("data"));
-    Gateway::start_with(addr, config).await
-}
-
 async fn enable_sms(dave: &mut Browser, outbox: &std::path::Path) {
     let settings = dave.get("/_2fa/settings").await.text();
     assert!(settings.contains("SMS codes"), "{settings}");
@@ -51,10 +39,7 @@ async fn enable_sms(dave: &mut Browser, outbox: &std::path::Path) {
 #[tokio::test(flavor = "multi_thread")]
 async fn dave_enrolls_sms_and_signs_in_with_a_code_from_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = gateway_with(dir.path(), |t| {
-        t.replace("code_ttl_seconds = 300", "code_ttl_seconds = 2")
-    })
-    .await;
+    let gw = Gateway::start_configured(start_dashboard(), dir.path(), &[("code_ttl_seconds", "2")]).await;
     let outbox = dir.path().join("data").join("sms-outbox.jsonl");
     let mut dave = Browser::new(gw.addr);
     dave.login("dave@globex.test", "dave-password").await;
@@ -196,7 +181,7 @@ async fn where_an_account_disallows_sms_its_users_are_asked_to_move_to_totp() {
     let dir = tempfile::tempdir().unwrap();
     let outbox = dir.path().join("data").join("sms-outbox.jsonl");
     // dave enables SMS while globex still allows it...
-    let gw = gateway_with(dir.path(), |t| t).await;
+    let gw = Gateway::start(start_dashboard(), dir.path()).await;
     let mut dave = Browser::new(gw.addr);
     dave.login("dave@globex.test", "dave-password").await;
     enable_sms(&mut dave, &outbox).await;
