@@ -45,7 +45,7 @@ async fn no_attack_reaches_the_upstream_as_a_user_without_a_passed_second_factor
 
     // First, a session that will expire while everything else runs.
     let short = Gateway::start_configured(dashboard, &dir.path().join("short"), &[IDLE_TIMEOUT]).await;
-    let expiring = victims::signed_in(short.addr, "alice@acme.test").await;
+    let expiring = common::signed_in_as(short.addr, "alice@acme.test").await;
     let last_used = Instant::now();
     let expired = Cookies::of(&expiring);
     let live = raw(short.addr, &get("/no-such-page", &short.addr, &expired.header(), "")).await;

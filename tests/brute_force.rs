@@ -10,15 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::api::{held_at_challenge, try_challenge, try_held_sign_in};
+use common::api::{held_at_challenge, try_challenge, try_held_sign_in, wrong_recovery_code};
 use common::{crowd, start_dashboard, Browser, Gateway};
 use http::StatusCode;
 use tfa_gateway::{env::Env, recovery};
-
-/// Well-formed recovery codes (so they are hashed and compared) that are wrong.
-fn wrong_recovery_code(i: usize) -> String {
-    format!("zzzz-zzzz-{:04}", i % 10_000)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_wrong_codes_for_one_user_checks_no_more_than_the_limit() {

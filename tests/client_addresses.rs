@@ -6,14 +6,9 @@
 
 mod common;
 
-use common::api::{enable_totp, try_challenge, try_held_sign_in};
+use common::api::{enable_totp, try_challenge, try_held_sign_in, wrong_recovery_code};
 use common::{crowd, start_dashboard, Browser, Gateway};
 use http::StatusCode;
-
-/// Well-formed recovery codes that are wrong (hashed and compared like real ones).
-fn wrong_code(i: usize) -> String {
-    format!("zzzz-zzzz-{:04}", i % 10_000)
-}
 
 /// A challenge answered from `ip` after a fresh sign-in from there.
 async fn answer_from(gw: &Gateway, ip: &str, email: &str, password: &str, code: &str) -> StatusCode {
@@ -41,7 +36,7 @@ async fn wrong_codes_for_one_user_from_many_addresses_lock_that_user_at_every_ad
 
     for i in 0..10 {
         let ip = format!("127.0.0.{}", 2 + i);
-        let status = answer_from(&gw, &ip, "carol@globex.test", "carol-password", &wrong_code(i)).await;
+        let status = answer_from(&gw, &ip, "carol@globex.test", "carol-password", &wrong_recovery_code(i)).await;
         let expected = if i < 9 {
             StatusCode::UNAUTHORIZED
         } else {
@@ -73,7 +68,14 @@ async fn one_address_guessing_for_many_users_is_stopped_while_other_addresses_ma
     // One guess per user, far below each user's limit of 10.
     let attacker = "127.0.0.2";
     for i in 0..6 {
-        let status = answer_from(&gw, attacker, &crowd::email(i), crowd::PASSWORD, &wrong_code(i)).await;
+        let status = answer_from(
+            &gw,
+            attacker,
+            &crowd::email(i),
+            crowd::PASSWORD,
+            &wrong_recovery_code(i),
+        )
+        .await;
         let expected = if i < 5 {
             StatusCode::UNAUTHORIZED
         } else {
@@ -96,7 +98,7 @@ async fn one_address_guessing_for_many_users_is_stopped_while_other_addresses_ma
 
     // Another address may still try, for the same users, and gets through.
     let other = "127.0.0.3";
-    let status = answer_from(&gw, other, &crowd::email(7), crowd::PASSWORD, &wrong_code(7)).await;
+    let status = answer_from(&gw, other, &crowd::email(7), crowd::PASSWORD, &wrong_recovery_code(7)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a wrong code from {other} is checked");
     for i in [0, 6] {
         let status = answer_from(&gw, other, &crowd::email(i), crowd::PASSWORD, &codes[i][0]).await;

@@ -10,7 +10,7 @@ use std::process::Command;
 use bytes::Bytes;
 use common::api::enable_totp;
 use common::tools::csrf_token;
-use common::{admin_of, start_dashboard, Browser, Gateway, Response};
+use common::{admin_of, signed_in_as, start_dashboard, Browser, Gateway, Response};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -26,14 +26,6 @@ async fn admin(gw: &Gateway, method: Method, path: &str, body: Option<Value>) ->
         body,
     )
     .await
-}
-
-async fn signed_in(gw: &Gateway, email: &str) -> Browser {
-    let mut b = Browser::new(gw.addr);
-    let password = format!("{}-password", email.split('@').next().unwrap());
-    let r = b.login(email, &password).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{email}");
-    b
 }
 
 fn is_prometheus_text(text: &str) -> bool {
@@ -58,10 +50,10 @@ fn is_prometheus_text(text: &str) -> bool {
 async fn owner_requires_2fa_and_members_must_enroll_at_their_next_request() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(start_dashboard(), dir.path()).await;
-    let mut bob = signed_in(&gw, "bob@acme.test").await;
-    let mut carol = signed_in(&gw, "carol@globex.test").await;
-    let mut dave = signed_in(&gw, "dave@globex.test").await;
-    let mut alice = signed_in(&gw, "alice@acme.test").await;
+    let mut bob = signed_in_as(gw.addr, "bob@acme.test").await;
+    let mut carol = signed_in_as(gw.addr, "carol@globex.test").await;
+    let mut dave = signed_in_as(gw.addr, "dave@globex.test").await;
+    let mut alice = signed_in_as(gw.addr, "alice@acme.test").await;
     assert_eq!(bob.get("/").await.status, StatusCode::OK);
 
     // The owner cannot require 2FA before she has it herself.
@@ -171,7 +163,7 @@ async fn owner_requires_2fa_and_members_must_enroll_at_their_next_request() {
     )
     .await;
     assert_eq!(deact.status, StatusCode::OK);
-    let mut carol = signed_in(&gw, "carol@globex.test").await;
+    let mut carol = signed_in_as(gw.addr, "carol@globex.test").await;
     assert_eq!(carol.get("/_2fa/settings").await.status, StatusCode::NOT_FOUND);
     assert_eq!(carol.get("/_2fa/api/status").await.status, StatusCode::NOT_FOUND);
     assert!(carol.get("/").await.text().contains("Signed in as carol@globex.test"));
@@ -248,8 +240,8 @@ async fn during_a_grace_period_members_see_the_deadline_and_may_continue() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start_configured(start_dashboard(), dir.path(), &[("grace_days", "7")]).await;
 
-    let mut bob = signed_in(&gw, "bob@acme.test").await;
-    let mut alice = signed_in(&gw, "alice@acme.test").await;
+    let mut bob = signed_in_as(gw.addr, "bob@acme.test").await;
+    let mut alice = signed_in_as(gw.addr, "alice@acme.test").await;
     enable_totp(&mut alice, "alice-password").await;
     let on = alice
         .send_json(Method::PUT, "/_2fa/api/accounts/acme/require", json!({"require": true}))
@@ -281,7 +273,7 @@ async fn a_role_change_at_the_upstream_reaches_the_gateway() {
     let dashboard = start_dashboard();
     let gw = Gateway::start_configured(dashboard, dir.path(), &[("identity_refresh_seconds", "1")]).await;
 
-    let mut bob = signed_in(&gw, "bob@acme.test").await;
+    let mut bob = signed_in_as(gw.addr, "bob@acme.test").await;
     let member = bob
         .send_json(Method::PUT, "/_2fa/api/accounts/acme/require", json!({"require": true}))
         .await;

@@ -7,7 +7,7 @@ use http::{Method, StatusCode};
 use serde_json::json;
 
 use crate::common::api::enable_totp;
-use crate::common::{Browser, Gateway};
+use crate::common::{signed_in_as, Browser, Gateway};
 
 /// The gateway cookie and the dashboard cookie one attack carries; either
 /// may be missing.
@@ -125,13 +125,13 @@ impl Cast {
 
 /// Signs the cast in at `gw`, in front of `dashboard`.
 pub async fn cast(gw: &Gateway, dashboard: SocketAddr) -> Cast {
-    let mut alice = signed_in(gw.addr, "alice@acme.test").await;
+    let mut alice = signed_in_as(gw.addr, "alice@acme.test").await;
     let (_, recovery) = enable_totp(&mut alice, "alice-password").await;
     let on = alice
         .send_json(Method::PUT, "/_2fa/api/accounts/acme/require", json!({"require": true}))
         .await;
     assert_eq!(on.status, StatusCode::OK, "{}", on.text());
-    let mut bob = signed_in(gw.addr, "bob@acme.test").await;
+    let mut bob = signed_in_as(gw.addr, "bob@acme.test").await;
     assert_eq!(
         bob.get("/").await.status,
         StatusCode::SEE_OTHER,
@@ -140,7 +140,7 @@ pub async fn cast(gw: &Gateway, dashboard: SocketAddr) -> Cast {
     let mut held = Browser::new(gw.addr);
     held.login("alice@acme.test", "alice-password").await;
     assert!(!held.jar.contains_key("dash_session"), "alice is held at the challenge");
-    let carol = signed_in(gw.addr, "carol@globex.test").await;
+    let carol = signed_in_as(gw.addr, "carol@globex.test").await;
 
     let signed_out = Cookies::of(&alice);
     alice.send(Method::POST, "/logout", &[], bytes::Bytes::new()).await;
@@ -155,18 +155,9 @@ pub async fn cast(gw: &Gateway, dashboard: SocketAddr) -> Cast {
     }
 }
 
-/// Signs in through the gateway at `addr`; password as the demo has it.
-pub async fn signed_in(addr: SocketAddr, email: &str) -> Browser {
-    let mut b = Browser::new(addr);
-    let password = format!("{}-password", email.split('@').next().unwrap_or_default());
-    let r = b.login(email, &password).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    b
-}
-
 /// A `dash_session` from signing in at the dashboard itself.
 pub async fn direct_cookie(dashboard: SocketAddr, email: &str) -> String {
-    let b = signed_in(dashboard, email).await;
+    let b = signed_in_as(dashboard, email).await;
     let cookie = b.jar.get("dash_session").expect("the dashboard sets its cookie");
     let mut check = Browser::new(dashboard);
     let seen = check

@@ -32,6 +32,12 @@ pub async fn held_at_challenge(gw: std::net::SocketAddr, email: &str, password: 
     }
 }
 
+/// Well-formed recovery codes (so they are hashed and compared like real
+/// ones) that are wrong.
+pub fn wrong_recovery_code(i: usize) -> String {
+    format!("zzzz-zzzz-{:04}", i % 10_000)
+}
+
 /// A JSON request that may meet a dead gateway.
 pub async fn try_json(b: &mut Browser, method: Method, path: &str, body: serde_json::Value) -> Option<Response> {
     let headers = [("content-type", "application/json"), ("accept", "application/json")];

@@ -71,6 +71,16 @@ pub fn with_settings(text: &str, settings: &[(&str, &str)]) -> String {
     lines.join("\n") + "\n"
 }
 
+/// Signs `email` in at `addr` (the gateway, or the dashboard itself) with
+/// the demo's password for them, expecting the sign-in to be accepted.
+pub async fn signed_in_as(addr: SocketAddr, email: &str) -> Browser {
+    let mut b = Browser::new(addr);
+    let password = format!("{}-password", email.split('@').next().unwrap_or_default());
+    let r = b.login(email, &password).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{email}: {}", r.text());
+    b
+}
+
 /// The key and admin token a gateway configured by `config_text` reads.
 pub fn write_secrets(data_dir: &Path) {
     let env = tfa_gateway::env::Env::real();
