@@ -7,15 +7,21 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use tfa_gateway::config::SessionSettings;
 use tfa_gateway::env::Env;
+use tfa_gateway::secretbox::SecretKey;
 use tfa_gateway::session::{SessionTable, Stage};
 
 fn table(n: usize) -> (SessionTable, Vec<(String, String)>) {
     let env = Env::real();
-    let table = SessionTable::new(SessionSettings {
-        lifetime_secs: 86_400,
-        idle_timeout_secs: 86_400,
-        pending_timeout_secs: 600,
-    });
+    let table = SessionTable::new(
+        SessionSettings {
+            lifetime_secs: 86_400,
+            idle_timeout_secs: 86_400,
+            pending_timeout_secs: 600,
+            max_per_user: 20,
+            max_pending_per_user: 5,
+        },
+        SecretKey::generate(&env).0,
+    );
     let mut probes = Vec::new();
     for i in 0..n {
         let upstream = format!("upstream-cookie-{i}");

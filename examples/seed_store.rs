@@ -105,6 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 upstream_cookie_hash,
                 created: now,
                 last_seen: now,
+                sealed_upstream_cookie: None,
             });
         }
         store.import(&import)?;

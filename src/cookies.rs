@@ -6,6 +6,7 @@
 use cookie::Cookie;
 
 use crate::config::{CookieSettings, SameSite};
+use crate::lookalike;
 
 /// Every `name=value` pair of one or more `Cookie` header values, in order.
 pub fn pairs<'a>(headers: impl IntoIterator<Item = &'a str>) -> Vec<(&'a str, &'a str)> {
@@ -39,8 +40,27 @@ where
     pairs.into_iter().filter_map(move |(n, v)| (n == name).then_some(v))
 }
 
+/// Whether the cookie `name` is sent exactly once, in no other spelling a
+/// dashboard's server may read as it (see `lookalike`), and with `value`.
+/// Forward authentication approves a request only so: a proxy in front
+/// passes every cookie on, and a dashboard given two session cookies may
+/// serve either.
+pub fn sole<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>, name: &str, value: &str) -> bool {
+    let mut seen = 0;
+    for (n, v) in pairs {
+        if lookalike::same(n, name) {
+            seen += 1;
+            if seen > 1 || n != name || v != value {
+                return false;
+            }
+        }
+    }
+    seen == 1
+}
+
 /// The `Cookie` header to send upstream: all pairs except those named in
-/// `drop`, plus `keep` (the verified upstream session cookie) if any.
+/// `drop` (in any spelling a dashboard's server may read as one of them, see
+/// `lookalike`), plus `keep` (the verified upstream session cookie) if any.
 /// `None` means send no Cookie header at all.
 ///
 /// A pair with a comma is dropped too: no valid cookie has one (RFC 6265),
@@ -54,7 +74,7 @@ pub fn upstream_header<'a>(
     let mut out = String::new();
     let kept = pairs
         .into_iter()
-        .filter(|(n, v)| !drop.contains(n) && !n.contains(',') && !v.contains(','))
+        .filter(|(n, v)| !drop.iter().any(|d| lookalike::same(n, d)) && !n.contains(',') && !v.contains(','))
         .chain(keep);
     for (n, v) in kept {
         if !out.is_empty() {
@@ -145,6 +165,29 @@ mod tests {
         let p = pairs(["theme=x, dash_session=forged; lang=en", "a,dash_session=f=1"]);
         let h = upstream_header(p.iter().copied(), &["tfa_session", "dash_session"], None);
         assert_eq!(h.as_deref(), Some("lang=en"));
+    }
+
+    #[test]
+    fn sole_wants_one_cookie_of_that_name_in_any_spelling_with_that_value() {
+        let sole_in = |h: &str| sole(pairs([h]), "dash_session", "mine");
+        assert!(sole_in("theme=dark; dash_session=mine; tfa_session=t"));
+        assert!(!sole_in("dash_session=other; dash_session=mine"), "a second value");
+        assert!(!sole_in("dash_session=mine; dash_session=mine"), "the same value twice");
+        assert!(!sole_in("dash.session=other; dash_session=mine"), "another spelling");
+        assert!(!sole_in("DASH_SESSION=mine"), "only in another spelling");
+        assert!(!sole_in("dash_session=other"), "not the session's");
+        assert!(!sole_in("theme=dark"), "none");
+    }
+
+    #[test]
+    fn every_spelling_of_a_dropped_cookie_is_dropped() {
+        let p = pairs(["dash.session=forged; Dash-Session=f; dash[session=f; theme=dark; TFA_SESSION=t"]);
+        let h = upstream_header(
+            p.iter().copied(),
+            &["tfa_session", "dash_session"],
+            Some(("dash_session", "x")),
+        );
+        assert_eq!(h.as_deref(), Some("theme=dark; dash_session=x"));
     }
 
     #[test]

@@ -7,14 +7,13 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::cookies::values_set;
 use crate::directory::{Directory, SmsRule};
 use crate::env::Env;
 use crate::factors::Factors;
 use crate::identity::Identity;
 use crate::metrics::Metrics;
 use crate::secretbox::SecretKey;
-use crate::session::{Session, SessionTable, Stage, TokenHash};
+use crate::session::{Ended, Session, SessionTable, Stage, TokenHash};
 use crate::sms::SmsService;
 use crate::store::{AuditEvent, Store, StoreError};
 use crate::throttle::Throttle;
@@ -43,6 +42,35 @@ fn code_work_permits() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
+/// Why a gateway session ended: for the audit trail, and to know whether
+/// the dashboard's session it held must be signed out too (every reason but
+/// the dashboard's own sign-out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The browser signed out at the dashboard, which ended its session.
+    SignedOutUpstream,
+    /// The same browser signed in again.
+    Replaced,
+    /// Idle timeout, lifetime, or a second factor never passed.
+    Expired,
+    /// The user was locked out while this sign-in waited for its code.
+    LockedOut,
+    /// The user's newer sessions pushed it past the per-user cap.
+    TooMany,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::SignedOutUpstream => "signed out at the upstream",
+            EndReason::Replaced => "replaced by a new sign-in",
+            EndReason::Expired => "expired",
+            EndReason::LockedOut => "locked out",
+            EndReason::TooMany => "too many sessions: the oldest ended",
+        }
+    }
+}
+
 /// A sign-in the gateway has recorded.
 pub struct SignedIn {
     /// The browser's new gateway token.
@@ -60,7 +88,7 @@ impl Gateway {
         key: SecretKey,
         sms: Option<SmsService>,
     ) -> Result<Arc<Gateway>, StoreError> {
-        let sessions = SessionTable::new(config.session);
+        let sessions = SessionTable::new(config.session, key.clone());
         let (records, errors) = store.sessions();
         for e in errors {
             tracing::warn!(error = %e, "skipping an unreadable stored session");
@@ -185,6 +213,7 @@ impl Gateway {
         if !held {
             self.persist_new(hash, &session).await?;
         }
+        self.end_over_cap(&user.id, client.clone()).await;
         self.audit(
             "login",
             Some(&user.id),
@@ -244,7 +273,32 @@ impl Gateway {
             return Ok(None);
         };
         self.persist_new(hash, &session).await?;
+        self.end_over_cap(&session.user_id, None).await;
         Ok(Some((token, held)))
+    }
+
+    /// Ends the user's oldest sessions beyond the per-user caps.
+    async fn end_over_cap(self: &Arc<Self>, user_id: &str, client: Option<String>) {
+        let ended = self.sessions.over_cap(user_id);
+        self.ended(ended, EndReason::TooMany, client).await;
+    }
+
+    /// Ends every sign-in of the user still waiting for a second factor:
+    /// after a lockout none of them can be completed, and the dashboard
+    /// sessions they hold are signed out rather than left to expire.
+    pub async fn end_pending(self: &Arc<Self>, user_id: &str, client: Option<String>) {
+        let pending: Vec<TokenHash> = self
+            .sessions
+            .of_user(user_id)
+            .into_iter()
+            .filter(|(_, s)| s.stage != Stage::Authenticated)
+            .map(|(h, _)| h)
+            .collect();
+        let ended = pending
+            .iter()
+            .filter_map(|h| self.sessions.end(h).map(|s| (*h, s)))
+            .collect();
+        self.ended(ended, EndReason::LockedOut, client).await;
     }
 
     /// Writes a new signed-in session and flushes it: a sign-in the browser
@@ -265,31 +319,60 @@ impl Gateway {
     /// caller answers. The delete is flushed like the sign-in it undoes: a
     /// sign-out the browser was told about must hold after a crash, or a
     /// SIGKILL in the half second before sled's own flush would bring the
-    /// session back at the next start. One flush per sign-out costs no more
-    /// than the one per sign-in, so it is awaited rather than left to a
-    /// background task; only the network call that signs out a held
-    /// upstream session, and the audit, stay in the background.
-    pub async fn end_session(self: &Arc<Self>, hash: &TokenHash, why: &str, client: Option<String>) {
+    /// session back at the next start.
+    pub async fn end_session(self: &Arc<Self>, hash: &TokenHash, why: EndReason, client: Option<String>) {
         let Some(session) = self.sessions.end(hash) else {
             return;
         };
-        self.audit("logout", Some(&session.user_id), client, why.to_string());
-        match &session.stage {
-            // Never written to disk; only the upstream session it holds is left.
-            Stage::Pending { held_set_cookies } => {
-                let gw = self.clone();
-                let held = held_set_cookies.clone();
-                tokio::spawn(async move { gw.sign_out_held(&held).await });
+        self.ended(vec![(*hash, session)], why, client).await;
+    }
+
+    /// Ends, in the background, a session a request found expired: its
+    /// store record goes and its dashboard session is signed out now rather
+    /// than at the next sweep.
+    pub fn end_expired(self: &Arc<Self>, ended: Ended) {
+        let gw = self.clone();
+        tokio::spawn(async move { gw.ended(vec![ended], EndReason::Expired, None).await });
+    }
+
+    /// What follows the end of sessions already out of the table: the audit,
+    /// the store delete of signed-in ones (flushed before the caller
+    /// answers), and, in the background, the sign-out of the dashboard
+    /// sessions they held, unless the dashboard itself ended them.
+    async fn ended(self: &Arc<Self>, ended: Vec<Ended>, why: EndReason, client: Option<String>) {
+        if ended.is_empty() {
+            return;
+        }
+        let mut stored = Vec::new();
+        let mut sign_out = Vec::new();
+        for (hash, session) in &ended {
+            self.audit(
+                "logout",
+                Some(&session.user_id),
+                client.clone(),
+                why.as_str().to_string(),
+            );
+            if session.stage == Stage::Authenticated {
+                stored.push(*hash);
             }
-            Stage::Authenticated => {
-                let hash = *hash;
-                let deleted = self
-                    .with_store(move |s| s.delete_session(&hash).and_then(|_| s.flush()))
-                    .await;
-                if let Err(e) = deleted {
-                    tracing::error!(error = %e, "cannot delete an ended session; it may return at a restart");
+            if why != EndReason::SignedOutUpstream {
+                sign_out.extend(session.upstream_cookie().cloned());
+            }
+        }
+        self.sign_out_in_background(sign_out);
+        if stored.is_empty() {
+            return;
+        }
+        let deleted = self
+            .with_store(move |s| {
+                for h in &stored {
+                    s.delete_session(h)?;
                 }
-            }
+                s.flush()
+            })
+            .await;
+        if let Err(e) = deleted {
+            tracing::error!(error = %e, "cannot delete an ended session; it may return at a restart");
         }
     }
 
@@ -302,17 +385,22 @@ impl Gateway {
         }
     }
 
-    /// Signs out the upstream session whose Set-Cookie headers were held.
-    async fn sign_out_held(&self, held_set_cookies: &[String]) {
-        let held = held_set_cookies.iter().map(String::as_str);
-        for value in values_set(held, &self.config.upstream.session_cookie, self.env.now()) {
-            self.sign_out_upstream(&value).await;
+    /// Signs the dashboard sessions of `cookies` out without making anyone wait.
+    fn sign_out_in_background(self: &Arc<Self>, cookies: Vec<Arc<str>>) {
+        if cookies.is_empty() {
+            return;
         }
+        let gw = self.clone();
+        tokio::spawn(async move {
+            for cookie in cookies {
+                gw.sign_out_upstream(&cookie).await;
+            }
+        });
     }
 
     /// Follows an upstream that gave a signed-in session a new cookie value.
     pub fn rebind(self: &Arc<Self>, hash: &TokenHash, upstream_cookie: &str) {
-        if let Some(session) = self.sessions.rebind(hash, upstream_cookie) {
+        if let Some(session) = self.sessions.rebind(&self.env, hash, upstream_cookie) {
             let record = session.to_record(*hash);
             let gw = self.clone();
             tokio::spawn(async move {
@@ -323,17 +411,12 @@ impl Gateway {
         }
     }
 
-    /// Drops expired sessions and saves recent activity, so the idle timer
-    /// survives a restart without a disk write per request.
+    /// Drops expired sessions, signs out the dashboard sessions they held,
+    /// and saves recent activity, so the idle timer survives a restart
+    /// without a disk write per request.
     pub async fn sweep(self: &Arc<Self>, since: u64) {
-        let crate::session::Swept {
-            gone,
-            active,
-            abandoned,
-        } = self.sessions.sweep(self.env.now(), since);
-        for held in abandoned {
-            self.sign_out_held(&held).await;
-        }
+        let crate::session::Swept { gone, active, sign_out } = self.sessions.sweep(self.env.now(), since);
+        self.sign_out_in_background(sign_out);
         if gone.is_empty() && active.is_empty() {
             return;
         }

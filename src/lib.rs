@@ -14,6 +14,7 @@ pub mod factors;
 pub mod gateway;
 pub mod identity;
 pub mod logging;
+pub mod lookalike;
 pub mod metrics;
 pub mod pages;
 pub mod policy;

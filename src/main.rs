@@ -129,6 +129,10 @@ fn rotate_key(config: &std::path::Path, new_key_file: &std::path::Path) -> Resul
         issuer: c.second_factor.issuer.clone(),
     };
     let changed = factors.reseal_all(&new)?;
+    let (records, _) = store.sessions();
+    for r in tfa_gateway::session::reseal(&factors.env, records, &factors.key, &new) {
+        store.put_session(&r)?;
+    }
     store.flush()?;
     println!(
         "re-encrypted the secrets of {changed} user(s); now point second_factor.key_file (or key_env) at {} and start the gateway",

@@ -29,6 +29,7 @@ pub enum SecretBoxError {
 }
 
 /// A 256-bit AES-GCM key for secrets at rest.
+#[derive(Clone)]
 pub struct SecretKey(Aes256Gcm);
 
 impl fmt::Debug for SecretKey {

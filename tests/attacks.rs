@@ -9,7 +9,9 @@
 //! No attack may reach the dashboard as anyone: the demo dashboard names
 //! the user it saw in `X-Demo-User` on every answer, whatever the route, so
 //! a forwarded session cookie shows even on a 404 or a `HEAD`
-//! (`attacks/detector.rs`). Requests are written raw, so malformed ones reach
+//! (`attacks/detector.rs`). Nor may a header the gateway sets or trusts, or a
+//! session cookie, reach it in a spelling a CGI-style dashboard reads as the
+//! real one (`X_Tfa_User`, `dash.session`). Requests are written raw, so malformed ones reach
 //! the gateway as sent (`attacks/catalogue.rs`).
 //!
 //! The expired cookie needs the gateway's shortest idle timeout (60 s) to
@@ -62,6 +64,14 @@ async fn no_attack_reaches_the_upstream_as_a_user_without_a_passed_second_factor
         attacks.extend(catalogue::all(who, gw.addr, dashboard, cookies));
     }
     let mut leaks = detector::leaks(&attacks).await;
+    // Look-alike headers and cookies, also for carol, fully signed in: the
+    // gateway sets headers for her, and must still drop the client's.
+    let mut lookalikes = Vec::new();
+    for (who, cookies) in cast.pairings().iter().chain([&("carol", cast.carol.clone())]) {
+        lookalikes.extend(catalogue::lookalikes(who, gw.addr, cookies, &cast.alice_direct));
+    }
+    leaks.extend(detector::forgeries(&lookalikes).await);
+    attacks.extend(lookalikes);
 
     let signed_in = open_redirects(&gw, &cast.recovery, &mut attacks).await;
 

@@ -52,7 +52,8 @@ async fn an_idle_session_and_an_unfinished_sign_in_end_at_their_timeouts_while_a
         ("pending_timeout_seconds", timeout.as_str()),
         ("lifetime_seconds", "3600"),
     ];
-    let gw = Gateway::start_configured(start_dashboard(), dir.path(), &settings).await;
+    let dashboard = start_dashboard();
+    let gw = Gateway::start_configured(dashboard, dir.path(), &settings).await;
     let mut setup = signed_in(&gw, "carol@globex.test", "carol-password").await;
     let (_, codes) = enable_totp(&mut setup, "carol-password").await;
     let left = signed_in(&gw, "bob@acme.test", "bob-password").await;
@@ -76,6 +77,10 @@ async fn an_idle_session_and_an_unfinished_sign_in_end_at_their_timeouts_while_a
     );
     let echo = left.clone().get("/echo/headers").await.json();
     assert_eq!(echo["cookie"], serde_json::Value::Null, "{echo}");
+    assert!(
+        signed_out_at_dashboard(dashboard, &left.jar["dash_session"]).await,
+        "the idle session's dashboard session was left alive at the dashboard"
+    );
 
     assert_eq!(
         try_challenge(&mut unfinished, &codes[0]).await,
@@ -101,7 +106,8 @@ async fn a_session_in_use_still_ends_at_its_configured_lifetime() {
         ("lifetime_seconds", lifetime.as_str()),
         ("idle_timeout_seconds", "3600"),
     ];
-    let gw = Gateway::start_configured(start_dashboard(), dir.path(), &settings).await;
+    let dashboard = start_dashboard();
+    let gw = Gateway::start_configured(dashboard, dir.path(), &settings).await;
     let bob = signed_in(&gw, "bob@acme.test", "bob-password").await;
 
     for _ in 0..3 {
@@ -115,4 +121,23 @@ async fn a_session_in_use_still_ends_at_its_configured_lifetime() {
         TIMEOUT / 4,
         TIMEOUT + 2
     );
+    assert!(
+        signed_out_at_dashboard(dashboard, &bob.jar["dash_session"]).await,
+        "the session past its lifetime left its dashboard session alive"
+    );
+}
+
+/// Waits a little for the gateway's background sign-out of `cookie` at the
+/// dashboard itself; whether the dashboard still takes it as a session.
+async fn signed_out_at_dashboard(dashboard: std::net::SocketAddr, cookie: &str) -> bool {
+    for _ in 0..100 {
+        let r = Browser::new(dashboard)
+            .get_with("/", &[("cookie", &format!("dash_session={cookie}"))])
+            .await;
+        if r.header("x-demo-user").is_none() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }

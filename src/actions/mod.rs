@@ -147,6 +147,7 @@ pub async fn confirm_password(
                 client.map(str::to_string),
                 "wrong passwords".into(),
             );
+            gw.end_pending(&user.id, client.map(str::to_string)).await;
         }
         return Err(Refusal::new(403, "wrong_password", "That password is not right."));
     }
@@ -267,7 +268,8 @@ pub async fn pass_challenge(
         gw.audit("challenge_failed", Some(&user_id), owned_client.clone(), String::new());
         if after.locked_now {
             Metrics::inc(&gw.metrics.lockouts);
-            gw.audit("lockout", Some(&user_id), owned_client, "wrong codes".into());
+            gw.audit("lockout", Some(&user_id), owned_client.clone(), "wrong codes".into());
+            gw.end_pending(&user_id, owned_client).await;
             return Err(Refusal::locked(gw.config.second_factor.limits.lockout_secs));
         }
         let message = match after.attempts_left {

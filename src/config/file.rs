@@ -229,6 +229,8 @@ pub struct RawSession {
     pub lifetime_seconds: Option<u64>,
     pub idle_timeout_seconds: Option<u64>,
     pub pending_timeout_seconds: Option<u64>,
+    pub max_per_user: Option<usize>,
+    pub max_pending_per_user: Option<usize>,
 }
 
 fn default_prefix() -> String {

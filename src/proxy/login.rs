@@ -13,7 +13,7 @@ use pingora::proxy::Session;
 
 use super::wire;
 use crate::cookies::{self, SetCookieEffect};
-use crate::gateway::Gateway;
+use crate::gateway::{EndReason, Gateway};
 use crate::pages::html::Frame;
 use crate::pages::{self, Reply};
 use crate::session::Found;
@@ -133,7 +133,7 @@ async fn sign_in(
     };
 
     if let Some(old) = previous {
-        gw.end_session(&old.token_hash, "replaced by a new sign-in", client.clone())
+        gw.end_session(&old.token_hash, EndReason::Replaced, client.clone())
             .await;
     }
     let signed_in = match gw
@@ -187,10 +187,12 @@ fn upstream_request(
         .uri(req.uri.path_and_query().map_or("/", |p| p.as_str()));
     for (name, value) in &req.headers {
         let n = name.as_str();
-        if wire::HOP_BY_HOP.contains(&n) || n == "cookie" || n == "content-length" || n == "x-forwarded-for" {
-            continue;
-        }
-        if cfg.user_header.as_ref() == Some(name) {
+        let user_header = cfg.user_header.as_ref().map(http::HeaderName::as_str);
+        if wire::HOP_BY_HOP.contains(&n)
+            || n == "cookie"
+            || n == "content-length"
+            || crate::lookalike::reserved_header(n, user_header)
+        {
             continue;
         }
         builder = builder.header(name, value);

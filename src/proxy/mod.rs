@@ -20,10 +20,11 @@ use pingora::{ErrorSource, ErrorType};
 
 use crate::cookies::{self, SetCookieEffect};
 use crate::directory::Due;
-use crate::gateway::Gateway;
+use crate::gateway::{EndReason, Gateway};
+use crate::lookalike;
 use crate::pages::{self, html::Frame};
 use crate::policy::{self, ClientKind, Decision, DueFacts, Facts, Forward, OwnRoute, Routes, SessionFacts, UserFacts};
-use crate::session::Found;
+use crate::session::{Found, Lookup};
 
 pub struct GatewayProxy {
     gw: Arc<Gateway>,
@@ -51,6 +52,13 @@ impl GatewayProxy {
         let path = req.uri.path().to_string();
         let query = req.uri.query().map(str::to_string);
         let json = wire::header(req, http::header::CONTENT_TYPE).is_some_and(|c| c.starts_with("application/json"));
+        let found = match route {
+            OwnRoute::Verify => ctx
+                .found
+                .clone()
+                .filter(|f| sole_session_cookies(&self.gw.config, req, f)),
+            _ => ctx.found.clone(),
+        };
         let changes_state = req.method != http::Method::GET && req.method != http::Method::HEAD;
         if changes_state
             && !pages::same_origin(
@@ -80,7 +88,7 @@ impl GatewayProxy {
             json,
             body,
             client: ctx.client.clone(),
-            found: ctx.found.clone(),
+            found,
         };
         Ok(pages::handle(&self.gw, own).await)
     }
@@ -123,7 +131,14 @@ impl ProxyHttp for GatewayProxy {
         let pairs = || cookies::pairs_iter(wire::cookie_headers(req));
         let token = cookies::values(pairs(), &cfg.cookie.name).next();
         let candidates = cookies::values(pairs(), &cfg.upstream.session_cookie);
-        ctx.found = gw.sessions.check(token, candidates, gw.env.now());
+        ctx.found = match gw.sessions.lookup(token, candidates, gw.env.now()) {
+            Lookup::Live(found) => Some(found),
+            Lookup::Expired(ended) => {
+                gw.end_expired(ended);
+                None
+            }
+            Lookup::None => None,
+        };
         ctx.kind = ClientKind::classify(
             wire::header(req, http::header::ACCEPT),
             req.headers.contains_key(&X_REQUESTED_WITH),
@@ -255,19 +270,12 @@ impl ProxyHttp for GatewayProxy {
                 up.remove_header(&http::header::COOKIE);
             }
         }
-        if let Some(name) = &cfg.user_header {
-            match (forward.as_user, &ctx.found) {
-                (true, Some(f)) => up.insert_header(name.clone(), f.session.user_id.as_ref())?,
-                _ => {
-                    up.remove_header(name);
-                }
-            }
+        strip_reserved(up, cfg.user_header.as_ref().map(http::HeaderName::as_str));
+        if let (Some(name), true, Some(f)) = (&cfg.user_header, forward.as_user, &ctx.found) {
+            up.insert_header(name.clone(), f.session.user_id.as_ref())?;
         }
-        match &ctx.client {
-            Some(ip) => up.insert_header(X_FORWARDED_FOR, ip.as_str())?,
-            None => {
-                up.remove_header(&X_FORWARDED_FOR);
-            }
+        if let Some(ip) = &ctx.client {
+            up.insert_header(X_FORWARDED_FOR, ip.as_str())?;
         }
         Ok(())
     }
@@ -322,7 +330,7 @@ impl ProxyHttp for GatewayProxy {
             resp.append_header("set-cookie", v)?;
         }
         if let (true, Some((hash, _))) = (ended, signed_in) {
-            gw.end_session(&hash, "signed out at the upstream", ctx.client.clone())
+            gw.end_session(&hash, EndReason::SignedOutUpstream, ctx.client.clone())
                 .await;
             resp.append_header("set-cookie", cookies::clear_gateway_cookie(&cfg.cookie))?;
             ctx.outcome = "logout";
@@ -401,6 +409,37 @@ impl ProxyHttp for GatewayProxy {
             error = e.map(|e| e.etype().as_str()),
             "request"
         );
+    }
+}
+
+/// For forward authentication: whether the request carries exactly one
+/// gateway token and exactly one dashboard cookie, the session's own. A
+/// proxy in front forwards every cookie to the dashboard, which may serve
+/// any of several session cookies: an approval with a second one would let
+/// one user's session carry another's dashboard cookie past the gateway.
+fn sole_session_cookies(cfg: &crate::config::Config, req: &RequestHeader, f: &Found) -> bool {
+    let pairs = || cookies::pairs_iter(wire::cookie_headers(req));
+    let Some(upstream) = f.upstream_cookie.as_deref() else {
+        return false;
+    };
+    let Some(token) = cookies::values(pairs(), &cfg.cookie.name).next() else {
+        return false;
+    };
+    cookies::sole(pairs(), &cfg.cookie.name, token) && cookies::sole(pairs(), &cfg.upstream.session_cookie, upstream)
+}
+
+/// Removes every spelling of the headers the gateway sets or trusts (the
+/// user header, the client address headers): a CGI-style dashboard reads
+/// `X_Tfa_User` as `X-Tfa-User` (see `lookalike`).
+fn strip_reserved(up: &mut RequestHeader, user_header: Option<&str>) {
+    // Nearly every request has none: look before allocating.
+    let is_reserved = |n: &http::HeaderName| lookalike::reserved_header(n.as_str(), user_header);
+    if !up.headers.keys().any(is_reserved) {
+        return;
+    }
+    let names: Vec<http::HeaderName> = up.headers.keys().filter(|n| is_reserved(n)).cloned().collect();
+    for name in names {
+        up.remove_header(&name);
     }
 }
 

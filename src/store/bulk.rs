@@ -72,6 +72,7 @@ mod tests {
                 upstream_cookie_hash: [8; 32],
                 created: 1,
                 last_seen: 1,
+                sealed_upstream_cookie: None,
             }],
         };
         s.import(&import).unwrap();

@@ -85,7 +85,9 @@ impl AccountRecord {
 }
 
 /// A fully signed-in session as it survives a restart. Only hashes of the
-/// browser's tokens are kept, so a copy of the data folder opens no session.
+/// browser's tokens are kept, so a copy of the data folder opens no session;
+/// the dashboard's cookie, needed to sign its session out when this one
+/// ends, is kept sealed under the secret key and bound to the token hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
     pub token_hash: [u8; 32],
@@ -93,6 +95,10 @@ pub struct SessionRecord {
     pub upstream_cookie_hash: [u8; 32],
     pub created: UnixSeconds,
     pub last_seen: UnixSeconds,
+    /// Absent in records written before it was kept: such a session still
+    /// works, but its dashboard session is left to the dashboard's expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_upstream_cookie: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -387,6 +393,7 @@ mod tests {
                 upstream_cookie_hash: [2; 32],
                 created: 100,
                 last_seen: 100,
+                sealed_upstream_cookie: None,
             })
             .unwrap();
             s.flush().unwrap();
@@ -409,6 +416,7 @@ mod tests {
             upstream_cookie_hash: [0; 32],
             created: 1,
             last_seen: 1,
+            sealed_upstream_cookie: None,
         };
         s.put_session(&r).unwrap();
         s.delete_session(&r.token_hash).unwrap();

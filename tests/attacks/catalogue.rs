@@ -183,3 +183,77 @@ fn bent_cookies(c: &Cookies) -> Vec<(&'static str, Vec<u8>)> {
     ));
     out
 }
+
+/// The marks the look-alike attacks carry: no gateway ever sets them, so a
+/// header with one of them at the dashboard came from the client.
+pub const FORGED_USER: &str = "u-forged";
+pub const FORGED_ADDRESS: &str = "203.0.113.66";
+
+/// Spellings of the headers the gateway sets or trusts, and of the session
+/// cookies, that a CGI-style dashboard (PHP, WSGI, Rack) reads as the real
+/// ones, sent to the dashboard's header echo with `c`'s cookies; `alien` is
+/// a dashboard cookie the session does not own.
+pub fn lookalikes(who: &str, to: SocketAddr, c: &Cookies, alien: &str) -> Vec<Attack> {
+    let host = to.to_string();
+    let own = c.header();
+    let user = ["X_Tfa_User", "X.Tfa.User", "X-Tfa_User", "x_tfa_user", "X-TFA-USER"];
+    let address = [
+        "X_Forwarded_For",
+        "X.Forwarded.For",
+        "X-Forwarded_For",
+        "X-Forwarded-For",
+        "X-Real-IP",
+        "X_Real_IP",
+        "x.real.ip",
+    ];
+    let mut requests: Vec<(String, String, String)> = Vec::new();
+    for name in user {
+        requests.push((
+            format!("{name} header"),
+            own.clone(),
+            format!("{name}: {FORGED_USER}\r\n"),
+        ));
+    }
+    for name in address {
+        requests.push((
+            format!("{name} header"),
+            own.clone(),
+            format!("{name}: {FORGED_ADDRESS}\r\n"),
+        ));
+    }
+    requests.push((
+        "Forwarded header".into(),
+        own.clone(),
+        format!("Forwarded: for={FORGED_ADDRESS}\r\n"),
+    ));
+    for name in [
+        "dash.session",
+        "DASH_SESSION",
+        "Dash-Session",
+        "dash session",
+        "dash[session",
+        "TFA.SESSION",
+    ] {
+        requests.push((
+            format!("a {name} cookie"),
+            format!("{name}={alien}; {own}"),
+            String::new(),
+        ));
+        requests.push((
+            format!("a {name} cookie after"),
+            format!("{own}; {name}={alien}"),
+            String::new(),
+        ));
+    }
+    requests
+        .into_iter()
+        .map(|(name, cookie, extra)| Attack {
+            name: format!("{who}: {name}"),
+            to,
+            bytes: format!(
+                "GET /echo/headers HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\n{extra}Connection: close\r\n\r\n"
+            )
+            .into_bytes(),
+        })
+        .collect()
+}

@@ -70,3 +70,39 @@ pub async fn leaks(attacks: &[Attack]) -> Vec<String> {
         .collect()
         .await
 }
+
+/// What of the client's own making the dashboard's header echo shows: a
+/// header any CGI-style server reads as one the gateway sets, carrying a
+/// forged mark, or a session cookie in another spelling.
+pub fn forged_in_echo(answer: &str) -> Option<String> {
+    let body = answer.split_once("\r\n\r\n")?.1;
+    let echo: serde_json::Value = serde_json::from_str(body.trim()).ok()?;
+    let reserved = ["x-tfa-user", "x-forwarded-for", "x-real-ip", "forwarded"];
+    for (name, value) in echo["headers"].as_object()? {
+        let value = value.as_str().unwrap_or_default();
+        let forged = value.contains(super::catalogue::FORGED_USER) || value.contains(super::catalogue::FORGED_ADDRESS);
+        if forged && reserved.iter().any(|r| tfa_gateway::lookalike::same(name, r)) {
+            return Some(format!("header {name}: {value}"));
+        }
+    }
+    let cookie = echo["cookie"].as_str().unwrap_or_default();
+    for pair in cookie.split(';') {
+        let name = pair.split('=').next().unwrap_or_default().trim();
+        let session = ["dash_session", "tfa_session"];
+        if session.iter().any(|s| tfa_gateway::lookalike::same(name, s)) && name != "dash_session" {
+            return Some(format!("cookie {name}"));
+        }
+    }
+    None
+}
+
+/// Sends every attack and returns those whose answer shows a forgery at
+/// the dashboard (`forged_in_echo`).
+pub async fn forgeries(attacks: &[Attack]) -> Vec<String> {
+    futures_util::stream::iter(attacks)
+        .map(|a| async move { forged_in_echo(&raw(a.to, &a.bytes).await).map(|what| format!("{} ({what})", a.name)) })
+        .buffer_unordered(8)
+        .filter_map(|leak| async move { leak })
+        .collect()
+        .await
+}

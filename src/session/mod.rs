@@ -1,0 +1,478 @@
+//! Gateway sessions, held in memory. A session binds the browser's gateway
+//! token to one upstream session (by a hash of the upstream's cookie) and
+//! records how far the sign-in has got. The per-request check is a hash and
+//! one map lookup: no disk, and the same cost for ten sessions or a million.
+//! Persisting signed-in sessions is the caller's job (see `store`).
+//!
+//! Each session also keeps the dashboard's cookie it is bound to, so that
+//! whenever it ends for a reason other than the dashboard's own sign-out
+//! (replaced, expired, capped, a lockout) the caller can sign that dashboard
+//! session out too: a dashboard session the gateway no longer vouches for
+//! must not outlive it. A user has at most `max_per_user` signed-in and
+//! `max_pending_per_user` pending sessions; past that the oldest ends.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::SessionSettings;
+use crate::env::{Env, UnixSeconds};
+use crate::secretbox::SecretKey;
+use crate::store::SessionRecord;
+
+pub type TokenHash = [u8; 32];
+
+pub fn hash(value: &str) -> TokenHash {
+    Sha256::digest(value.as_bytes()).into()
+}
+
+/// How far a sign-in has got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stage {
+    /// The upstream accepted the password; its Set-Cookie headers are held
+    /// here until the second factor is passed. Never written to disk.
+    Pending { held_set_cookies: Vec<String> },
+    /// Fully signed in: the upstream's cookie is in the browser and requests
+    /// carrying it are forwarded.
+    Authenticated,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    pub user_id: Arc<str>,
+    pub stage: Stage,
+    pub upstream_cookie_hash: TokenHash,
+    /// The dashboard cookie this session is bound to; `None` only for a
+    /// session restored from a record that did not keep it.
+    upstream_cookie: Option<Arc<str>>,
+    /// `upstream_cookie` sealed under the secret key and bound to the token
+    /// hash: what the store keeps. Sealed once, not at every save.
+    sealed_cookie: Option<Arc<[u8]>>,
+    pub created: UnixSeconds,
+    /// The token every form of this session must carry back.
+    pub csrf: String,
+    last_seen: AtomicU64,
+    /// When the user last confirmed their password in this session (0: never).
+    confirmed_at: AtomicU64,
+    /// The user has seen the grace-period notice in this session.
+    grace_acknowledged: AtomicBool,
+}
+
+impl Session {
+    pub fn acknowledge_grace(&self) {
+        self.grace_acknowledged.store(true, Ordering::Relaxed);
+    }
+
+    pub fn grace_acknowledged(&self) -> bool {
+        self.grace_acknowledged.load(Ordering::Relaxed)
+    }
+
+    /// Whether `token` is this session's CSRF token, compared in constant time.
+    pub fn csrf_matches(&self, token: &str) -> bool {
+        token.as_bytes().ct_eq(self.csrf.as_bytes()).into()
+    }
+
+    pub fn confirm_password(&self, now: UnixSeconds) {
+        self.confirmed_at.store(now, Ordering::Relaxed);
+    }
+
+    /// Whether the password was confirmed in this session within `window` seconds.
+    pub fn password_confirmed(&self, now: UnixSeconds, window: u64) -> bool {
+        let at = self.confirmed_at.load(Ordering::Relaxed);
+        at != 0 && now.saturating_sub(at) <= window
+    }
+
+    /// Whether `value` is the upstream cookie this session was bound to,
+    /// compared in constant time.
+    pub fn owns_upstream_cookie(&self, value: &str) -> bool {
+        hash(value).ct_eq(&self.upstream_cookie_hash).into()
+    }
+
+    /// The dashboard cookie to sign out when this session ends.
+    pub fn upstream_cookie(&self) -> Option<&Arc<str>> {
+        self.upstream_cookie.as_ref()
+    }
+
+    pub fn last_seen(&self) -> UnixSeconds {
+        self.last_seen.load(Ordering::Relaxed)
+    }
+
+    fn pending(&self) -> bool {
+        matches!(self.stage, Stage::Pending { .. })
+    }
+
+    fn expired(&self, now: UnixSeconds, s: &SessionSettings) -> bool {
+        let deadline = match self.stage {
+            Stage::Pending { .. } => self.created + s.pending_timeout_secs,
+            Stage::Authenticated => (self.created + s.lifetime_secs).min(self.last_seen() + s.idle_timeout_secs),
+        };
+        now >= deadline
+    }
+
+    pub fn to_record(&self, token_hash: TokenHash) -> SessionRecord {
+        SessionRecord {
+            token_hash,
+            user_id: self.user_id.to_string(),
+            upstream_cookie_hash: self.upstream_cookie_hash,
+            created: self.created,
+            last_seen: self.last_seen(),
+            sealed_upstream_cookie: self.sealed_cookie.as_deref().map(<[u8]>::to_vec),
+        }
+    }
+}
+
+/// A session that ended, with what it held.
+pub type Ended = (TokenHash, Arc<Session>);
+
+/// What a sweep removed or found worth saving.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// Signed-in sessions that expired: delete them from disk.
+    pub gone: Vec<TokenHash>,
+    /// Signed-in sessions used since the last sweep: save their activity.
+    pub active: Vec<SessionRecord>,
+    /// The dashboard cookies of every session that expired, signed in or
+    /// still waiting for its second factor: sign those dashboard sessions out.
+    pub sign_out: Vec<Arc<str>>,
+}
+
+/// What the per-request lookup found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// No token, or no session of it.
+    None,
+    /// A session that has just expired, now out of the table.
+    Expired(Ended),
+    Live(Found),
+}
+
+/// A live session the per-request check found.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub token_hash: TokenHash,
+    pub session: Arc<Session>,
+    /// The upstream cookie value the browser sent that belongs to this
+    /// session, if it sent one.
+    pub upstream_cookie: Option<String>,
+}
+
+pub struct SessionTable {
+    map: DashMap<TokenHash, Arc<Session>>,
+    /// Each user's sessions, to cap them without scanning the table. Locked
+    /// only after `map`'s guards are dropped, never the other way round.
+    by_user: DashMap<Arc<str>, Vec<TokenHash>>,
+    settings: SessionSettings,
+    key: SecretKey,
+}
+
+impl SessionTable {
+    pub fn new(settings: SessionSettings, key: SecretKey) -> Self {
+        SessionTable {
+            map: DashMap::new(),
+            by_user: DashMap::new(),
+            settings,
+            key,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The per-request check: finds the live session of `token` and which of
+    /// the upstream cookie `candidates` (a client may send several) it owns.
+    /// A session found expired is taken out of the table and handed back
+    /// (to one request only), so the caller can end it properly at once.
+    pub fn lookup<'a>(
+        &self,
+        token: Option<&str>,
+        candidates: impl IntoIterator<Item = &'a str>,
+        now: UnixSeconds,
+    ) -> Lookup {
+        let Some(token) = token else { return Lookup::None };
+        let token_hash = hash(token);
+        let Some(session) = self.map.get(&token_hash).map(|s| s.value().clone()) else {
+            return Lookup::None;
+        };
+        if session.expired(now, &self.settings) {
+            return match self.end(&token_hash) {
+                Some(s) => Lookup::Expired((token_hash, s)),
+                None => Lookup::None,
+            };
+        }
+        session.last_seen.fetch_max(now, Ordering::Relaxed);
+        let upstream_cookie = candidates
+            .into_iter()
+            .find(|v| session.owns_upstream_cookie(v))
+            .map(str::to_string);
+        Lookup::Live(Found {
+            token_hash,
+            session,
+            upstream_cookie,
+        })
+    }
+
+    /// `lookup`, for callers that only want a live session; an expired one
+    /// is removed and dropped.
+    pub fn check<'a>(
+        &self,
+        token: Option<&str>,
+        candidates: impl IntoIterator<Item = &'a str>,
+        now: UnixSeconds,
+    ) -> Option<Found> {
+        match self.lookup(token, candidates, now) {
+            Lookup::Live(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// A session bound to `upstream_cookie`, its cookie sealed under `token_hash`.
+    #[allow(clippy::too_many_arguments)]
+    fn session(
+        &self,
+        env: &Env,
+        token_hash: &TokenHash,
+        user_id: Arc<str>,
+        stage: Stage,
+        upstream_cookie: Option<Arc<str>>,
+        created: UnixSeconds,
+    ) -> Session {
+        let sealed_cookie = upstream_cookie.as_ref().and_then(|c| {
+            self.key
+                .seal(env, c.as_bytes(), token_hash)
+                .map_err(|e| tracing::error!(error = %e, "cannot seal a dashboard cookie"))
+                .ok()
+                .map(Arc::from)
+        });
+        Session {
+            user_id,
+            stage,
+            upstream_cookie_hash: upstream_cookie.as_deref().map_or([0; 32], hash),
+            upstream_cookie,
+            sealed_cookie,
+            created,
+            csrf: env.token::<24>(),
+            last_seen: AtomicU64::new(created),
+            confirmed_at: AtomicU64::new(0),
+            grace_acknowledged: AtomicBool::new(false),
+        }
+    }
+
+    fn insert(&self, token_hash: TokenHash, session: Arc<Session>) {
+        let user = session.user_id.clone();
+        self.map.insert(token_hash, session);
+        self.by_user.entry(user).or_default().push(token_hash);
+    }
+
+    fn unindex(&self, user: &str, token_hash: &TokenHash) {
+        if let dashmap::Entry::Occupied(mut e) = self.by_user.entry(Arc::from(user)) {
+            e.get_mut().retain(|h| h != token_hash);
+            if e.get().is_empty() {
+                e.remove();
+            }
+        }
+    }
+
+    /// Starts a session for a user whose upstream sign-in just succeeded.
+    /// Returns the browser's new token. The caller ends what `over_cap`
+    /// then returns.
+    pub fn start(
+        &self,
+        env: &Env,
+        user_id: &str,
+        upstream_cookie: &str,
+        stage: Stage,
+    ) -> (String, TokenHash, Arc<Session>) {
+        let now = env.now();
+        let token = env.token::<32>();
+        let token_hash = hash(&token);
+        let session = Arc::new(self.session(
+            env,
+            &token_hash,
+            Arc::from(user_id),
+            stage,
+            Some(Arc::from(upstream_cookie)),
+            now,
+        ));
+        self.insert(token_hash, session.clone());
+        (token, token_hash, session)
+    }
+
+    /// Ends a pending session and starts its signed-in successor under a new
+    /// token, so a token seen before the second factor is worth nothing after.
+    /// Returns the new token and the upstream Set-Cookie headers to release.
+    pub fn release(&self, env: &Env, pending: &TokenHash) -> Option<(String, TokenHash, Arc<Session>, Vec<String>)> {
+        let (_, old) = self.map.remove(pending)?;
+        let Stage::Pending { held_set_cookies } = &old.stage else {
+            // Not pending: put it back untouched; there is nothing to release.
+            self.map.insert(*pending, old);
+            return None;
+        };
+        self.unindex(&old.user_id, pending);
+        let now = env.now();
+        let token = env.token::<32>();
+        let token_hash = hash(&token);
+        let mut session = self.session(
+            env,
+            &token_hash,
+            old.user_id.clone(),
+            Stage::Authenticated,
+            old.upstream_cookie.clone(),
+            now,
+        );
+        session.upstream_cookie_hash = old.upstream_cookie_hash;
+        let session = Arc::new(session);
+        self.insert(token_hash, session.clone());
+        Some((token, token_hash, session, held_set_cookies.clone()))
+    }
+
+    /// Binds a signed-in session to a new upstream cookie value, for an
+    /// upstream that rotates its session id.
+    pub fn rebind(&self, env: &Env, token_hash: &TokenHash, upstream_cookie: &str) -> Option<Arc<Session>> {
+        let mut entry = self.map.get_mut(token_hash)?;
+        let old = entry.value();
+        let mut session = self.session(
+            env,
+            token_hash,
+            old.user_id.clone(),
+            old.stage.clone(),
+            Some(Arc::from(upstream_cookie)),
+            old.created,
+        );
+        session.csrf = old.csrf.clone();
+        session.last_seen = AtomicU64::new(old.last_seen());
+        session.confirmed_at = AtomicU64::new(old.confirmed_at.load(Ordering::Relaxed));
+        session.grace_acknowledged = AtomicBool::new(old.grace_acknowledged());
+        let session = Arc::new(session);
+        *entry.value_mut() = session.clone();
+        Some(session)
+    }
+
+    pub fn end(&self, token_hash: &TokenHash) -> Option<Arc<Session>> {
+        let (_, session) = self.map.remove(token_hash)?;
+        self.unindex(&session.user_id, token_hash);
+        Some(session)
+    }
+
+    /// The user's sessions, live or not yet swept.
+    pub fn of_user(&self, user_id: &str) -> Vec<Ended> {
+        let hashes = self.by_user.get(user_id).map(|h| h.clone()).unwrap_or_default();
+        hashes
+            .into_iter()
+            .filter_map(|h| self.map.get(&h).map(|s| (h, s.value().clone())))
+            .collect()
+    }
+
+    /// Ends the user's oldest sessions beyond the caps (signed-in and
+    /// pending counted apart) and returns them, for the caller to delete
+    /// and sign out at the dashboard. A sign-in loop thus replaces sessions
+    /// instead of growing the table or the store.
+    pub fn over_cap(&self, user_id: &str) -> Vec<Ended> {
+        let (mut pending, mut signed_in): (Vec<_>, Vec<_>) =
+            self.of_user(user_id).into_iter().partition(|(_, s)| s.pending());
+        let mut ended = Vec::new();
+        for (sessions, cap) in [
+            (&mut pending, self.settings.max_pending_per_user),
+            (&mut signed_in, self.settings.max_per_user),
+        ] {
+            if sessions.len() <= cap {
+                continue;
+            }
+            sessions.sort_by_key(|(_, s)| s.created);
+            let extra = sessions.len() - cap;
+            for (h, _) in sessions.drain(..extra) {
+                ended.extend(self.end(&h).map(|s| (h, s)));
+            }
+        }
+        ended
+    }
+
+    /// Puts back a session read from the store at start-up, unless expired.
+    pub fn restore(&self, env: &Env, r: &SessionRecord) -> bool {
+        let now = env.now();
+        let cookie = r.sealed_upstream_cookie.as_deref().and_then(|sealed| {
+            let opened = self.key.open(sealed, &r.token_hash).ok();
+            let text = opened.and_then(|b| String::from_utf8(b).ok());
+            if text.is_none() {
+                tracing::warn!("a stored session's dashboard cookie does not open; it cannot be signed out");
+            }
+            text
+        });
+        let mut session = Session {
+            user_id: Arc::from(r.user_id.as_str()),
+            stage: Stage::Authenticated,
+            upstream_cookie_hash: r.upstream_cookie_hash,
+            upstream_cookie: cookie.map(Arc::from),
+            sealed_cookie: r.sealed_upstream_cookie.as_deref().map(Arc::from),
+            created: r.created,
+            csrf: env.token::<24>(),
+            last_seen: AtomicU64::new(r.last_seen),
+            confirmed_at: AtomicU64::new(0),
+            grace_acknowledged: AtomicBool::new(false),
+        };
+        if session.upstream_cookie.is_none() {
+            session.sealed_cookie = None;
+        }
+        if session.expired(now, &self.settings) {
+            return false;
+        }
+        self.insert(r.token_hash, Arc::new(session));
+        true
+    }
+
+    /// Removes expired sessions; returns the hashes of signed-in ones removed
+    /// (so the caller can delete them from disk), the dashboard cookies of
+    /// all removed (to sign out), and the signed-in sessions used since
+    /// `since`, whose activity is worth saving.
+    pub fn sweep(&self, now: UnixSeconds, since: UnixSeconds) -> Swept {
+        let mut swept = Swept::default();
+        let mut removed = Vec::new();
+        self.map.retain(|h, s| {
+            if s.expired(now, &self.settings) {
+                if s.stage == Stage::Authenticated {
+                    swept.gone.push(*h);
+                }
+                swept.sign_out.extend(s.upstream_cookie.clone());
+                removed.push((s.user_id.clone(), *h));
+                return false;
+            }
+            if s.stage == Stage::Authenticated && s.last_seen() > since {
+                swept.active.push(s.to_record(*h));
+            }
+            true
+        });
+        // `map`'s guards are gone: the index may be locked now.
+        for (user, h) in removed {
+            self.unindex(&user, &h);
+        }
+        swept
+    }
+}
+
+/// For `rotate-key`: the records whose dashboard cookie is sealed, sealed
+/// again under `new`. A cookie that does not open under `old` is dropped
+/// (the session stays; only its dashboard sign-out is lost).
+pub fn reseal(env: &Env, records: Vec<SessionRecord>, old: &SecretKey, new: &SecretKey) -> Vec<SessionRecord> {
+    records
+        .into_iter()
+        .filter(|r| r.sealed_upstream_cookie.is_some())
+        .map(|mut r| {
+            let sealed = r.sealed_upstream_cookie.take().unwrap_or_default();
+            r.sealed_upstream_cookie = old
+                .open(&sealed, &r.token_hash)
+                .and_then(|plain| new.seal(env, &plain, &r.token_hash))
+                .ok();
+            r
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,171 @@
+//! However a gateway session ends (a new sign-in in the same browser, the
+//! idle timeout, the per-user cap, a lockout), the dashboard session it held
+//! is signed out at the dashboard too, not left alive behind it; and one
+//! user signing in in a loop replaces sessions instead of growing the table.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::api::{enable_totp, try_challenge, try_held_sign_in};
+use common::{admin_of, signed_in_as, start_dashboard, Browser, Gateway};
+use http::{Method, StatusCode};
+
+/// Whether the dashboard itself still takes `cookie` as a signed-in session.
+async fn alive_at_dashboard(dashboard: SocketAddr, cookie: &str) -> bool {
+    let r = Browser::new(dashboard)
+        .get_with("/", &[("cookie", &format!("dash_session={cookie}"))])
+        .await;
+    r.header("x-demo-user").is_some()
+}
+
+/// Waits for the gateway's background sign-out of `cookie` at the dashboard.
+async fn signed_out_at_dashboard(dashboard: SocketAddr, cookie: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if !alive_at_dashboard(dashboard, cookie).await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+fn dash(b: &Browser) -> String {
+    b.jar.get("dash_session").expect("a dashboard cookie").clone()
+}
+
+async fn metric(gw: &Gateway, name: &str) -> u64 {
+    let (addr, token) = admin_of(&gw.config);
+    let auth = format!("Bearer {token}");
+    let text = Browser::new(addr)
+        .send(Method::GET, "/metrics", &[("authorization", &auth)], Bytes::new())
+        .await
+        .text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} in {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_sign_in_in_the_same_browser_signs_the_old_dashboard_session_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let dashboard = start_dashboard();
+    let gw = Gateway::start(dashboard, dir.path()).await;
+    let mut bob = signed_in_as(gw.addr, "bob@acme.test").await;
+    let first = dash(&bob);
+    assert!(alive_at_dashboard(dashboard, &first).await);
+    assert_eq!(
+        bob.login("bob@acme.test", "bob-password").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_ne!(dash(&bob), first);
+    assert!(
+        signed_out_at_dashboard(dashboard, &first).await,
+        "the replaced session's dashboard cookie still works at the dashboard"
+    );
+    assert!(alive_at_dashboard(dashboard, &dash(&bob)).await, "the new one works");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn past_the_per_user_cap_the_oldest_session_ends_and_its_dashboard_session_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let dashboard = start_dashboard();
+    let settings = [("max_per_user", "3"), ("max_pending_per_user", "2")];
+    let gw = Gateway::start_configured(dashboard, dir.path(), &settings).await;
+    let carol = signed_in_as(gw.addr, "carol@globex.test").await;
+
+    let mut browsers = Vec::new();
+    for _ in 0..5 {
+        browsers.push(signed_in_as(gw.addr, "bob@acme.test").await);
+    }
+    for (i, b) in browsers.iter().enumerate() {
+        let seen = b.clone().get("/api/me").await;
+        let live = i >= 2;
+        assert_eq!(seen.header("x-demo-user").is_some(), live, "bob's session {i} of 5");
+        if !live {
+            assert!(
+                signed_out_at_dashboard(dashboard, &dash(b)).await,
+                "session {i} at the dashboard"
+            );
+        }
+    }
+    assert_eq!(
+        carol.clone().get("/").await.header("x-demo-user"),
+        Some("carol@globex.test"),
+        "another user's session is not touched"
+    );
+
+    // A sign-in loop: the table holds carol's and bob's three, whatever the count.
+    for _ in 0..40 {
+        signed_in_as(gw.addr, "bob@acme.test").await;
+    }
+    assert_eq!(metric(&gw, "tfa_sessions").await, 4);
+
+    // Pending sign-ins are capped apart: the oldest of three held ones ends.
+    let mut alice = signed_in_as(gw.addr, "alice@acme.test").await;
+    let (secret, _) = enable_totp(&mut alice, "alice-password").await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut b = Browser::new(gw.addr);
+        try_held_sign_in(&mut b, "alice@acme.test", "alice-password")
+            .await
+            .unwrap();
+        held.push(b);
+    }
+    let code = common::tools::oathtool(&secret, 0);
+    assert_eq!(
+        try_challenge(&mut held[0], &code).await,
+        Some(StatusCode::UNAUTHORIZED),
+        "ended"
+    );
+    assert_eq!(try_challenge(&mut held[2], &code).await, Some(StatusCode::NO_CONTENT));
+
+    // And the store: after a restart only the live sessions come back.
+    let (addr, config) = (gw.addr, gw.config.clone());
+    assert!(gw.stop().success());
+    let gw = Gateway::start_with(addr, config).await;
+    assert_eq!(
+        metric(&gw, "tfa_sessions").await,
+        6,
+        "carol's, bob's three, alice's two"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lockout_ends_the_users_waiting_sign_ins() {
+    let dir = tempfile::tempdir().unwrap();
+    let dashboard = start_dashboard();
+    let gw = Gateway::start(dashboard, dir.path()).await;
+    let mut alice = signed_in_as(gw.addr, "alice@acme.test").await;
+    let (secret, _) = enable_totp(&mut alice, "alice-password").await;
+    let mut other = Browser::new(gw.addr);
+    try_held_sign_in(&mut other, "alice@acme.test", "alice-password")
+        .await
+        .unwrap();
+    let mut guessing = Browser::new(gw.addr);
+    try_held_sign_in(&mut guessing, "alice@acme.test", "alice-password")
+        .await
+        .unwrap();
+    let mut last = None;
+    for _ in 0..10 {
+        last = try_challenge(&mut guessing, "000000").await;
+    }
+    assert_eq!(last, Some(StatusCode::TOO_MANY_REQUESTS), "locked out");
+    let code = common::tools::oathtool(&secret, 0);
+    for b in [&mut guessing, &mut other] {
+        assert_eq!(
+            try_challenge(b, &code).await,
+            Some(StatusCode::UNAUTHORIZED),
+            "a sign-in held during the lockout is over, not waiting for it to lift"
+        );
+    }
+    assert_eq!(
+        alice.get("/").await.header("x-demo-user"),
+        Some("alice@acme.test"),
+        "a session signed in before is not touched"
+    );
+}
