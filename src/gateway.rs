@@ -14,6 +14,7 @@ use crate::identity::Identity;
 use crate::metrics::Metrics;
 use crate::secretbox::SecretKey;
 use crate::session::{Ended, Session, SessionTable, Stage, TokenHash};
+use crate::sign_in_limit::SignInLimit;
 use crate::sms::SmsService;
 use crate::store::{AuditEvent, Store, StoreError};
 use crate::throttle::Throttle;
@@ -27,6 +28,8 @@ pub struct Gateway {
     pub upstream: UpstreamClient,
     pub factors: Factors,
     pub throttle: Throttle,
+    /// Sign-in attempts per client address.
+    pub sign_ins: SignInLimit,
     /// Permits for code checks, whose recovery-code hashing is the costly
     /// part of a sign-in: fewer than the cores, so a flood of wrong codes
     /// queues here and leaves a core to the traffic of signed-in users.
@@ -110,6 +113,7 @@ impl Gateway {
             issuer: config.second_factor.issuer.clone(),
         };
         let throttle = Throttle::new(config.second_factor.limits);
+        let sign_ins = SignInLimit::new(config.sign_ins_per_minute);
         for (user, counter) in store.throttles()? {
             throttle.restore_user(&user, counter);
         }
@@ -126,6 +130,7 @@ impl Gateway {
             upstream,
             factors,
             throttle,
+            sign_ins,
             code_work: tokio::sync::Semaphore::new(code_work_permits()),
             directory,
             metrics: Metrics::default(),

@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod admin;
 pub mod cli;
+pub mod client_addr;
 pub mod config;
 pub mod cookies;
 pub mod demo;
@@ -23,6 +24,7 @@ pub mod recovery;
 pub mod secretbox;
 pub mod server;
 pub mod session;
+pub mod sign_in_limit;
 pub mod sms;
 pub mod store;
 pub mod throttle;

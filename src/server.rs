@@ -160,6 +160,7 @@ impl BackgroundService for Sweeper {
                     let now = self.gw.env.now();
                     self.gw.sweep(since).await;
                     self.gw.throttle.sweep(now);
+                    self.gw.sign_ins.sweep(now);
                     since = now;
                 }
             }

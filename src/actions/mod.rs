@@ -3,6 +3,7 @@
 //! lockout), runs the blocking work off the event loop, writes the audit
 //! trail, and fails with a `Refusal` that either front end can show.
 
+mod guard;
 pub mod sms;
 
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::session::Found;
 use crate::store::{FactorsRecord, UserRecord};
-use crate::throttle::Verdict;
+use guard::Secret;
 
 /// Why an action was refused: a status, a stable code for scripts and a
 /// sentence for people.
@@ -121,9 +122,7 @@ pub async fn confirm_password(
 ) -> Result<(), Refusal> {
     let user = user(gw, found).await?;
     let now = gw.env.now();
-    if let Verdict::Locked { retry_after_secs } = gw.throttle.check(&user.id, client, now) {
-        return Err(Refusal::locked(retry_after_secs));
-    }
+    let guess = guard::start(gw, &user.id, client, PASSWORD)?;
     let up = &gw.config.upstream;
     let ok = gw
         .upstream
@@ -131,31 +130,29 @@ pub async fn confirm_password(
         .await
         .map_err(|e| Refusal::internal("password check could not reach the upstream", e))?;
     if !ok {
-        let after = gw.throttle.failure(&user.id, client, now);
-        gw.save_throttle(&user.id).await;
-        gw.audit(
-            "password_confirmation_failed",
-            Some(&user.id),
-            client.map(str::to_string),
-            String::new(),
-        );
-        if after.locked_now {
-            Metrics::inc(&gw.metrics.lockouts);
-            gw.audit(
-                "lockout",
-                Some(&user.id),
-                client.map(str::to_string),
-                "wrong passwords".into(),
-            );
-            gw.end_pending(&user.id, client.map(str::to_string)).await;
-        }
-        return Err(Refusal::new(403, "wrong_password", "That password is not right."));
+        let after = guess.wrong().await;
+        let wrong = Refusal::new(403, "wrong_password", "That password is not right.");
+        return Err(guard::refusal(&after, wrong));
     }
-    gw.throttle.success(&user.id, client);
-    gw.save_throttle(&user.id).await;
+    guess.right().await;
     found.session.confirm_password(now);
     Ok(())
 }
+
+const PASSWORD: Secret = Secret {
+    failed_event: "password_confirmation_failed",
+    lockout_detail: "wrong passwords",
+};
+
+const ENROLLMENT_CODE: Secret = Secret {
+    failed_event: "enrollment_code_failed",
+    lockout_detail: "wrong enrollment codes",
+};
+
+const SIGN_IN_CODE: Secret = Secret {
+    failed_event: "challenge_failed",
+    lockout_detail: "wrong codes",
+};
 
 fn require_confirmation(gw: &Gateway, found: &Found) -> Result<(), Refusal> {
     if found
@@ -189,8 +186,14 @@ pub async fn confirm_totp(
     client: Option<&str>,
 ) -> Result<Vec<String>, Refusal> {
     let user_id = found.session.user_id.to_string();
+    let guess = guard::start(gw, &user_id, client, ENROLLMENT_CODE)?;
     let id = user_id.clone();
-    let codes = blocking(gw, move |g| g.factors.confirm_totp(&id, &code)).await?;
+    let codes = match blocking(gw, move |g| g.factors.confirm_totp(&id, &code)).await {
+        Ok(codes) => codes,
+        Err(r) if r.error == "wrong_code" => return Err(guard::refusal(&guess.wrong().await, r)),
+        Err(r) => return Err(r),
+    };
+    guess.right().await;
     gw.directory.set_factor(&user_id, Factor::Totp, true);
     Metrics::inc(&gw.metrics.enrollments);
     gw.audit(
@@ -239,14 +242,7 @@ pub async fn pass_challenge(
 ) -> Result<Released, Refusal> {
     let user_id = found.session.user_id.to_string();
     let owned_client = client.map(str::to_string);
-    let now = gw.env.now();
-    // Claimed before the lockout is read, so the count it reads is final.
-    let Some(_checking) = gw.throttle.begin(&user_id) else {
-        return Err(Refusal::busy());
-    };
-    if let Verdict::Locked { retry_after_secs } = gw.throttle.check(&user_id, client, now) {
-        return Err(Refusal::locked(retry_after_secs));
-    }
+    let guess = guard::start(gw, &user_id, client, SIGN_IN_CODE)?;
     let id = user_id.clone();
     let typed = code.clone();
     let mut passed = {
@@ -262,24 +258,15 @@ pub async fn pass_challenge(
         passed = Some(Passed::Sms);
     }
     let Some(passed) = passed else {
-        let after = gw.throttle.failure(&user_id, client, now);
-        gw.save_throttle(&user_id).await;
+        let after = guess.wrong().await;
         Metrics::inc(&gw.metrics.challenges_failed);
-        gw.audit("challenge_failed", Some(&user_id), owned_client.clone(), String::new());
-        if after.locked_now {
-            Metrics::inc(&gw.metrics.lockouts);
-            gw.audit("lockout", Some(&user_id), owned_client.clone(), "wrong codes".into());
-            gw.end_pending(&user_id, owned_client).await;
-            return Err(Refusal::locked(gw.config.second_factor.limits.lockout_secs));
-        }
         let message = match after.attempts_left {
             1 => "That code is not right. One attempt left before a lockout.".to_string(),
             n => format!("That code is not right. {n} attempts left."),
         };
-        return Err(Refusal::new(401, "wrong_code", message));
+        return Err(guard::refusal(&after, Refusal::new(401, "wrong_code", message)));
     };
-    gw.throttle.success(&user_id, client);
-    gw.save_throttle(&user_id).await;
+    guess.right().await;
     let (token, set_cookies) = gw
         .release(&found.token_hash)
         .await

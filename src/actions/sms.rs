@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{blocking, Refusal};
+use super::{blocking, guard, Refusal, ENROLLMENT_CODE};
 use crate::directory::Factor;
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
@@ -115,13 +115,13 @@ pub async fn enroll(
 pub async fn verify(gw: &Arc<Gateway>, found: &Found, code: &str, client: Option<&str>) -> Result<(), Refusal> {
     let sms = service(gw)?;
     let user_id = found.session.user_id.to_string();
+    // Six digits: without the limit, all of them fit in a code's lifetime.
+    let guess = guard::start(gw, &user_id, client, ENROLLMENT_CODE)?;
     let Some(Purpose::Enroll(phone)) = sms.codes.redeem(&user_id, code, false, gw.env.now()) else {
-        return Err(Refusal::new(
-            400,
-            "wrong_code",
-            "That code is not right, or it has expired.",
-        ));
+        let wrong = Refusal::new(400, "wrong_code", "That code is not right, or it has expired.");
+        return Err(guard::refusal(&guess.wrong().await, wrong));
     };
+    guess.right().await;
     let (id, p) = (user_id.clone(), phone.clone());
     blocking(gw, move |g| g.factors.enable_sms(&id, &p)).await?;
     gw.directory.set_factor(&user_id, Factor::Sms, true);

@@ -114,6 +114,15 @@ pub struct RawGateway {
     /// The dashboard's name, shown on the gateway's pages.
     #[serde(default)]
     pub dashboard_name: Option<String>,
+    /// Proxies (CIDRs or addresses) whose forwarding header names the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// "x-forwarded-for" or "forwarded": the header those proxies write.
+    #[serde(default)]
+    pub client_address_header: Option<String>,
+    /// Sign-in attempts allowed per client address per minute.
+    #[serde(default)]
+    pub sign_ins_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,6 +3,7 @@
 //! a raw string where an address, a method or a cookie name belongs.
 
 mod file;
+mod proxies;
 mod sms;
 
 pub use sms::{SmsProviderSettings, SmsSettings};
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use http::{HeaderName, Method};
 
+use crate::client_addr::TrustedProxies;
 use crate::throttle::Limits;
 use file::RawConfig;
 
@@ -41,6 +43,10 @@ pub struct Config {
     pub threads: usize,
     pub shutdown_grace: Duration,
     pub user_header: Option<HeaderName>,
+    /// Whose forwarding header is believed; nobody's by default.
+    pub trusted_proxies: TrustedProxies,
+    /// Sign-in attempts per client address per minute.
+    pub sign_ins_per_minute: u32,
     pub upstream: Upstream,
     pub cookie: CookieSettings,
     pub session: SessionSettings,
@@ -239,6 +245,19 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         ),
     };
 
+    let trusted_proxies = proxies::validate(
+        &raw.gateway.trusted_proxies,
+        raw.gateway.client_address_header.as_deref(),
+    )
+    .map_err(|(key, problem)| bad(key, problem))?;
+    let sign_ins_per_minute = bounded(
+        "gateway.sign_ins_per_minute",
+        raw.gateway.sign_ins_per_minute,
+        30,
+        1..=10_000,
+    )
+    .map_err(out_of_range)?;
+
     let up = raw.upstream;
     let address = resolve(&up.address).map_err(|p| bad("upstream.address", format!("{:?}: {p}", up.address)))?;
     let host = up.host.unwrap_or_else(|| up.address.clone());
@@ -414,6 +433,8 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         threads,
         shutdown_grace: Duration::from_secs(raw.gateway.shutdown_grace_seconds),
         user_header,
+        trusted_proxies,
+        sign_ins_per_minute,
         upstream: Upstream {
             address,
             host,

@@ -88,3 +88,36 @@ fn sms_provider_without_its_section_is_refused() {
 fn sms_is_off_unless_enabled() {
     assert!(Config::parse(MINIMAL, "t.toml").unwrap().sms.provider.is_none());
 }
+
+#[test]
+fn trusted_proxies_are_read_as_networks_and_nobody_is_trusted_by_default() {
+    let none = Config::parse(MINIMAL, "t.toml").unwrap();
+    let peer = "127.0.0.1".parse().unwrap();
+    assert_eq!(none.trusted_proxies.client(peer, ["192.0.2.1"].into_iter()), peer);
+    let text = MINIMAL.replace(
+        "data_dir = \"/tmp/x\"",
+        "data_dir = \"/tmp/x\"\ntrusted_proxies = [\"127.0.0.0/8\", \"::1\"]\nclient_address_header = \"Forwarded\"",
+    );
+    let c = Config::parse(&text, "t.toml").unwrap();
+    let client = c.trusted_proxies.client(peer, ["for=192.0.2.1"].into_iter());
+    assert_eq!(client, "192.0.2.1".parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(c.sign_ins_per_minute, 30);
+}
+
+#[test]
+fn a_trusted_proxy_that_is_not_a_network_or_trusts_everyone_is_refused() {
+    for bad in ["\"10.0.0.0/33\"", "\"proxy.internal\"", "\"0.0.0.0/0\""] {
+        let text = MINIMAL.replace(
+            "data_dir = \"/tmp/x\"",
+            &format!("data_dir = \"/tmp/x\"\ntrusted_proxies = [{bad}]"),
+        );
+        let err = Config::parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(err.contains("gateway.trusted_proxies"), "{bad}: {err}");
+    }
+    let text = MINIMAL.replace(
+        "data_dir = \"/tmp/x\"",
+        "data_dir = \"/tmp/x\"\nclient_address_header = \"x-real-ip\"",
+    );
+    let err = Config::parse(&text, "t.toml").unwrap_err().to_string();
+    assert!(err.contains("gateway.client_address_header"), "{err}");
+}

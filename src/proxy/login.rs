@@ -27,6 +27,19 @@ pub async fn handle(
     previous: Option<Found>,
     client: Option<String>,
 ) -> Result<()> {
+    // Counted before the form is read: a refused attempt costs a map look-up.
+    if let Err(wait) = gw.sign_ins.attempt(client.as_deref(), gw.env.now()) {
+        let page = pages::error_page(
+            &Frame::plain(&gw.config),
+            429,
+            "Too many sign-in attempts",
+            &format!(
+                "Too many sign-in attempts from your address. Try again in {} minute(s).",
+                wait.div_ceil(60)
+            ),
+        );
+        return wire::send(session, page.with_header("retry-after", &wait.to_string())).await;
+    }
     let reply = match sign_in(gw, session, previous, client).await {
         Ok(r) => r,
         Err(r) => r,
@@ -173,7 +186,7 @@ async fn sign_in(
 }
 
 /// The browser's sign-in as the upstream should see it: no gateway or stale
-/// upstream session cookie, no connection headers, our `X-Forwarded-For`.
+/// upstream session cookie, no connection headers, only our `X-Forwarded-For`.
 fn upstream_request(
     gw: &Gateway,
     session: &Session,

@@ -124,7 +124,7 @@ impl ProxyHttp for GatewayProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let gw = &self.gw;
         let cfg = &gw.config;
-        ctx.client = wire::client_ip(session);
+        ctx.client = wire::client_ip(session, &cfg.trusted_proxies);
         let req = session.req_header();
         // Read without collecting: two passes over the few cookie pairs cost
         // less than the allocations a list of them would.
@@ -240,7 +240,8 @@ impl ProxyHttp for GatewayProxy {
     /// By default Pingora forwards the request headers as received. Here the
     /// upstream gets: no gateway cookie, the upstream session cookie only if
     /// this session released it, the user header only as set by us, and the
-    /// client address in `X-Forwarded-For` as seen by us.
+    /// client address in `X-Forwarded-For` as resolved by us (no other
+    /// header claiming who the client is).
     async fn upstream_request_filter(
         &self,
         _session: &mut Session,

@@ -6,6 +6,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::Session;
 
+use crate::client_addr::TrustedProxies;
 use crate::pages::Reply;
 
 /// Headers that describe one connection, not the message; never copied
@@ -37,12 +38,17 @@ pub fn cookie_headers(req: &RequestHeader) -> impl Iterator<Item = &str> {
         .filter_map(|v| v.to_str().ok())
 }
 
-/// The client's IP address, for logs, audit and `X-Forwarded-For`.
-pub fn client_ip(session: &Session) -> Option<String> {
-    session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip().to_string())
+/// The client's IP address, for logs, audit, limits and `X-Forwarded-For`:
+/// the socket's peer, or behind a trusted proxy the client it names.
+pub fn client_ip(session: &Session, trusted: &TrustedProxies) -> Option<String> {
+    let peer = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip())?;
+    let values = session
+        .req_header()
+        .headers
+        .get_all(trusted.header().name())
+        .into_iter()
+        .filter_map(|v| v.to_str().ok());
+    Some(trusted.client(peer, values).to_string())
 }
 
 pub async fn send(session: &mut Session, reply: Reply) -> Result<()> {

@@ -113,6 +113,7 @@ fn framing(host: &str, dashboard: SocketAddr, cookie: &str) -> Vec<(String, Vec<
         )),
         ("h2c upgrade", get("Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n")),
         ("client identity header", get("X-Tfa-User: u-alice\r\n")),
+        ("claimed client addresses", get("X-Forwarded-For: 127.0.0.1\r\nForwarded: for=127.0.0.1\r\nX-Real-IP: ::1\r\n")),
         ("oversized header", get(&format!("X-Pad: {}\r\n", "a".repeat(70_000)))),
         ("oversized Referer", get(&format!("Referer: http://{host}/{}\r\n", "a".repeat(20_000)))),
         ("300 headers", get(&many_headers)),
