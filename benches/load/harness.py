@@ -318,7 +318,8 @@ http {{
 VERIFY_UPSTREAM = "    upstream gateway {{ server 127.0.0.1:{gateway}; keepalive 64; }}"
 VERIFY_AUTH = """            auth_request /_tfa_verify;
             auth_request_set $tfa_user $upstream_http_x_tfa_user;
-            proxy_set_header X-Tfa-User $tfa_user;"""
+            proxy_set_header X-Tfa-User $tfa_user;
+            proxy_set_header Host $http_host;"""
 VERIFY_LOCATIONS = """        location = /_tfa_verify {
             internal;
             proxy_pass http://gateway/_2fa/verify;
@@ -327,10 +328,12 @@ VERIFY_LOCATIONS = """        location = /_tfa_verify {
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
             proxy_set_header X-Original-URI $request_uri;
+            proxy_set_header Host $http_host;
         }
-        location /_2fa/ { proxy_pass http://gateway; proxy_http_version 1.1; proxy_set_header Connection ""; }
-        location = /login { proxy_pass http://gateway; proxy_http_version 1.1; proxy_set_header Connection ""; }
-        location = /logout { proxy_pass http://gateway; proxy_http_version 1.1; proxy_set_header Connection ""; }"""
+        location ~ ^/(_2fa/|login$|logout$) {
+            proxy_pass http://gateway; proxy_http_version 1.1; proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+        }"""
 
 
 def start_nginx(work, name, upstream, gateway=None):
