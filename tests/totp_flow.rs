@@ -293,6 +293,16 @@ async fn wrong_codes_lock_the_user_out_of_every_sign_in_but_not_out_of_live_sess
         };
         assert_eq!(r.status, expected, "attempt {i}: {}", r.text());
     }
+    // The sign-ins held when the lockout began are over (their dashboard
+    // sessions signed out); a new one must wait out the lockout, even with
+    // a right code.
+    for (browser, challenge) in [(&mut a, &ca), (&mut b, &cb)] {
+        let gone = browser.get(challenge).await;
+        assert_eq!(gone.status, StatusCode::SEE_OTHER, "{}", gone.text());
+        assert_eq!(gone.header("location"), Some("/login"));
+    }
+    let mut a = Browser::new(gw.addr);
+    let ca = sign_in_to_challenge(&mut a, "alice@acme.test", "alice-password").await;
     let locked = submit_code(&mut a, &ca, &oathtool(&secret, 30)).await;
     assert_eq!(
         locked.status,
