@@ -25,27 +25,7 @@ fn curl(args: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn https_listener_serves_the_dashboard_with_a_secure_gateway_cookie() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is installed");
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let (cert, key) = common::tools::self_signed_cert(dir.path());
 
     let addr = free_addr();
     let text = config_text(addr, start_dashboard(), &dir.path().join("data")).replace(
