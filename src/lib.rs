@@ -17,6 +17,7 @@ pub mod logging;
 pub mod metrics;
 pub mod pages;
 pub mod policy;
+pub mod private;
 pub mod proxy;
 pub mod recovery;
 pub mod secretbox;
