@@ -13,7 +13,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{admin_of, config_text, free_addr, start_dashboard, wait_healthy, Gateway, BIN};
+use common::{
+    admin_of, config_text, free_addr, start_dashboard, tls_listener, wait_healthy, with_listeners, Gateway, BIN,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const GATEWAY_TOKEN: &str = "SecretGatewayToken4242";
@@ -106,17 +108,10 @@ fn send_tls(addr: SocketAddr, bytes: &[u8]) {
 /// A gateway with a plain and a TLS listener and the admin API, logging
 /// everything in `format` to a file; returns it, its TLS address and its log.
 async fn gateway(dir: &Path, format: &str) -> (Gateway, SocketAddr, std::path::PathBuf) {
-    let (cert, key) = common::tools::self_signed_cert(dir);
     let (addr, tls) = (free_addr(), free_addr());
-    let text = config_text(addr, start_dashboard(), &dir.join("data")).replace(
-        &format!("listen = [{{ address = \"{addr}\" }}]"),
-        &format!(
-            "listen = [{{ address = \"{addr}\" }}, {{ address = \"{tls}\", tls = {{ certificate = \"{}\", key = \"{}\" }} }}]",
-            cert.display(),
-            key.display()
-        ),
-    );
-    assert!(text.contains("tls ="), "listener line not found in the demo config");
+    let text = config_text(addr, start_dashboard(), &dir.join("data"));
+    let listeners = [format!("{{ address = \"{addr}\" }}"), tls_listener(tls, dir)];
+    let text = with_listeners(&text, addr, &listeners);
     common::write_secrets(&dir.join("data"));
     let config = dir.join("gateway.toml");
     std::fs::write(&config, text).expect("write config");

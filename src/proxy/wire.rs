@@ -6,7 +6,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::Session;
 
-use crate::pages::Reply;
+use crate::pages::{Reply, Scheme};
 
 /// Headers that describe one connection, not the message; never copied
 /// between the browser's connection and the upstream's (RFC 9110 §7.6.1).
@@ -43,6 +43,18 @@ pub fn client_ip(session: &Session) -> Option<String> {
         .client_addr()
         .and_then(|a| a.as_inet())
         .map(|a| a.ip().to_string())
+}
+
+/// The scheme the browser used: HTTPS on a TLS connection, and on a plain
+/// one when the gateway's cookies are `Secure`, which says TLS ends in front
+/// of it (a load balancer) and browsers still see an HTTPS site.
+pub fn browser_scheme(session: &Session, secure_cookies: bool) -> Scheme {
+    let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+    if tls || secure_cookies {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    }
 }
 
 pub async fn send(session: &mut Session, reply: Reply) -> Result<()> {
