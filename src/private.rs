@@ -7,10 +7,13 @@
 //! and folder created later (by sled, by Pingora's pid file, by us) is
 //! owner-only without each call site asking; and the data folder is created
 //! `0700`, with an existing one tightened at start-up (group and other bits
-//! removed from it and everything in it), since a folder made by an older
-//! version or by hand under umask `022` stays readable otherwise.
-//! Tightening rather than refusing to start keeps an upgrade a restart;
-//! a folder the gateway cannot tighten (not its own) stops start-up.
+//! removed from it and from the gateway's own entries in it), since a folder
+//! made by an older version or by hand under umask `022` stays readable
+//! otherwise. Tightening rather than refusing to start keeps an upgrade a
+//! restart. Only the gateway's own entries are touched, so a folder shared
+//! by mistake (a home directory) keeps the rest as it was; a folder writable
+//! by everyone (`/tmp`) or one the gateway cannot tighten (not its own)
+//! stops start-up with a message naming it.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -46,14 +49,44 @@ pub fn create(dir: &Path) -> Result<(), PrivateError> {
     builder.create(dir).map_err(failed(dir))
 }
 
-/// Creates `dir` like `create`, or tightens it and everything in it if it
-/// exists. Returns what had to be tightened, so the caller can say so.
-/// Symbolic links are left alone, not followed.
+/// What the gateway keeps in its data folder: sled's store, the demo's
+/// admin token, key and SMS outbox, Pingora's pid file and upgrade socket.
+pub const OWN_ENTRIES: &[&str] = &[
+    "store",
+    "admin.token",
+    "secret.key",
+    "sms-outbox.jsonl",
+    "gateway.pid",
+    "upgrade.sock",
+];
+
+/// Creates `dir` like `create`, or tightens it and its `OWN_ENTRIES`
+/// (folders with everything in them) if it exists. Returns what had to be
+/// tightened, so the caller can say so. Symbolic links inside are left
+/// alone, not followed.
 pub fn folder(dir: &Path) -> Result<Vec<PathBuf>, PrivateError> {
     create(dir)?;
     let mut tightened = Vec::new();
     #[cfg(unix)]
-    tighten(dir, &mut tightened)?;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir).map_err(failed(dir))?.permissions().mode();
+        if mode & 0o002 != 0 {
+            return Err(failed(dir)(io::Error::other(
+                "it is writable by all users, a shared folder like /tmp; give the gateway a folder of its own",
+            )));
+        }
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700)).map_err(failed(dir))?;
+            tightened.push(dir.to_path_buf());
+        }
+        for name in OWN_ENTRIES {
+            let path = dir.join(name);
+            if std::fs::symlink_metadata(&path).is_ok() {
+                tighten(&path, &mut tightened)?;
+            }
+        }
+    }
     Ok(tightened)
 }
 
@@ -129,6 +162,34 @@ mod tests {
     }
 
     #[test]
+    fn what_is_not_the_gateways_is_left_as_it_is() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("home");
+        std::fs::create_dir_all(dir.join("photos")).unwrap();
+        std::fs::write(dir.join("notes.txt"), "x").unwrap();
+        set(&dir, 0o755);
+        set(&dir.join("photos"), 0o755);
+        set(&dir.join("notes.txt"), 0o644);
+        assert_eq!(folder(&dir).unwrap(), vec![dir.clone()]);
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("photos")), 0o755);
+        assert_eq!(mode(&dir.join("notes.txt")), 0o644);
+    }
+
+    #[test]
+    fn a_folder_everyone_may_write_to_is_refused_and_left_as_it_is() {
+        let tmp = tempfile::tempdir().unwrap();
+        for shared in [0o777, 0o1777, 0o703] {
+            let dir = tmp.path().join(format!("shared-{shared:o}"));
+            std::fs::create_dir(&dir).unwrap();
+            set(&dir, shared);
+            let e = folder(&dir).unwrap_err();
+            assert!(e.to_string().contains("writable by all users"), "{e}");
+            assert_eq!(mode(&dir), shared & 0o777);
+        }
+    }
+
+    #[test]
     fn owner_permissions_are_kept_and_a_private_folder_is_left_as_it_is() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("data");
@@ -148,7 +209,7 @@ mod tests {
         set(&outside, 0o644);
         let dir = tmp.path().join("data");
         std::fs::create_dir(&dir).unwrap();
-        std::os::unix::fs::symlink(&outside, dir.join("link")).unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("sms-outbox.jsonl")).unwrap();
         folder(&dir).unwrap();
         assert_eq!(mode(&outside), 0o644);
     }

@@ -2,7 +2,7 @@
 //! trail, session hashes, and in the demo the admin token, the key and the
 //! SMS outbox. Started under umask 022, as most shells are, the demo makes
 //! nothing that group or others may read; a folder left open by an earlier
-//! run is closed at start-up.
+//! run is closed at start-up (the folder, and what in it is the gateway's).
 
 mod common;
 
@@ -82,25 +82,32 @@ async fn a_data_folder_left_open_is_closed_at_start() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let data = tmp.path().join("data");
     common::write_secrets(&data);
-    std::fs::create_dir(data.join("old")).expect("mkdir");
-    std::fs::write(data.join("old").join("sms-outbox.jsonl"), "{}\n").expect("write");
+    std::fs::create_dir(data.join("store")).expect("mkdir");
+    std::fs::write(data.join("sms-outbox.jsonl"), "{}\n").expect("write");
+    std::fs::write(data.join("notes.txt"), "not the gateway's").expect("write");
     for (path, mode) in [
         ("", 0o755),
-        ("old", 0o775),
-        ("old/sms-outbox.jsonl", 0o644),
+        ("store", 0o775),
+        ("sms-outbox.jsonl", 0o640),
         ("admin.token", 0o644),
         ("secret.key", 0o604),
+        ("notes.txt", 0o644),
     ] {
         chmod(&data.join(path), mode);
     }
-    assert_eq!(open_to_others(&data).len(), 5);
+    assert_eq!(open_to_others(&data).len(), 6);
 
     let addr = free_addr();
     let config = tmp.path().join("gateway.toml");
     std::fs::write(&config, config_text(addr, start_dashboard(), &data)).expect("write config");
     let _gw = Gateway::start_with(addr, config).await;
 
-    assert_eq!(open_to_others(&data), vec![]);
+    let notes = data.join("notes.txt");
+    assert_eq!(
+        open_to_others(&data),
+        vec![(notes, 0o644)],
+        "only the gateway's own are changed"
+    );
     let mode = |p: &str| std::fs::metadata(data.join(p)).expect("stat").permissions().mode() & 0o777;
-    assert_eq!(mode("old/sms-outbox.jsonl"), 0o600, "the owner keeps what it had");
+    assert_eq!(mode("sms-outbox.jsonl"), 0o600, "the owner keeps what it had");
 }
