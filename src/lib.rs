@@ -19,6 +19,7 @@ pub mod lookalike;
 pub mod metrics;
 pub mod pages;
 pub mod policy;
+pub mod private;
 pub mod proxy;
 pub mod recovery;
 pub mod secretbox;

@@ -1,7 +1,8 @@
 //! Logging setup: tracing to standard error, as text or JSON lines, level
-//! from `RUST_LOG` (default `info`). Pingora's own `log` records are bridged
-//! in. What is logged is chosen at each call site; no call site logs a
-//! cookie, a token, a password or a code.
+//! from `RUST_LOG` (default `info`). What the gateway logs is chosen at each
+//! call site; no call site logs a cookie, a token, a password or a code.
+//! Libraries' `log` records (Pingora's among them) are bridged in by
+//! `bridge`, which withholds any request text they quote.
 //!
 //! The text lines come from `Line`, not tracing-subscriber's default
 //! formatter: every request writes one, and the default spent more on it
@@ -24,6 +25,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
 
+mod bridge;
+
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -31,12 +34,27 @@ pub fn init(format: LogFormat) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     let result = match format {
-        LogFormat::Text => builder.event_format(Line).try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => install(builder.event_format(Line).finish()),
+        LogFormat::Json => install(builder.json().flatten_event(true).finish()),
     };
     if let Err(e) = result {
         eprintln!("logging was already set up: {e}");
     }
+}
+
+/// Makes `subscriber` the global one and bridges `log` records into it
+/// through `bridge` (what tracing-subscriber's `try_init` would do with its
+/// own, unfiltered bridge).
+fn install<S>(subscriber: S) -> Result<(), String>
+where
+    S: Subscriber + Send + Sync + 'static,
+{
+    use tracing_log::AsLog as _;
+    tracing::subscriber::set_global_default(subscriber).map_err(|e| e.to_string())?;
+    log::set_boxed_logger(Box::new(bridge::Bridge::new())).map_err(|e| e.to_string())?;
+    // After the subscriber is set, so that its level is the one read.
+    log::set_max_level(tracing::level_filters::LevelFilter::current().as_log());
+    Ok(())
 }
 
 /// One text line per event: `2026-11-25T10:10:15.123456Z  INFO target:

@@ -16,6 +16,8 @@ use tfa_gateway::env::Env;
 use tfa_gateway::{demo, logging, server};
 
 fn main() -> ExitCode {
+    // Before any thread starts, and before any file is made.
+    tfa_gateway::private::restrict_new_files();
     let cli = Cli::parse();
     logging::init(cli.log_format);
     match dispatch(cli.command) {

@@ -21,8 +21,8 @@ use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot create the data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    #[error("data directory: {0}")]
+    DataDir(#[from] crate::private::PrivateError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot set up TLS on {address}: {message}")]
@@ -89,10 +89,14 @@ pub fn load_key(source: &KeySource) -> Result<SecretKey, ServerError> {
 /// Opens the store and builds a server ready for `run_forever`. Must be
 /// called outside any tokio runtime, like `run_forever` itself.
 pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
-        path: config.data_dir.display().to_string(),
-        source,
-    })?;
+    let tightened = crate::private::folder(&config.data_dir)?;
+    if !tightened.is_empty() {
+        tracing::warn!(
+            folder = %config.data_dir.display(),
+            entries = tightened.len(),
+            "the data folder was readable by other users; it is now private to the gateway's user"
+        );
+    }
     let key = load_key(&config.second_factor.key)?;
     let store = Store::open(&config.data_dir)?;
 

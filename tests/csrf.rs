@@ -67,3 +67,100 @@ async fn forged_forms_change_nothing() {
         .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text());
 }
+
+/// The answer to alice's `PUT .../require` with `headers` added: its
+/// `error` code, or `None` if it was not a refusal.
+async fn require_with(alice: &mut Browser, headers: &[(&str, &str)]) -> Option<String> {
+    let mut all = vec![("content-type", "application/json"), ("accept", "application/json")];
+    all.extend_from_slice(headers);
+    let r = alice
+        .send(
+            Method::PUT,
+            "/_2fa/api/accounts/acme/require",
+            &all,
+            Bytes::from(r#"{"require":false}"#),
+        )
+        .await;
+    (r.status.as_u16() >= 400).then(|| r.json()["error"].as_str().unwrap_or_default().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_plain_http_only_an_http_origin_of_this_host_and_port_may_change_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(start_dashboard(), dir.path()).await;
+    let mut alice = common::signed_in_as(gw.addr, "alice@acme.test").await;
+    let cross = Some("cross_origin".to_string());
+    let (http, https) = (format!("http://{}", gw.addr), format!("https://{}", gw.addr));
+
+    assert_eq!(require_with(&mut alice, &[("origin", &http)]).await, None);
+    assert_eq!(
+        require_with(&mut alice, &[("origin", &https)]).await,
+        cross,
+        "HTTPS origin"
+    );
+    let other_port = format!("http://{}:{}", gw.addr.ip(), gw.addr.port() + 1);
+    assert_eq!(require_with(&mut alice, &[("origin", &other_port)]).await, cross);
+    assert_eq!(require_with(&mut alice, &[("origin", "null")]).await, cross);
+
+    // Without an Origin, the Referer says where the request comes from.
+    let referer = |base: &str| format!("{base}/_2fa/settings");
+    assert_eq!(require_with(&mut alice, &[("referer", &referer(&http))]).await, None);
+    assert_eq!(require_with(&mut alice, &[("referer", &referer(&https))]).await, cross);
+    let evil = "http://evil.example/_2fa/settings";
+    assert_eq!(require_with(&mut alice, &[("referer", evil)]).await, cross);
+}
+
+#[test]
+fn on_https_only_an_https_origin_may_change_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_tls(start_dashboard(), dir.path());
+    let base = format!("https://{}", gw.addr);
+    let jar = dir.path().join("cookies.txt");
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-sk", "--max-time", "10", "-b"])
+            .arg(&jar)
+            .arg("-c")
+            .arg(&jar)
+            .args(args)
+            .output()
+            .expect("curl is installed");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    curl(&[
+        "-d",
+        "email=alice%40acme.test&password=alice-password",
+        &format!("{base}/login"),
+    ]);
+    let require = |origin: &str| {
+        curl(&[
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            "PUT",
+            "-H",
+            "content-type: application/json",
+            "-H",
+            &format!("origin: {origin}"),
+            "-d",
+            r#"{"require":false}"#,
+            &format!("{base}/_2fa/api/accounts/acme/require"),
+        ])
+    };
+    let http = require(&format!("http://{}", gw.addr));
+    assert!(http.contains("cross_origin"), "{http}");
+    let https = require(&base);
+    assert!(https.ends_with("\n200"), "{https}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_load_balancer_that_ends_tls_the_https_origin_is_this_sites() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_configured(start_dashboard(), dir.path(), &[("secure", "\"always\"")]).await;
+    let mut alice = common::signed_in_as(gw.addr, "alice@acme.test").await;
+    let https = format!("https://{}", gw.addr);
+    assert_eq!(require_with(&mut alice, &[("origin", &https)]).await, None);
+    let http = format!("http://{}", gw.addr);
+    let refused = require_with(&mut alice, &[("origin", &http)]).await;
+    assert_eq!(refused.as_deref(), Some("cross_origin"), "a plain-HTTP page");
+}

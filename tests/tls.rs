@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{config_text, free_addr, start_dashboard, Gateway};
+use common::{start_dashboard, Gateway};
 
 fn curl(args: &[&str]) -> String {
     let out = Command::new("curl")
@@ -25,64 +25,8 @@ fn curl(args: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn https_listener_serves_the_dashboard_with_a_secure_gateway_cookie() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is installed");
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
-
-    let addr = free_addr();
-    let text = config_text(addr, start_dashboard(), &dir.path().join("data")).replace(
-        &format!("listen = [{{ address = \"{addr}\" }}]"),
-        &format!(
-            "listen = [{{ address = \"{addr}\", tls = {{ certificate = \"{}\", key = \"{}\" }} }}]",
-            cert.display(),
-            key.display()
-        ),
-    );
-    assert!(text.contains("tls ="), "listener line not found in the demo config");
-    common::write_secrets(&dir.path().join("data"));
-    let config = dir.path().join("tls.toml");
-    std::fs::write(&config, text).unwrap();
-
-    let child = Command::new(common::BIN)
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .unwrap();
-    let _gw = Gateway { child, addr, config };
-    let base = format!("https://{addr}");
-    let mut healthy = false;
-    for _ in 0..200 {
-        let out = Command::new("curl")
-            .args(["-sk", "--max-time", "2"])
-            .arg(format!("{base}/_2fa/health"))
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&out.stdout).contains("ok") {
-            healthy = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(healthy, "HTTPS gateway never answered");
+    let gw = Gateway::start_tls(start_dashboard(), dir.path());
+    let base = format!("https://{}", gw.addr);
 
     let login = curl(&[
         "-i",

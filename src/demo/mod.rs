@@ -25,6 +25,8 @@ pub enum DemoError {
     Config(#[from] ConfigError),
     #[error("cannot create the demo's secret file {path}: {source}")]
     Key { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Folder(#[from] crate::private::PrivateError),
 }
 
 /// The default data folder: kept across demo runs, under the temp dir.
@@ -112,7 +114,7 @@ fn write_once(path: &std::path::Path, text: &str) -> Result<PathBuf, DemoError> 
         source,
     };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
+        crate::private::create(dir)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -62,8 +62,8 @@ impl GatewayProxy {
         let changes_state = req.method != http::Method::GET && req.method != http::Method::HEAD;
         if changes_state
             && !pages::same_origin(
-                wire::header(req, http::header::ORIGIN),
-                wire::header(req, http::header::HOST),
+                &req.headers,
+                wire::browser_scheme(session, self.gw.config.cookie.secure),
             )
         {
             ctx.outcome = "deny";

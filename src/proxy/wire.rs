@@ -7,7 +7,7 @@ use pingora::prelude::*;
 use pingora::proxy::Session;
 
 use crate::client_addr::TrustedProxies;
-use crate::pages::Reply;
+use crate::pages::{Reply, Scheme};
 
 /// Headers that describe one connection, not the message; never copied
 /// between the browser's connection and the upstream's (RFC 9110 §7.6.1).
@@ -49,6 +49,18 @@ pub fn client_ip(session: &Session, trusted: &TrustedProxies) -> Option<String> 
         .into_iter()
         .filter_map(|v| v.to_str().ok());
     Some(trusted.client(peer, values).to_string())
+}
+
+/// The scheme the browser used: HTTPS on a TLS connection, and on a plain
+/// one when the gateway's cookies are `Secure`, which says TLS ends in front
+/// of it (a load balancer) and browsers still see an HTTPS site.
+pub fn browser_scheme(session: &Session, secure_cookies: bool) -> Scheme {
+    let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+    if tls || secure_cookies {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    }
 }
 
 pub async fn send(session: &mut Session, reply: Reply) -> Result<()> {

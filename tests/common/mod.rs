@@ -55,6 +55,24 @@ pub fn config_text(listen: SocketAddr, upstream: SocketAddr, data_dir: &Path) ->
         .replace("/tmp/tfa-gateway-demo", &data_dir.display().to_string())
 }
 
+/// A listener entry for `addr` with TLS, under a self-signed certificate
+/// for 127.0.0.1 that `openssl` makes in `dir`.
+pub fn tls_listener(addr: SocketAddr, dir: &Path) -> String {
+    let (cert, key) = tools::self_signed_cert(dir);
+    format!(
+        "{{ address = \"{addr}\", tls = {{ certificate = \"{}\", key = \"{}\" }} }}",
+        cert.display(),
+        key.display()
+    )
+}
+
+/// `config_text` with the plain listener replaced by `listeners`.
+pub fn with_listeners(text: &str, listen: SocketAddr, listeners: &[String]) -> String {
+    let plain = format!("listen = [{{ address = \"{listen}\" }}]");
+    assert!(text.contains(&plain), "listener line not found in the demo config");
+    text.replace(&plain, &format!("listen = [{}]", listeners.join(", ")))
+}
+
 /// `text` with each `(key, value)` of `settings` set: the one line that
 /// starts `key =` becomes `key = value`. Keys must appear in the demo
 /// configuration exactly once (`idle_timeout_seconds`, `threads`, ...), so a
@@ -139,6 +157,36 @@ impl Gateway {
         let mut gw = Gateway { child, addr, config };
         wait_healthy(addr, &mut gw.child).await;
         gw
+    }
+
+    /// Starts `tfa-gateway run` with one HTTPS listener (see `tls_listener`)
+    /// and waits until `curl` gets its health check.
+    pub fn start_tls(upstream: SocketAddr, dir: &Path) -> Gateway {
+        let addr = free_addr();
+        let config = dir.join("gateway.toml");
+        let text = config_text(addr, upstream, &dir.join("data"));
+        std::fs::write(&config, with_listeners(&text, addr, &[tls_listener(addr, dir)])).expect("write config");
+        write_secrets(&dir.join("data"));
+        let child = Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("spawn the gateway");
+        let gw = Gateway { child, addr, config };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = Command::new("curl")
+                .args(["-sk", "--max-time", "2"])
+                .arg(format!("https://{addr}/_2fa/health"))
+                .output()
+                .expect("curl is installed");
+            if String::from_utf8_lossy(&out.stdout).contains("ok") {
+                return gw;
+            }
+            assert!(Instant::now() < deadline, "HTTPS gateway at {addr} never answered");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Kills the process without a chance to clean up, like a crash.

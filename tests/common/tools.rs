@@ -1,5 +1,6 @@
 //! Real external clients the tests lean on: `oathtool` computes TOTP codes,
-//! `rsvg-convert` renders our QR SVG to PNG and `zbarimg` reads it back.
+//! `rsvg-convert` renders our QR SVG to PNG and `zbarimg` reads it back,
+//! `openssl` makes certificates.
 
 use std::path::Path;
 use std::process::Command;
@@ -100,4 +101,31 @@ pub fn last_code(outbox: &Path, to: &str) -> String {
         .find(|w| w.len() == 6)
         .expect("a 6-digit code")
         .to_string()
+}
+
+/// A self-signed certificate for 127.0.0.1 and its key, made by `openssl`
+/// in `dir`: `(cert.pem, key.pem)`.
+pub fn self_signed_cert(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is installed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (cert, key)
 }
