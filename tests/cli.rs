@@ -1,12 +1,16 @@
 //! The command line as an operator meets it: `check-config` on good and bad
-//! files, `demo` with no configuration.
+//! files, `demo` with no configuration, and the `admin` commands against a
+//! running gateway.
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
-use common::{Browser, Demo, BIN};
-use http::StatusCode;
+use common::tools::last_code;
+use common::{signed_in_as, Browser, Demo, BIN};
+use http::{Method, StatusCode};
+use serde_json::{json, Value};
 
 fn check(path: &std::path::Path) -> std::process::Output {
     Command::new(BIN)
@@ -128,4 +132,99 @@ fn unusable_data_directory_stops_start_up_with_a_clear_error() {
     assert!(!out.status.success(), "the gateway must not start without its store");
     assert!(err.contains("data"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// `tfa-gateway admin --config CONFIG ARGS...`: success, standard output, standard error.
+fn admin(config: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(["admin", "--config"])
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("run tfa-gateway admin");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Turns on SMS for a signed-in user with the demo's outbox.
+async fn enable_sms(b: &mut Browser, password: &str, outbox: &Path, phone: &str, e164: &str) {
+    let body = json!({ "password": password, "country": "GB", "phone": phone });
+    let sent = b.send_json(Method::POST, "/_2fa/api/sms/enroll", body).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text());
+    let code = last_code(outbox, e164);
+    let on = b
+        .send_json(Method::POST, "/_2fa/api/sms/verify", json!({ "code": code }))
+        .await;
+    assert_eq!(on.status, StatusCode::OK, "{}", on.text());
+}
+
+/// The words of the `account` view's line for `email`.
+fn user_row(view: &str, email: &str) -> Vec<String> {
+    let line = view
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(email))
+        .unwrap_or_else(|| panic!("no line for {email} in:\n{view}"));
+    line.split_whitespace().map(str::to_string).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_sees_ids_and_sms_and_resets_a_user_by_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = common::Gateway::start(common::start_dashboard(), dir.path()).await;
+    let outbox = dir.path().join("data").join("sms-outbox.jsonl");
+    signed_in_as(gw.addr, "carol@globex.test").await;
+    let mut dave = signed_in_as(gw.addr, "dave@globex.test").await;
+    enable_sms(&mut dave, "dave-password", &outbox, "07400 123456", "+447400123456").await;
+
+    // Ids to act on, and SMS counted as the second factor it is.
+    let (ok, view, err) = admin(&gw.config, &["account", "globex"]);
+    assert!(ok, "{err}");
+    assert!(view.contains("users with 2FA: 1 of 2"), "dave has SMS only:\n{view}");
+    assert_eq!(
+        user_row(&view, "dave@globex.test"),
+        ["dave@globex.test", "u-dave", "member", "on", "off", "on", "0"],
+        "email, id, role, 2FA, TOTP, SMS, recovery codes left:\n{view}"
+    );
+    assert_eq!(
+        user_row(&view, "carol@globex.test"),
+        ["carol@globex.test", "u-carol", "owner", "off", "off", "off", "0"]
+    );
+
+    // Reset by email (in any case), as a support ticket names the user.
+    let (ok, said, err) = admin(&gw.config, &["reset-user", "Dave@Globex.test"]);
+    assert!(ok, "{err}");
+    assert!(
+        said.contains("second factor of dave@globex.test (u-dave) removed"),
+        "{said}"
+    );
+    assert!(said.contains("signed-in sessions stay signed in"), "{said}");
+    assert_eq!(dave.get("/").await.status, StatusCode::OK, "dave's session stays");
+    let mut again = Browser::new(gw.addr);
+    let r = again.login("dave@globex.test", "dave-password").await;
+    assert_eq!(r.header("location"), Some("/"), "no code asked after the reset");
+    let (_, view, _) = admin(&gw.config, &["account", "globex"]);
+    assert!(view.contains("users with 2FA: 0 of 2"), "{view}");
+    let events = Command::new(BIN)
+        .args(["admin", "--json", "--config"])
+        .arg(&gw.config)
+        .args(["audit", "--user", "dave@globex.test"])
+        .output()
+        .unwrap();
+    let events: Value = serde_json::from_slice(&events.stdout).expect("--json prints JSON");
+    let events = events["events"].as_array().cloned().unwrap_or_default();
+    assert!(events.iter().all(|e| e["user_id"] == "u-dave"), "{events:?}");
+    assert!(events.iter().any(|e| e["kind"] == "admin_reset"), "{events:?}");
+
+    // By id as before; an unknown user is a clear refusal.
+    let (ok, said, err) = admin(&gw.config, &["reset-user", "u-carol"]);
+    assert!(
+        ok && said.contains("carol@globex.test (u-carol) had no second factor"),
+        "{said}{err}"
+    );
+    let (ok, _, err) = admin(&gw.config, &["reset-user", "nobody@globex.test"]);
+    assert!(!ok);
+    assert!(err.contains("404") && err.contains("No such user"), "{err}");
 }
