@@ -228,3 +228,24 @@ async fn operator_sees_ids_and_sms_and_resets_a_user_by_email() {
     assert!(!ok);
     assert!(err.contains("404") && err.contains("No such user"), "{err}");
 }
+
+#[test]
+fn every_admin_command_explains_itself_and_reset_user_says_what_happens_to_sessions() {
+    let help = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let reset = help(&["admin", "reset-user", "--help"]);
+    assert!(reset.contains("signed-in sessions stay signed in"), "{reset}");
+    assert!(reset.contains("id (e.g. u-bob) or email"), "{reset}");
+    // The short help puts each flag's text on its line.
+    let audit = help(&["admin", "audit", "-h"]);
+    for flag in ["--user <USER>", "--account <ACCOUNT>", "--limit <LIMIT>"] {
+        let line = audit
+            .lines()
+            .find(|l| l.trim_start().starts_with(flag))
+            .unwrap_or_default();
+        assert!(line.trim().len() > flag.len(), "{flag} has no help:\n{audit}");
+    }
+}
