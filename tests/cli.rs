@@ -7,6 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use bytes::Bytes;
 use common::tools::last_code;
 use common::{signed_in_as, Browser, Demo, BIN};
 use http::{Method, StatusCode};
@@ -247,5 +248,30 @@ fn every_admin_command_explains_itself_and_reset_user_says_what_happens_to_sessi
             .find(|l| l.trim_start().starts_with(flag))
             .unwrap_or_default();
         assert!(line.trim().len() > flag.len(), "{flag} has no help:\n{audit}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_lets_a_user_ask_for_more_than_three_sms_codes_in_ten_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(dir.path()).await;
+    let outbox = dir.path().join("sms-outbox.jsonl");
+    let mut dave = signed_in_as(demo.gateway(), "dave@globex.test").await;
+    enable_sms(&mut dave, "dave-password", &outbox, "07400 123456", "+447400123456").await;
+    // Trying the demo: sign out and in again, a few times, each with a code.
+    let json = [("content-type", "application/json")];
+    for sign_in in 2..=5 {
+        dave.send(Method::POST, "/logout", &[], Bytes::new()).await;
+        let r = dave.login("dave@globex.test", "dave-password").await;
+        assert!(r.header("location").unwrap_or_default().starts_with("/_2fa/challenge"));
+        let sent = dave
+            .send(Method::POST, "/_2fa/api/challenge/sms", &json, Bytes::new())
+            .await;
+        assert_eq!(sent.status, StatusCode::NO_CONTENT, "code {sign_in}: {}", sent.text());
+        let code = last_code(&outbox, "+447400123456");
+        let passed = dave
+            .send_json(Method::POST, "/_2fa/api/challenge", json!({ "code": code }))
+            .await;
+        assert_eq!(passed.status, StatusCode::NO_CONTENT, "{}", passed.text());
     }
 }
