@@ -275,3 +275,25 @@ async fn demo_lets_a_user_ask_for_more_than_three_sms_codes_in_ten_minutes() {
         assert_eq!(passed.status, StatusCode::NO_CONTENT, "{}", passed.text());
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_dashboard_shows_who_is_signed_in_and_leads_to_the_security_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(dir.path()).await;
+    let mut alice = signed_in_as(demo.gateway(), "alice@acme.test").await;
+    let home = alice.get("/").await;
+    assert_eq!(home.header("x-demo-user"), Some("alice@acme.test"));
+    let home = home.text();
+    assert!(home.contains("<p>Signed in as alice@acme.test</p>"), "{home}");
+    assert!(home.contains("class=\"who\">alice@acme.test"), "the header bar: {home}");
+    let before = home.split("\">Security settings</a>").next().unwrap_or_default();
+    let link = before.rsplit("href=\"").next();
+    assert!(before.len() < home.len(), "no Security settings link: {home}");
+    assert_eq!(link, Some("/_2fa/settings"), "{home}");
+    let settings = alice.get("/_2fa/settings").await;
+    assert_eq!(settings.status, StatusCode::OK);
+    assert!(settings.text().contains("csrf_token"), "{}", settings.text());
+    for page in ["/projects", "/team"] {
+        assert_eq!(alice.get(page).await.status, StatusCode::OK, "{page}");
+    }
+}
