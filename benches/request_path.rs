@@ -1,7 +1,9 @@
 //! The other pieces of a signed-in request besides the session check
 //! (benches/session_check.rs): reading the gateway token and the dashboard
 //! cookie out of the browser's Cookie header, the policy decision, and
-//! building the Cookie header the dashboard gets. Each should be a small
+//! building the Cookie header the dashboard gets, and looking through the
+//! request's header names for spellings of the headers the gateway sets or
+//! trusts (`lookalike`). Each should be a small
 //! fraction of a microsecond; benches/load/instructions.sh puts them in
 //! the context of a whole proxied request.
 
@@ -11,6 +13,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use http::Method;
 use tfa_gateway::config::Route;
 use tfa_gateway::cookies;
+use tfa_gateway::lookalike;
 use tfa_gateway::policy::{decide, ClientKind, Facts, Routes, SessionFacts, UserFacts};
 
 const COOKIE: &str = "theme=dark; tfa_session=7pQzV3kq0b6cZl2Yq9rXw4mTnA1sHd8eFg5uJi0oKLc; \
@@ -32,6 +35,30 @@ fn cookie_decoding(c: &mut Criterion) {
                 &["tfa_session", "dash_session"],
                 Some(("dash_session", "Yx2cV9bN4mQ7wE1rT6yU3iO8pA5sD0fG2hJ4kL6zX8c")),
             )
+        })
+    });
+}
+
+/// The header names a browser's navigation typically sends.
+const HEADER_NAMES: &[&str] = &[
+    "host",
+    "user-agent",
+    "accept",
+    "accept-language",
+    "accept-encoding",
+    "referer",
+    "cookie",
+    "upgrade-insecure-requests",
+    "sec-fetch-dest",
+    "sec-fetch-mode",
+];
+
+fn header_names(c: &mut Criterion) {
+    c.bench_function("lookalike/ten_request_headers", |b| {
+        b.iter(|| {
+            black_box(HEADER_NAMES)
+                .iter()
+                .any(|n| lookalike::reserved_header(n, Some("x-tfa-user")))
         })
     });
 }
@@ -64,5 +91,5 @@ fn policy_decision(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, cookie_decoding, policy_decision);
+criterion_group!(benches, cookie_decoding, header_names, policy_decision);
 criterion_main!(benches);

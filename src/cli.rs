@@ -21,7 +21,9 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// One readable line per event.
     Text,
+    /// One JSON object per line, for log collectors.
     Json,
 }
 
@@ -29,6 +31,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the gateway.
     Run {
+        /// The gateway's configuration file (TOML; see config/example.toml).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
@@ -43,6 +46,7 @@ pub enum Command {
     },
     /// Check a configuration file and exit.
     CheckConfig {
+        /// The configuration file to check; a problem is named by file and key.
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
@@ -77,22 +81,83 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum AdminAction {
     /// Turn the 2FA feature on for an account.
-    Activate { account: String },
-    /// Turn the 2FA feature off for an account.
-    Deactivate { account: String },
-    /// An account's flags and each known user's 2FA state.
-    Account { account: String },
-    /// Remove a user's second factor (lost device and codes).
-    ResetUser { user: String },
+    Activate {
+        /// The account's id, as the dashboard's identity answer names it (e.g. acme).
+        account: String,
+    },
+    /// Turn the 2FA feature off for an account: its users see no 2FA at all.
+    Deactivate {
+        /// The account's id, as the dashboard's identity answer names it (e.g. acme).
+        account: String,
+    },
+    /// An account's flags and each known user: id, role, TOTP, SMS, recovery codes left.
+    Account {
+        /// The account's id, as the dashboard's identity answer names it (e.g. acme).
+        account: String,
+    },
+    /// Remove a user's second factor (lost device and codes): TOTP, SMS and
+    /// recovery codes.
+    ///
+    /// The user's signed-in sessions stay signed in; if one of their accounts
+    /// requires 2FA, their next request is sent to set it up again. Their
+    /// next sign-in asks for no code.
+    ResetUser {
+        /// The user's id (e.g. u-bob) or email (e.g. bob@acme.test).
+        user: String,
+    },
     /// The audit trail, newest first.
     Audit {
-        #[arg(long)]
+        /// Only events about this user (id or email).
+        #[arg(long, value_name = "USER")]
         user: Option<String>,
-        #[arg(long)]
+        /// Only events of this account: its requirement and activation
+        /// changes, and its members' own events (sign-ins, 2FA enabled,
+        /// disabled, forced, failed codes, resets).
+        #[arg(long, value_name = "ACCOUNT")]
         account: Option<String>,
+        /// At most this many events.
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
     /// The Prometheus metrics.
     Metrics,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command, subcommand, flag and argument, with its path, that has
+    /// no help text (clap's own --help and --version aside).
+    fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        if cmd.get_about().is_none() {
+            out.push(path.to_string());
+        }
+        for arg in cmd.get_arguments() {
+            let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+            if !builtin && arg.get_help().is_none() {
+                out.push(format!("{path} {}", arg.get_id()));
+            }
+            let values = if arg.get_action().takes_values() {
+                arg.get_possible_values()
+            } else {
+                Vec::new()
+            };
+            for value in values {
+                if value.get_help().is_none() {
+                    out.push(format!("{path} {} {}", arg.get_id(), value.get_name()));
+                }
+            }
+        }
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            undocumented(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_command_and_flag_has_help_text() {
+        let mut missing = Vec::new();
+        undocumented(&super::Cli::command(), "tfa-gateway", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
 }

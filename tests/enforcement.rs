@@ -105,6 +105,12 @@ async fn owner_requires_2fa_and_members_must_enroll_at_their_next_request() {
         "{}",
         enroll.text()
     );
+    // Another page, sent to enrollment again: the same session, one audit event.
+    assert_eq!(
+        bob.get("/reports").await.header("location"),
+        Some("/_2fa/enroll?next=/reports")
+    );
+    assert_eq!(bob.get("/_2fa/enroll?next=/reports").await.status, StatusCode::OK);
 
     // Globex is untouched.
     assert_eq!(carol.get("/").await.status, StatusCode::OK);
@@ -168,32 +174,49 @@ async fn owner_requires_2fa_and_members_must_enroll_at_their_next_request() {
     assert_eq!(carol.get("/_2fa/api/status").await.status, StatusCode::NOT_FOUND);
     assert!(carol.get("/").await.text().contains("Signed in as carol@globex.test"));
 
-    // The audit trail has every step, newest first.
+    // The audit trail has every step, newest first. An account's trail is
+    // its own events and its members' (bob's enrollment, alice's 2FA).
+    let kind = |e: &Value| e["kind"].as_str().unwrap_or_default().to_string();
     let acme_events = admin(&gw, Method::GET, "/admin/audit?account=acme", None).await.json();
-    let kinds: Vec<&str> = acme_events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["requirement_off", "requirement_on"], "{acme_events}");
-    assert_eq!(acme_events["events"][1]["user_id"], "u-alice", "who switched it on");
+    let events = acme_events["events"].as_array().unwrap();
+    let own: Vec<String> = events.iter().filter(|e| e["account_id"] == "acme").map(kind).collect();
+    assert_eq!(own, ["requirement_off", "requirement_on"], "{acme_events}");
+    let on = events.iter().find(|e| e["kind"] == "requirement_on").unwrap();
+    assert_eq!(on["user_id"], "u-alice", "who switched it on");
+    let of = |user: &str| -> Vec<String> { events.iter().filter(|e| e["user_id"] == user).map(kind).collect() };
+    for k in ["admin_reset", "totp_enabled", "enrollment_forced", "login"] {
+        assert!(
+            of("u-bob").contains(&k.to_string()),
+            "bob's {k} missing from {acme_events}"
+        );
+    }
+    assert!(of("u-alice").contains(&"totp_enabled".to_string()), "{acme_events}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["account_id"] != "globex" && e["user_id"] != "u-carol"),
+        "nothing of globex: {acme_events}"
+    );
     let bob_events = admin(&gw, Method::GET, "/admin/audit?user=u-bob&limit=50", None)
         .await
         .json();
-    let kinds: Vec<&str> = bob_events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds: Vec<String> = bob_events["events"].as_array().unwrap().iter().map(kind).collect();
     for k in ["admin_reset", "totp_enabled", "enrollment_forced", "login"] {
-        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+        assert!(kinds.contains(&k.to_string()), "{k} missing from {kinds:?}");
     }
+    let forced = kinds.iter().filter(|k| *k == "enrollment_forced").count();
+    assert_eq!(forced, 1, "once per session, not per redirected request: {kinds:?}");
     let globex = admin(&gw, Method::GET, "/admin/audit?account=globex", None)
         .await
         .json();
-    assert_eq!(globex["events"][0]["kind"], "activation_off");
+    let globex_own: Vec<String> = globex["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["account_id"] == "globex")
+        .map(kind)
+        .collect();
+    assert_eq!(globex_own, ["activation_off"], "{globex}");
 
     // Metrics, in the Prometheus text format.
     let metrics = admin(&gw, Method::GET, "/metrics", None).await.text();
@@ -232,7 +255,7 @@ async fn owner_requires_2fa_and_members_must_enroll_at_their_next_request() {
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
-    assert_eq!(v["events"].as_array().map(Vec::len), Some(2));
+    assert_eq!(v["events"], acme_events["events"], "the CLI shows the same trail");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -39,7 +39,9 @@ async fn enable_sms(dave: &mut Browser, outbox: &std::path::Path) {
 #[tokio::test(flavor = "multi_thread")]
 async fn dave_enrolls_sms_and_signs_in_with_a_code_from_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start_configured(start_dashboard(), dir.path(), &[("code_ttl_seconds", "2")]).await;
+    // The default send limit (the demo allows more).
+    let settings = [("code_ttl_seconds", "2"), ("max_sends", "3")];
+    let gw = Gateway::start_configured(start_dashboard(), dir.path(), &settings).await;
     let outbox = dir.path().join("data").join("sms-outbox.jsonl");
     let mut dave = Browser::new(gw.addr);
     dave.login("dave@globex.test", "dave-password").await;

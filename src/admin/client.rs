@@ -13,6 +13,11 @@ use crate::cli::AdminAction;
 use crate::policy::encode_component as enc;
 use crate::upstream::{UpstreamClient, UpstreamError};
 
+/// One path segment, percent-encoded whole: `/` and `@` included.
+fn segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot reach the admin API at {0}: {1}")]
@@ -77,7 +82,7 @@ impl AdminClient {
 pub async fn run(client: &AdminClient, action: AdminAction, json: bool) -> Result<String, ClientError> {
     use serde_json::json;
     let activation = |account: &str, active: bool| {
-        let path = format!("/admin/accounts/{}/activation", enc(account));
+        let path = format!("/admin/accounts/{}/activation", segment(account));
         let word = if active { "on" } else { "off" };
         (
             path,
@@ -106,7 +111,7 @@ pub async fn run(client: &AdminClient, action: AdminAction, json: bool) -> Resul
         }
         AdminAction::Account { account } => {
             let v = client
-                .json(Method::GET, &format!("/admin/accounts/{}", enc(&account)), None)
+                .json(Method::GET, &format!("/admin/accounts/{}", segment(&account)), None)
                 .await?;
             if json {
                 v.to_string()
@@ -116,12 +121,17 @@ pub async fn run(client: &AdminClient, action: AdminAction, json: bool) -> Resul
         }
         AdminAction::ResetUser { user } => {
             let v = client
-                .json(Method::DELETE, &format!("/admin/users/{}/2fa", enc(&user)), None)
+                .json(Method::DELETE, &format!("/admin/users/{}/2fa", segment(&user)), None)
                 .await?;
+            let who = format!(
+                "{} ({})",
+                v["email"].as_str().unwrap_or(&user),
+                v["id"].as_str().unwrap_or("?")
+            );
             match (json, v["removed"] == true) {
                 (true, _) => v.to_string(),
-                (false, true) => format!("second factor of {user} removed"),
-                (false, false) => format!("{user} had no second factor"),
+                (false, true) => format!("second factor of {who} removed; their signed-in sessions stay signed in"),
+                (false, false) => format!("{who} had no second factor"),
             }
         }
         AdminAction::Audit { user, account, limit } => {
@@ -144,23 +154,45 @@ pub async fn run(client: &AdminClient, action: AdminAction, json: bool) -> Resul
     })
 }
 
-/// A person's view of `GET /admin/accounts/{id}`.
+/// A person's view of `GET /admin/accounts/{id}`: the account's flags, then
+/// one line per user with their id and each factor.
 pub fn describe_account(v: &Value) -> String {
+    let on = |b: &Value| if *b == true { "on" } else { "off" };
     let mut out = format!(
         "account {} ({})\n  2FA feature: {}\n  2FA required for all users: {}\n  users with 2FA: {} of {}\n",
         v["id"].as_str().unwrap_or("?"),
         v["name"].as_str().unwrap_or(""),
-        if v["active"] == true { "on" } else { "off" },
+        on(&v["active"]),
         if v["require_2fa"] == true { "yes" } else { "no" },
         v["users_with_2fa"],
         v["users"].as_array().map_or(0, Vec::len),
     );
-    for u in v["users"].as_array().into_iter().flatten() {
+    let users = v["users"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if users.is_empty() {
+        return out;
+    }
+    let width = |key: &str, title: &str| {
+        users
+            .iter()
+            .map(|u| u[key].as_str().map_or(1, str::len))
+            .chain([title.len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let (email_w, id_w) = (width("email", "email"), width("id", "id"));
+    out.push_str(&format!(
+        "  {:<email_w$}  {:<id_w$}  {:<6}  {:<3}  {:<4}  {:<3}  recovery codes left\n",
+        "email", "id", "role", "2FA", "TOTP", "SMS"
+    ));
+    for u in users {
         out.push_str(&format!(
-            "  - {:<24} {:<7} 2FA {:<3} recovery codes left {}\n",
+            "  {:<email_w$}  {:<id_w$}  {:<6}  {:<3}  {:<4}  {:<3}  {}\n",
             u["email"].as_str().unwrap_or("?"),
+            u["id"].as_str().unwrap_or("?"),
             u["role"].as_str().unwrap_or("?"),
-            if u["totp_enabled"] == true { "on" } else { "off" },
+            on(&u["has_2fa"]),
+            on(&u["totp_enabled"]),
+            on(&u["sms_enabled"]),
             u["recovery_codes_left"],
         ));
     }

@@ -3,15 +3,16 @@
 //! second factor, the audit trail, metrics. Blocking store work runs on the
 //! blocking pool.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::gateway::Gateway;
 use crate::identity::Role;
-use crate::store::{AccountRecord, StoreError};
+use crate::store::{AccountRecord, AuditEvent, StoreError, UserRecord};
 
 /// An answer of the admin API.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,11 +61,17 @@ pub async fn route(
     query: &HashMap<String, String>,
     body: &[u8],
 ) -> AdminReply {
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // Segments are percent-decoded: a user named by email arrives as `bob%40acme.test`.
+    let parts: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(|p| percent_decode_str(p).decode_utf8_lossy().into_owned())
+        .collect();
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     let result = match (method, parts.as_slice()) {
         ("PUT", ["admin", "accounts", id, "activation"]) => activation(gw, id, body).await,
         ("GET", ["admin", "accounts", id]) => account(gw, id).await,
-        ("DELETE", ["admin", "users", id, "2fa"]) => reset_user(gw, id).await,
+        ("DELETE", ["admin", "users", user, "2fa"]) => reset_user(gw, user).await,
         ("GET", ["admin", "audit"]) => audit(gw, query).await,
         ("GET", ["metrics"]) => Ok(AdminReply {
             status: 200,
@@ -118,6 +125,7 @@ async fn account(gw: &Arc<Gateway>, id: &str) -> Result<AdminReply, AdminReply> 
                 "id": u.id,
                 "email": u.email,
                 "role": match m.role { Role::Owner => "owner", Role::Member => "member" },
+                "has_2fa": f.enabled(),
                 "totp_enabled": f.totp_on(),
                 "sms_enabled": f.sms_on(),
                 "recovery_codes_left": f.recovery_left(),
@@ -128,7 +136,8 @@ async fn account(gw: &Arc<Gateway>, id: &str) -> Result<AdminReply, AdminReply> 
     })
     .await?;
     let acc = acc.ok_or_else(|| AdminReply::error(404, "not_found", "No such account is known to the gateway."))?;
-    let compliant = users.iter().filter(|u| u["totp_enabled"] == true).count();
+    // One rule for "has a second factor": TOTP and SMS alike (`FactorsRecord::enabled`).
+    let compliant = users.iter().filter(|u| u["has_2fa"] == true).count();
     Ok(AdminReply::json(
         200,
         json!({
@@ -145,25 +154,52 @@ async fn account(gw: &Arc<Gateway>, id: &str) -> Result<AdminReply, AdminReply> 
     ))
 }
 
-async fn reset_user(gw: &Arc<Gateway>, id: &str) -> Result<AdminReply, AdminReply> {
-    let id_owned = id.to_string();
-    let (known, removed) = blocking(gw, move |g| {
-        let known = g.store.user(&id_owned)?.is_some();
-        let removed = g.store.update_factors::<_, StoreError>(&id_owned, |f| {
+/// The user an operator names, by id or by email (ids first: an id that
+/// looks like an email is still that id). An email is matched exactly,
+/// then ignoring ASCII case; two users under one email are refused.
+fn find_user(users: Vec<UserRecord>, key: &str) -> Result<UserRecord, AdminReply> {
+    let not_found = || AdminReply::error(404, "not_found", "No such user is known to the gateway.");
+    if let Some(u) = users.iter().find(|u| u.id == key) {
+        return Ok(u.clone());
+    }
+    let exact: Vec<&UserRecord> = users.iter().filter(|u| u.email == key).collect();
+    let matches = if exact.is_empty() {
+        users.iter().filter(|u| u.email.eq_ignore_ascii_case(key)).collect()
+    } else {
+        exact
+    };
+    match matches.as_slice() {
+        [] => Err(not_found()),
+        [u] => Ok((*u).clone()),
+        several => {
+            let ids: Vec<&str> = several.iter().map(|u| u.id.as_str()).collect();
+            Err(AdminReply::error(
+                409,
+                "ambiguous",
+                &format!(
+                    "{key} is the email of several users; name one by id: {}",
+                    ids.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// Removes a user's second factor. Their signed-in sessions stay signed in;
+/// an account requirement sends them to enrollment at their next request.
+async fn reset_user(gw: &Arc<Gateway>, key: &str) -> Result<AdminReply, AdminReply> {
+    let key_owned = key.to_string();
+    let user = blocking(gw, move |g| Ok(find_user(g.store.users()?, &key_owned))).await??;
+    let id_owned = user.id.clone();
+    let removed = blocking(gw, move |g| {
+        g.store.update_factors::<_, StoreError>(&id_owned, |f| {
             let had = f.enabled() || f.pending_totp.is_some();
             *f = Default::default();
             Ok(had)
-        })?;
-        Ok((known, removed))
+        })
     })
     .await?;
-    if !known {
-        return Err(AdminReply::error(
-            404,
-            "not_found",
-            "No such user is known to the gateway.",
-        ));
-    }
+    let id = user.id.as_str();
     gw.directory.set_factor(id, crate::directory::Factor::Totp, false);
     gw.directory.set_factor(id, crate::directory::Factor::Sms, false);
     gw.audit(
@@ -172,7 +208,24 @@ async fn reset_user(gw: &Arc<Gateway>, id: &str) -> Result<AdminReply, AdminRepl
         None,
         "second factor removed by the operator".into(),
     );
-    Ok(AdminReply::json(200, json!({ "id": id, "removed": removed })))
+    Ok(AdminReply::json(
+        200,
+        json!({ "id": id, "email": user.email, "removed": removed }),
+    ))
+}
+
+/// Whether an audit event belongs in a query for `user` and/or `account`.
+/// An account's trail is its own events (requirement, activation) and its
+/// members' events that name no other account (sign-ins, enabled,
+/// disabled, forced, failures, resets).
+fn about(e: &AuditEvent, user: Option<&str>, account: Option<&str>, members: &HashSet<String>) -> bool {
+    let user_ok = user.is_none_or(|u| e.user_id.as_deref() == Some(u));
+    let account_ok = account.is_none_or(|a| match (&e.account_id, &e.user_id) {
+        (Some(of), _) => of == a,
+        (None, Some(u)) => members.contains(u),
+        (None, None) => false,
+    });
+    user_ok && account_ok
 }
 
 async fn audit(gw: &Arc<Gateway>, query: &HashMap<String, String>) -> Result<AdminReply, AdminReply> {
@@ -187,8 +240,93 @@ async fn audit(gw: &Arc<Gateway>, query: &HashMap<String, String>) -> Result<Adm
             .ok_or_else(|| AdminReply::error(400, "bad_request", "limit must be a number from 1 to 10000"))?,
     };
     let events = blocking(gw, move |g| {
-        g.store.audit_query(user.as_deref(), account.as_deref(), limit)
+        let users = match (&user, &account) {
+            (None, None) => Vec::new(),
+            _ => g.store.users()?,
+        };
+        // A user may be named by email here too; an unknown one simply has no events.
+        let user = user.map(|key| find_user(users.clone(), &key).map_or(key, |u| u.id));
+        let members: HashSet<String> = match &account {
+            Some(a) => users
+                .into_iter()
+                .filter(|u| u.accounts.iter().any(|m| &m.account_id == a))
+                .map(|u| u.id)
+                .collect(),
+            None => HashSet::new(),
+        };
+        g.store
+            .audit_query(limit, |e| about(e, user.as_deref(), account.as_deref(), &members))
     })
     .await?;
     Ok(AdminReply::json(200, json!({ "events": events })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Membership;
+
+    fn user(id: &str, email: &str, account: &str) -> UserRecord {
+        UserRecord {
+            id: id.into(),
+            email: email.into(),
+            accounts: vec![Membership {
+                account_id: account.into(),
+                account_name: account.into(),
+                role: Role::Member,
+            }],
+            first_seen: 0,
+            last_login: 0,
+        }
+    }
+
+    #[test]
+    fn an_operator_names_a_user_by_id_or_email_and_an_ambiguous_email_is_refused() {
+        let users = vec![
+            user("u-bob", "bob@acme.test", "acme"),
+            user("bob@acme.test", "robert@acme.test", "acme"),
+            user("u-b1", "b@acme.test", "acme"),
+            user("u-b2", "B@acme.test", "acme"),
+        ];
+        let found = |key: &str| find_user(users.clone(), key).map(|u| u.id).map_err(|r| r.status);
+        assert_eq!(found("u-bob"), Ok("u-bob".into()));
+        assert_eq!(
+            found("bob@acme.test"),
+            Ok("bob@acme.test".into()),
+            "an id wins over an email"
+        );
+        assert_eq!(found("ROBERT@acme.test"), Ok("bob@acme.test".into()));
+        assert_eq!(found("B@acme.test"), Ok("u-b2".into()), "an exact email first");
+        assert_eq!(found("b@ACME.test"), Err(409));
+        assert_eq!(found("nobody@acme.test"), Err(404));
+    }
+
+    #[test]
+    fn an_accounts_trail_has_its_own_and_its_members_events_only() {
+        let event = |user: Option<&str>, account: Option<&str>| AuditEvent {
+            at: 0,
+            kind: "k".into(),
+            user_id: user.map(str::to_string),
+            account_id: account.map(str::to_string),
+            client: None,
+            detail: String::new(),
+        };
+        let members: HashSet<String> = ["u-bob".to_string()].into();
+        let acme = |e: &AuditEvent| about(e, None, Some("acme"), &members);
+        assert!(acme(&event(None, Some("acme"))), "activation");
+        assert!(acme(&event(Some("u-alice"), Some("acme"))), "a requirement, by anyone");
+        assert!(acme(&event(Some("u-bob"), None)), "a member's own event");
+        assert!(
+            !acme(&event(Some("u-bob"), Some("globex"))),
+            "a member's act in another account"
+        );
+        assert!(!acme(&event(Some("u-carol"), None)), "not a member");
+        assert!(!acme(&event(None, None)));
+        assert!(about(
+            &event(Some("u-carol"), None),
+            Some("u-carol"),
+            None,
+            &HashSet::new()
+        ));
+    }
 }

@@ -20,12 +20,14 @@ pub fn show_with(gw: &Shared, req: &OwnRequest, error: Option<&str>) -> Reply {
     let (accounts, deadline) = match gw.directory.view(&found.session.user_id, now).due {
         Due::Nothing => return redirect(&next),
         Due::Required { accounts } => {
-            gw.audit(
-                "enrollment_forced",
-                Some(&found.session.user_id),
-                req.client.clone(),
-                accounts.join(", "),
-            );
+            if found.session.first_forced_enrollment() {
+                gw.audit(
+                    "enrollment_forced",
+                    Some(&found.session.user_id),
+                    req.client.clone(),
+                    accounts.join(", "),
+                );
+            }
             (accounts, None)
         }
         Due::Grace { accounts, deadline } => (accounts, Some(remaining(deadline.saturating_sub(now)))),

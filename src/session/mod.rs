@@ -59,6 +59,8 @@ pub struct Session {
     confirmed_at: AtomicU64,
     /// The user has seen the grace-period notice in this session.
     grace_acknowledged: AtomicBool,
+    /// This session was sent to enrollment at least once (audited once).
+    enrollment_forced: AtomicBool,
 }
 
 impl Session {
@@ -68,6 +70,13 @@ impl Session {
 
     pub fn grace_acknowledged(&self) -> bool {
         self.grace_acknowledged.load(Ordering::Relaxed)
+    }
+
+    /// Marks this session as sent to enrollment; true only the first time,
+    /// so the audit trail has one `enrollment_forced` per session, not one
+    /// per request that was redirected.
+    pub fn first_forced_enrollment(&self) -> bool {
+        !self.enrollment_forced.swap(true, Ordering::Relaxed)
     }
 
     /// Whether `token` is this session's CSRF token, compared in constant time.
@@ -262,6 +271,7 @@ impl SessionTable {
             last_seen: AtomicU64::new(created),
             confirmed_at: AtomicU64::new(0),
             grace_acknowledged: AtomicBool::new(false),
+            enrollment_forced: AtomicBool::new(false),
         }
     }
 
@@ -350,6 +360,7 @@ impl SessionTable {
         session.last_seen = AtomicU64::new(old.last_seen());
         session.confirmed_at = AtomicU64::new(old.confirmed_at.load(Ordering::Relaxed));
         session.grace_acknowledged = AtomicBool::new(old.grace_acknowledged());
+        session.enrollment_forced = AtomicBool::new(old.enrollment_forced.load(Ordering::Relaxed));
         let session = Arc::new(session);
         *entry.value_mut() = session.clone();
         Some(session)
@@ -416,6 +427,7 @@ impl SessionTable {
             last_seen: AtomicU64::new(r.last_seen),
             confirmed_at: AtomicU64::new(0),
             grace_acknowledged: AtomicBool::new(false),
+            enrollment_forced: AtomicBool::new(false),
         };
         if session.upstream_cookie.is_none() {
             session.sealed_cookie = None;

@@ -132,6 +132,23 @@ fn rebind_follows_a_rotated_upstream_cookie() {
 }
 
 #[test]
+fn a_forced_enrollment_is_noted_once_per_session_even_across_a_rebind() {
+    let (env, _) = env_at(1000);
+    let t = table(&env);
+    let (token, h, _) = t.start(&env, "u-bob", "up-1", Stage::Authenticated);
+    let (other, _, _) = t.start(&env, "u-bob", "up-9", Stage::Authenticated);
+    let session = |tok: &str, up: &str| t.check(Some(tok), [up], 1001).unwrap().session;
+    assert!(session(&token, "up-1").first_forced_enrollment());
+    assert!(!session(&token, "up-1").first_forced_enrollment());
+    t.rebind(&env, &h, "up-2");
+    assert!(!session(&token, "up-2").first_forced_enrollment(), "kept by a rebind");
+    assert!(
+        session(&other, "up-9").first_forced_enrollment(),
+        "another session is another notice"
+    );
+}
+
+#[test]
 fn sweep_reports_expired_and_recently_used_sessions() {
     let (env, _) = env_at(1000);
     let t = table(&env);

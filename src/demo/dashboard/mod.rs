@@ -1,5 +1,6 @@
-//! The "legacy dashboard": a deliberately plain, server-rendered web app that
-//! knows nothing about two-factor authentication.
+//! The "legacy dashboard": a small server-rendered web app that knows nothing
+//! about two-factor authentication (its menu links to the gateway's security
+//! settings, as a dashboard's owner would add; that is all).
 //!
 //! The gateway's whole point is that it can add 2FA in front of an application
 //! that cannot be changed. This module plays that application in tests and in
@@ -15,6 +16,7 @@
 //! the attack suite (tests/attacks.rs) reads it to tell whether a request
 //! reached the dashboard as someone, whatever the route answered.
 
+mod pages;
 mod ws;
 
 use std::collections::HashMap;
@@ -41,6 +43,8 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
+
+use pages::{home_page, login_page, projects_page, team_page};
 
 /// A built-in user of the dashboard; each belongs to exactly one account.
 pub struct DemoUser {
@@ -195,6 +199,14 @@ fn route(state: &State, method: &Method, path: &str, headers: &HeaderMap, body: 
             Some(user) => html(StatusCode::OK, home_page(user, state.role_of(user))),
             None => redirect("/login", None),
         },
+        ("GET", "/projects") => match current_user(state, headers) {
+            Some(user) => html(StatusCode::OK, projects_page(user)),
+            None => redirect("/login", None),
+        },
+        ("GET", "/team") => match current_user(state, headers) {
+            Some(user) => html(StatusCode::OK, team_page(user, |u| state.role_of(u))),
+            None => redirect("/login", None),
+        },
         ("GET", "/api/me") => match current_user(state, headers) {
             Some(user) => json(StatusCode::OK, &me_json(user, state.role_of(user))),
             None => json(StatusCode::UNAUTHORIZED, &serde_json::json!({"error": "not signed in"})),
@@ -295,43 +307,6 @@ fn me_json(user: &DemoUser, role: &str) -> serde_json::Value {
         "email": user.email,
         "accounts": [{ "id": user.account_id, "name": user.account_name, "role": role }],
     })
-}
-
-fn page(title: &str, body: &str) -> String {
-    format!("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n<body>\n{body}\n</body></html>\n")
-}
-
-fn login_page(error: Option<&str>, email: &str) -> String {
-    let error = error.map_or(String::new(), |e| {
-        format!("<p class=\"error\">{}</p>\n", escape_html(e))
-    });
-    page(
-        "Sign in",
-        &format!(
-            "<h1>Sign in</h1>\n{error}<form method=\"POST\" action=\"/login\">\n\
-             <label>Email <input type=\"email\" name=\"email\" value=\"{}\"></label>\n\
-             <label>Password <input type=\"password\" name=\"password\"></label>\n\
-             <button type=\"submit\">Sign in</button>\n</form>",
-            escape_html(email)
-        ),
-    )
-}
-
-fn home_page(user: &DemoUser, role: &str) -> String {
-    page(
-        "Dashboard",
-        &format!(
-            "<h1>Dashboard</h1>\n<p>Signed in as {}</p>\n<h2>Accounts</h2>\n<ul>\n<li>{} ({})</li>\n</ul>\n\
-             <form method=\"POST\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
-            escape_html(user.email),
-            escape_html(user.account_name),
-            escape_html(role)
-        ),
-    )
-}
-
-fn escape_html(s: &str) -> String {
-    crate::pages::escape(s)
 }
 
 /// `application/x-www-form-urlencoded`; the first occurrence of a key wins.

@@ -46,6 +46,30 @@ async fn login_with_right_password_sets_session_cookie() {
 }
 
 #[tokio::test]
+async fn every_signed_in_page_shows_the_user_and_the_way_to_the_security_settings() {
+    let state = State::default();
+    let cookie = login_cookie(&state, "email=bob%40acme.test&password=bob-password");
+    for path in ["/", "/projects", "/team"] {
+        let page = call(&state, Method::GET, path, &cookie, "");
+        assert_eq!(page.status(), StatusCode::OK, "{path}");
+        let page = body_text(page).await;
+        assert!(
+            page.contains("<span class=\"who\">bob@acme.test · Acme Inc.</span>"),
+            "{path}: {page}"
+        );
+        assert!(
+            page.contains("<a href=\"/_2fa/settings\">Security settings</a>"),
+            "{path}: {page}"
+        );
+        assert_eq!(page.matches(">Sign out</button>").count(), 1, "{path}");
+        let signed_out = call(&state, Method::GET, path, "", "");
+        assert_eq!(signed_out.headers()[LOCATION], "/login", "{path}");
+    }
+    let team = body_text(call(&state, Method::GET, "/team", &cookie, "")).await;
+    assert!(team.contains("alice@acme.test") && !team.contains("globex"), "{team}");
+}
+
+#[tokio::test]
 async fn login_with_wrong_password_is_rejected_with_the_form_again() {
     let state = State::default();
     let form = "email=bob%40acme.test&password=alice-password";
