@@ -11,6 +11,7 @@ mod enroll;
 pub mod html;
 mod request;
 mod settings;
+mod sign_out;
 mod sms;
 mod verify;
 
@@ -101,6 +102,7 @@ pub async fn handle(gw: &Arc<Gateway>, req: OwnRequest) -> Reply {
         ApiSmsVerify => sms::api_verify(gw, &req).await,
         ApiSmsDisable => sms::api_disable(gw, &req).await,
         ApiChallengeSms => challenge::api_send_sms(gw, &req).await,
+        SignOut | SwitchUser => sign_out::sign_out(gw, &req).await,
     }
 }
 
@@ -231,6 +233,7 @@ mod tests {
         prefix: "/_2fa",
         csrf: "",
         failed: None,
+        dashboard_reachable: true,
     };
 
     fn body(r: &Reply) -> String {
