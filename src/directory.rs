@@ -190,10 +190,40 @@ impl Directory {
                 .any(|m| self.sms.disallowed_accounts.contains(&m.account_id))
     }
 
-    /// Whether the user has a second factor that counts; an SMS number
-    /// where SMS is disallowed does not, so they are asked to move to TOTP.
-    fn enrolled(&self, u: &UserState) -> bool {
-        u.totp || (u.sms && self.sms_allowed_for(u))
+    /// Whether the user has a second factor that counts: an authenticator
+    /// app, or SMS where SMS is allowed for them. The one answer to "has
+    /// two-factor authentication" for enforcement, the owner's toggle (page
+    /// and API) and the operator's counts, so they cannot disagree.
+    pub fn has_second_factor(&self, user_id: &str) -> bool {
+        self.users.get(user_id).is_some_and(|u| self.enrolled(&u, None))
+    }
+
+    /// The accounts (by name) that would send the user to enroll if
+    /// `factor` were turned off: empty unless it is the only factor of
+    /// theirs that counts and an active account of theirs requires one.
+    /// Said before the user confirms turning it off.
+    pub fn due_without(&self, user_id: &str, factor: Factor) -> Vec<String> {
+        let Some(u) = self.users.get(user_id) else {
+            return Vec::new();
+        };
+        if !self.enrolled(&u, None) || self.enrolled(&u, Some(factor)) {
+            return Vec::new();
+        }
+        u.accounts
+            .iter()
+            .filter_map(|m| self.accounts.get(&m.account_id))
+            .filter(|a| a.active && a.require)
+            .map(|a| a.name.clone())
+            .collect()
+    }
+
+    /// Whether the user has a second factor that counts, leaving `without`
+    /// out; an SMS number where SMS is disallowed does not count, so they
+    /// are asked to move to TOTP.
+    fn enrolled(&self, u: &UserState, without: Option<Factor>) -> bool {
+        let totp = u.totp && without != Some(Factor::Totp);
+        let sms = u.sms && without != Some(Factor::Sms);
+        totp || (sms && self.sms_allowed_for(u))
     }
 
     pub fn is_active(&self, account_id: &str) -> bool {
@@ -242,7 +272,7 @@ impl Directory {
                 continue;
             }
             activated = true;
-            if !a.require || self.enrolled(&user) {
+            if !a.require || self.enrolled(&user, None) {
                 continue;
             }
             match a.grace_until {
@@ -347,6 +377,39 @@ mod tests {
             "asked to move to TOTP"
         );
         assert!(!d.sms_allowed("dave") && d.sms_allowed("bob"));
+    }
+
+    #[test]
+    fn sms_counts_as_a_second_factor_only_where_it_is_allowed() {
+        let d = directory();
+        d.put_user("bob", vec![member("acme", Role::Owner)], (false, true), 0);
+        d.put_user("dave", vec![member("globex", Role::Owner)], (false, true), 0);
+        d.put_user("erin", vec![member("globex", Role::Member)], (true, false), 0);
+        d.put_user("fay", vec![member("acme", Role::Member)], (false, false), 0);
+        assert!(d.has_second_factor("bob"), "SMS where allowed");
+        assert!(!d.has_second_factor("dave"), "SMS where disallowed");
+        assert!(d.has_second_factor("erin"), "an authenticator app anywhere");
+        assert!(!d.has_second_factor("fay") && !d.has_second_factor("nobody"));
+    }
+
+    #[test]
+    fn turning_off_the_only_factor_that_counts_names_the_accounts_that_require_one() {
+        let d = directory();
+        d.put_user("bob", vec![member("acme", Role::Member)], (true, false), 0);
+        d.put_user("amy", vec![member("acme", Role::Member)], (true, true), 0);
+        d.put_user("dave", vec![member("globex", Role::Member)], (true, true), 0);
+        assert!(d.due_without("bob", Factor::Totp).is_empty(), "nothing required yet");
+        d.put_account(&requiring("acme", None));
+        d.put_account(&requiring("globex", None));
+        assert_eq!(d.due_without("bob", Factor::Totp), vec!["ACME".to_string()]);
+        assert!(d.due_without("amy", Factor::Totp).is_empty(), "SMS remains");
+        assert!(d.due_without("amy", Factor::Sms).is_empty(), "the app remains");
+        assert_eq!(
+            d.due_without("dave", Factor::Totp),
+            vec!["GLOBEX".to_string()],
+            "SMS does not count at globex"
+        );
+        assert!(d.due_without("dave", Factor::Sms).is_empty());
     }
 
     #[test]

@@ -49,6 +49,31 @@ pub enum Passed {
     Recovery { left: usize },
 }
 
+/// What a typed code could be, judged by its shape alone: no secret is
+/// read, so a shape that fits no code is refused without counting as a guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeShape {
+    /// Six digits, spaces ignored: an authenticator app's or a message's code.
+    SixDigits,
+    /// Twelve recovery-code symbols (see `recovery::normalize`).
+    Recovery,
+    /// No code of any kind looks like this (letters, too long, empty).
+    Neither,
+}
+
+impl CodeShape {
+    pub fn of(typed: &str) -> CodeShape {
+        let digits = typed.chars().filter(|c| !c.is_whitespace());
+        if digits.clone().count() == 6 && digits.clone().all(|c| c.is_ascii_digit()) {
+            CodeShape::SixDigits
+        } else if recovery::normalize(typed).is_some() {
+            CodeShape::Recovery
+        } else {
+            CodeShape::Neither
+        }
+    }
+}
+
 pub struct Factors {
     pub store: Store,
     pub env: Env,
@@ -158,8 +183,8 @@ impl Factors {
             return Err(FactorError::NotEnabled);
         }
         let digits: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
-        let six_digits = digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit());
-        if let (Some(t), true) = (&current.totp, six_digits) {
+        let shape = CodeShape::of(typed);
+        if let (Some(t), CodeShape::SixDigits) = (&current.totp, shape) {
             let secret = Secret::from_bytes(&self.key.open(&t.sealed_secret, user_id.as_bytes())?)?;
             let result = self.store.update_factors(user_id, |f| {
                 let Some(t) = f.totp.as_mut() else {
@@ -175,10 +200,7 @@ impl Factors {
                 Err(e) => Err(e),
             };
         }
-        if six_digits {
-            return Ok(None);
-        }
-        if recovery::normalize(typed).is_none() {
+        if shape != CodeShape::Recovery {
             return Ok(None);
         }
         let result = self.store.update_factors(user_id, |f| {
@@ -455,5 +477,28 @@ mod tests {
         f.disable("u").unwrap();
         assert_eq!(f.status("u").unwrap(), FactorsRecord::default());
         assert!(matches!(f.disable("u"), Err(FactorError::NotEnabled)));
+    }
+
+    #[test]
+    fn a_code_is_six_digits_or_a_recovery_code_and_anything_else_is_neither() {
+        assert_eq!(CodeShape::of("123 456"), CodeShape::SixDigits);
+        assert_eq!(CodeShape::of("ABCD-efgh-1234"), CodeShape::Recovery);
+        assert_eq!(CodeShape::of("abcd efgh 1234"), CodeShape::Recovery);
+        assert_eq!(
+            CodeShape::of("123456789012"),
+            CodeShape::Recovery,
+            "12 digits are recovery symbols"
+        );
+        for neither in [
+            "",
+            "   ",
+            "12345",
+            "1234567",
+            "abcdef",
+            "uuuu-uuuu-uuuu",
+            "123456\u{661}",
+        ] {
+            assert_eq!(CodeShape::of(neither), CodeShape::Neither, "{neither:?}");
+        }
     }
 }

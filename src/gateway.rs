@@ -60,6 +60,9 @@ pub enum EndReason {
     LockedOut,
     /// The user's newer sessions pushed it past the per-user cap.
     TooMany,
+    /// The user signed out (or chose to sign in as someone else) on a page
+    /// of the gateway's, before the dashboard was reachable.
+    SignedOut,
 }
 
 impl EndReason {
@@ -70,6 +73,7 @@ impl EndReason {
             EndReason::Expired => "expired",
             EndReason::LockedOut => "locked out",
             EndReason::TooMany => "too many sessions: the oldest ended",
+            EndReason::SignedOut => "signed out at the gateway",
         }
     }
 }

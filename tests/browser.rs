@@ -24,7 +24,7 @@ mod steps;
 use common::tools::{last_code, oathtool};
 use driver::{DESKTOP, PHONE};
 use person::finish;
-use steps::{disable_totp, enable_totp, Stage};
+use steps::{disable_totp, enable_sms, enable_totp, Stage};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alice_turns_on_an_authenticator_app_signs_in_with_it_and_with_a_recovery_code() {
@@ -59,6 +59,16 @@ async fn alice_turns_on_an_authenticator_app_signs_in_with_it_and_with_a_recover
     alice.expect_heading("Two-factor authentication").await;
     alice.expect_text("not right").await;
     alice.shot("challenge-wrong-code").await;
+    // Letters are no code: said so, and not counted as a wrong one.
+    alice.fill("Continue", "Code from your app", "abcdef").await;
+    alice.press("Continue").await;
+    alice.expect_heading("Two-factor authentication").await;
+    let error = alice.error_beside("Continue", "Code from your app").await;
+    assert!(
+        error.as_deref().is_some_and(|e| e.starts_with("That is not a code")),
+        "{error:?}"
+    );
+    alice.shot("challenge-not-a-code").await;
     // Enrollment used the current time step; the app's next code is fresh.
     alice
         .fill("Continue", "Code from your app", &oathtool(&secret, 30))
@@ -89,11 +99,46 @@ async fn alice_turns_on_an_authenticator_app_signs_in_with_it_and_with_a_recover
     alice.press("Use recovery code").await;
     alice.expect_heading("Dashboard").await;
     alice.shot("dashboard-after-recovery-code").await;
+    alice.sign_out().await;
+
+    // A recovery code pasted into the first field is taken whole.
+    alice.sign_in("alice@acme.test", "alice-password").await;
+    alice.expect_heading("Two-factor authentication").await;
+    alice.fill("Continue", "Code from your app", &codes[1]).await;
+    let typed = alice
+        .field("Continue", "Code from your app")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(typed.as_deref(), Some(codes[1].as_str()), "the field cut the code");
+    alice.press("Continue").await;
+    alice.expect_heading("Dashboard").await;
+    alice.sign_out().await;
+
+    // Someone else at this browser: the challenge lets them in.
+    alice.sign_in("alice@acme.test", "alice-password").await;
+    alice.expect_heading("Two-factor authentication").await;
+    assert!(!alice.sees("Back to Demo Dashboard").await, "a link back would loop");
+    alice.press("Sign in as someone else").await;
+    alice.expect_heading("Sign in").await;
+    assert_eq!(alice.path().await, "/login");
+    alice.sign_in("alice@acme.test", "alice-password").await;
+    alice.expect_heading("Two-factor authentication").await;
+    alice.press("Sign out").await;
+    alice.expect_heading("Sign in").await;
+    alice.visit("/_2fa/challenge").await;
+    alice.expect_heading("Sign in").await;
+    alice.sign_in("alice@acme.test", "alice-password").await;
+    // The app's next code was used above; a recovery code does not wait.
+    alice.fill("Continue", "Code from your app", &codes[2]).await;
+    alice.press("Continue").await;
+    alice.expect_heading("Dashboard").await;
 
     // Turning it off again takes the password.
     alice.visit("/_2fa/settings").await;
     alice.expect_heading("Security settings").await;
-    alice.expect_text("9 recovery codes left").await;
+    alice.expect_text("7 recovery codes left").await;
     disable_totp(&alice, "alice-password").await;
     alice.shot("settings-off-again").await;
     alice.sign_out().await;
@@ -132,14 +177,46 @@ async fn dave_turns_on_sms_codes_and_signs_in_with_a_code_from_a_message() {
     dave.expect_heading("Dashboard").await;
     dave.close_tab_for(settings_tab).await;
     dave.choose("Send a code", "Country", "United Kingdom").await;
-    dave.fill("Send a code", "Phone number", "07400 123456").await;
+    dave.fill("Send a code", "Mobile phone number", "07400 123456").await;
     dave.fill("Send a code", "Confirm your password", "dave-password").await;
     dave.press("Send a code").await;
     dave.expect_text("The form expired. Please try again.").await;
     dave.shot("stale-form").await;
 
+    // A landline cannot receive the code, and a number of the wrong length
+    // is none: each is said beside the number, which stays as typed, in
+    // the country chosen.
+    for (country, number, said) in [
+        ("Germany", "030 123456", "That number cannot receive text messages"),
+        (
+            "United Kingdom",
+            "+44 20 7946 0958",
+            "That number cannot receive text messages",
+        ),
+        ("United Kingdom", "07400 12", "That is not a valid phone number"),
+    ] {
+        dave.choose("Send a code", "Country", country).await;
+        dave.fill("Send a code", "Mobile phone number", number).await;
+        dave.fill("Send a code", "Confirm your password", "dave-password").await;
+        dave.press("Send a code").await;
+        dave.expect_heading("Security settings").await;
+        let error = dave.error_beside("Send a code", "Mobile phone number").await;
+        assert!(
+            error.as_deref().is_some_and(|e| e.starts_with(said)),
+            "{number}: {error:?}"
+        );
+        assert_eq!(dave.error_beside("Send a code", "Confirm your password").await, None);
+        let kept = dave.field("Send a code", "Mobile phone number").await;
+        let kept = kept.prop("value").await.unwrap().unwrap_or_default();
+        assert_eq!(kept, number, "the number typed is kept");
+        let chosen = dave.field("Send a code", "Country").await;
+        let chosen = chosen.find(fantoccini::Locator::Css("option:checked")).await.unwrap();
+        assert_eq!(chosen.text().await.unwrap(), country, "the country chosen is kept");
+        dave.shot("sms-number-refused").await;
+    }
+
     dave.choose("Send a code", "Country", "United Kingdom").await;
-    dave.fill("Send a code", "Phone number", "07400 123456").await;
+    dave.fill("Send a code", "Mobile phone number", "07400 123456").await;
     dave.fill("Send a code", "Confirm your password", "dave-password").await;
     dave.press("Send a code").await;
     dave.expect_heading("Confirm your phone number").await;
@@ -160,10 +237,16 @@ async fn dave_turns_on_sms_codes_and_signs_in_with_a_code_from_a_message() {
 
     dave.sign_in("dave@globex.test", "dave-password").await;
     dave.expect_heading("Two-factor authentication").await;
+    dave.expect_text("We will send a code by SMS to +44••••••••56").await;
+    assert!(
+        !dave.sees("Lost your device?").await,
+        "an SMS-only user has no recovery codes to offer"
+    );
+    assert!(!dave.sees("authenticator app").await, "dave has no app");
     dave.shot("challenge").await;
     dave.press("Send a code by SMS to +44••••••••56").await;
     dave.expect_heading("Two-factor authentication").await;
-    dave.expect_text("We sent a code").await;
+    dave.expect_text("We sent a code by SMS to +44••••••••56").await;
     dave.shot("challenge-code-sent").await;
     let code = last_code(&outbox, "+447400123456");
     dave.fill("Continue", "Code from the message", &code).await;
@@ -171,6 +254,28 @@ async fn dave_turns_on_sms_codes_and_signs_in_with_a_code_from_a_message() {
     dave.expect_heading("Dashboard").await;
     dave.expect_text("Signed in as dave@globex.test").await;
     dave.shot("dashboard").await;
+
+    // With an app as well, the page asks for the app's code until a
+    // message is sent, then for the message's.
+    dave.visit("/_2fa/settings").await;
+    enable_totp(&dave, "dave-password", "Enable two-factor authentication").await;
+    dave.sign_out().await;
+    dave.sign_in("dave@globex.test", "dave-password").await;
+    dave.expect_heading("Two-factor authentication").await;
+    dave.expect_text("Enter the 6-digit code from your authenticator app.")
+        .await;
+    dave.press("Send a code by SMS to +44••••••••56").await;
+    dave.expect_heading("Two-factor authentication").await;
+    dave.expect_text("We sent a code by SMS to +44••••••••56").await;
+    assert!(
+        !dave.sees("Enter the 6-digit code from your authenticator app").await,
+        "the page still asks for the app's code"
+    );
+    dave.shot("challenge-code-sent-with-app").await;
+    let code = last_code(&outbox, "+447400123456");
+    dave.fill("Continue", "Code from the message", &code).await;
+    dave.press("Continue").await;
+    dave.expect_heading("Dashboard").await;
 
     dave.visit("/_2fa/settings").await;
     dave.fill("Disable SMS codes", "Confirm your password", "dave-password")
@@ -199,9 +304,13 @@ async fn alice_requires_2fa_for_acme_so_bob_must_set_it_up_and_once_she_lifts_it
     alice.expect_heading("Security settings").await;
     alice.expect_text("You need two-factor authentication yourself").await;
     alice.shot("settings-owner").await;
-    enable_totp(&alice, "alice-password", "Enable two-factor authentication").await;
-    alice.press("I have stored them: back to settings").await;
-    alice.expect_heading("Security settings").await;
+    // SMS codes are a second factor too: the note goes, and the toggle saves.
+    let outbox = stage.data.path().join("sms-outbox.jsonl");
+    enable_sms(&alice, &outbox, "alice-password", "07400 123450", "+447400123450").await;
+    assert!(
+        !alice.sees("You need two-factor authentication yourself").await,
+        "SMS counts"
+    );
     alice
         .tick("Save", "Require two-factor authentication for all account users", true)
         .await;
@@ -210,29 +319,61 @@ async fn alice_requires_2fa_for_acme_so_bob_must_set_it_up_and_once_she_lifts_it
     let toggle = alice.field("Save", "Require two-factor authentication").await;
     assert!(toggle.is_selected().await.unwrap(), "the requirement is saved");
     alice.shot("settings-required").await;
+    alice
+        .expect_text("If you turn this off, you will be asked to set it up again")
+        .await;
 
     // Bob's very next page load.
     bob.visit("/").await;
     bob.expect_heading("Two-factor authentication required").await;
     assert!(bob.path().await.starts_with("/_2fa/enroll"), "{}", bob.path().await);
     bob.expect_text("Acme Inc. requires two-factor authentication").await;
+    assert!(!bob.sees("Back to Demo Dashboard").await, "a link back would loop");
     bob.shot("enroll").await;
+    // Not now, and not as bob: he signs out, and back in.
+    bob.press("Sign out").await;
+    bob.expect_heading("Sign in").await;
+    bob.sign_in("bob@acme.test", "bob-password").await;
+    bob.expect_heading("Two-factor authentication required").await;
     enable_totp(&bob, "bob-password", "Set up two-factor authentication").await;
-    bob.visit("/").await;
+    // On to where he was going, not to the settings.
+    bob.press("I have stored them: continue").await;
     bob.expect_heading("Dashboard").await;
+    assert_eq!(bob.path().await, "/");
     bob.expect_text("Signed in as bob@acme.test").await;
     bob.shot("dashboard-after-enrolling").await;
     bob.visit("/_2fa/settings").await;
     assert!(!bob.sees("Require two-factor").await, "members have no toggle");
     bob.shot("settings-member").await;
 
-    // Bob turns his app off again: while acme requires it, his next page
-    // is the enroll page once more.
+    // Bob turns his app off again: he is told first what follows, and
+    // while acme requires it, his next page is the enroll page once more.
+    bob.expect_text(
+        "Acme Inc. requires two-factor authentication. If you turn this off, you will be asked to set it up again",
+    )
+    .await;
     disable_totp(&bob, "bob-password").await;
+    assert!(!bob.sees("Back to Demo Dashboard").await, "a link back would loop");
     bob.visit("/").await;
     bob.expect_heading("Two-factor authentication required").await;
     assert!(bob.path().await.starts_with("/_2fa/enroll"), "{}", bob.path().await);
     bob.shot("enroll-again").await;
+
+    // This time by SMS, from the settings the enroll page points to: the
+    // number form works while enrollment is due.
+    bob.press("SMS codes in your security settings").await;
+    bob.expect_heading("Security settings").await;
+    enable_sms(&bob, &outbox, "bob-password", "07400 123451", "+447400123451").await;
+    bob.shot("settings-sms-on").await;
+    bob.visit("/").await;
+    bob.expect_heading("Dashboard").await;
+    bob.visit("/_2fa/settings").await;
+    bob.expect_text("If you turn this off, you will be asked to set it up again")
+        .await;
+    bob.fill("Disable SMS codes", "Confirm your password", "bob-password")
+        .await;
+    bob.press("Disable SMS codes").await;
+    bob.expect_text("SMS codes are off.").await;
 
     alice.visit("/_2fa/settings").await;
     alice

@@ -170,3 +170,70 @@ async fn a_lockout_ends_the_users_waiting_sign_ins() {
         "a session signed in before is not touched"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_out_at_the_challenge_or_the_enroll_page_ends_the_gateway_and_dashboard_sessions() {
+    use common::tools::csrf_token;
+    let dir = tempfile::tempdir().unwrap();
+    let dashboard = start_dashboard();
+    let gw = Gateway::start(dashboard, dir.path()).await;
+    let mut alice = signed_in_as(gw.addr, "alice@acme.test").await;
+    let (secret, _) = enable_totp(&mut alice, "alice-password").await;
+    let r = alice
+        .send_json(
+            Method::PUT,
+            "/_2fa/api/accounts/acme/require",
+            serde_json::json!({ "require": true }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+
+    // At the challenge: "Sign in as someone else".
+    let mut held = Browser::new(gw.addr);
+    try_held_sign_in(&mut held, "alice@acme.test", "alice-password")
+        .await
+        .unwrap();
+    let before = held.clone();
+    let page = held.get("/_2fa/challenge").await.text();
+    assert!(!page.contains("Back to Demo Dashboard"), "a link that loops: {page}");
+    let form = format!("csrf_token={}", csrf_token(&page));
+    let out = held.post_form("/_2fa/switch-user", &form).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.header("location"), Some("/login"));
+    assert!(!held.jar.contains_key("tfa_session"), "the gateway cookie is cleared");
+    let mut replay = before;
+    assert_eq!(
+        try_challenge(&mut replay, &common::tools::oathtool(&secret, 30)).await,
+        Some(StatusCode::UNAUTHORIZED),
+        "the held sign-in is over"
+    );
+    assert_eq!(held.get("/login").await.status, StatusCode::OK, "the sign-in form");
+
+    // While enrollment is due: "Sign out".
+    let mut bob = signed_in_as(gw.addr, "bob@acme.test").await;
+    let cookie = dash(&bob);
+    let to = bob.get("/").await;
+    assert!(
+        to.header("location").is_some_and(|l| l.starts_with("/_2fa/enroll")),
+        "{:?}",
+        to.header("location")
+    );
+    let before = bob.clone();
+    let page = bob.get("/_2fa/enroll?next=%2F").await.text();
+    let out = bob
+        .post_form("/_2fa/sign-out", &format!("csrf_token={}", csrf_token(&page)))
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.header("location"), Some("/"));
+    assert!(
+        signed_out_at_dashboard(dashboard, &cookie).await,
+        "the dashboard session is signed out too"
+    );
+    let mut replay = before;
+    let r = replay.get("/").await;
+    assert_eq!(
+        r.header("location"),
+        Some("/login"),
+        "the old cookies open nothing: the dashboard sees a signed-out visitor"
+    );
+}

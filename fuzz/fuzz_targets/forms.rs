@@ -36,6 +36,7 @@ fn request(data: &[u8], json: bool) -> OwnRequest {
         body: Bytes::copy_from_slice(data),
         client: Some("192.0.2.1".into()),
         found: None,
+        dashboard_reachable: true,
     }
 }
 

@@ -9,7 +9,7 @@ pub mod sms;
 use std::sync::Arc;
 
 use crate::directory::Factor;
-use crate::factors::{Enrollment, FactorError, Passed};
+use crate::factors::{CodeShape, Enrollment, FactorError, Passed};
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::session::Found;
@@ -154,6 +154,24 @@ const SIGN_IN_CODE: Secret = Secret {
     lockout_detail: "wrong codes",
 };
 
+/// Refuses input that cannot be a code of an `expected` shape, before the
+/// guard: no secret is compared, so it is not a guess and is not counted
+/// towards the lockout. A wrong code of the right shape still is.
+pub(crate) fn well_formed(typed: &str, expected: &[CodeShape], hint: &str) -> Result<(), Refusal> {
+    if typed.trim().is_empty() {
+        return Err(Refusal::new(400, "not_a_code", format!("Enter a code: {hint}.")));
+    }
+    if expected.contains(&CodeShape::of(typed)) {
+        return Ok(());
+    }
+    Err(Refusal::new(400, "not_a_code", format!("That is not a code: {hint}.")))
+}
+
+/// The codes a sign-in accepts, as the refusal of anything else says them.
+const SIGN_IN_SHAPES: &[CodeShape] = &[CodeShape::SixDigits, CodeShape::Recovery];
+const SIGN_IN_HINT: &str = "enter the 6 digits, or a recovery code like xxxx-xxxx-xxxx";
+pub(crate) const ENROLLMENT_SHAPES: &[CodeShape] = &[CodeShape::SixDigits];
+
 fn require_confirmation(gw: &Gateway, found: &Found) -> Result<(), Refusal> {
     if found
         .session
@@ -185,6 +203,7 @@ pub async fn confirm_totp(
     code: String,
     client: Option<&str>,
 ) -> Result<Vec<String>, Refusal> {
+    well_formed(&code, ENROLLMENT_SHAPES, "enter the 6 digits the app shows")?;
     let user_id = found.session.user_id.to_string();
     let guess = guard::start(gw, &user_id, client, ENROLLMENT_CODE)?;
     let id = user_id.clone();
@@ -240,6 +259,7 @@ pub async fn pass_challenge(
     code: String,
     client: Option<&str>,
 ) -> Result<Released, Refusal> {
+    well_formed(&code, SIGN_IN_SHAPES, SIGN_IN_HINT)?;
     let user_id = found.session.user_id.to_string();
     let owned_client = client.map(str::to_string);
     let guess = guard::start(gw, &user_id, client, SIGN_IN_CODE)?;
@@ -322,7 +342,7 @@ pub async fn set_requirement(
         }
         None => return Err(Refusal::new(404, "not_found", "You are not a member of this account.")),
     }
-    if require && !factors(gw, found).await?.enabled() {
+    if require && !gw.directory.has_second_factor(&user_id) {
         return Err(Refusal::new(
             409,
             "owner_needs_2fa",

@@ -114,6 +114,7 @@ pub async fn enroll(
 /// Enables SMS if `code` is the one sent to the new number.
 pub async fn verify(gw: &Arc<Gateway>, found: &Found, code: &str, client: Option<&str>) -> Result<(), Refusal> {
     let sms = service(gw)?;
+    super::well_formed(code, super::ENROLLMENT_SHAPES, "enter the 6 digits the message shows")?;
     let user_id = found.session.user_id.to_string();
     // Six digits: without the limit, all of them fit in a code's lifetime.
     let guess = guard::start(gw, &user_id, client, ENROLLMENT_CODE)?;

@@ -9,34 +9,37 @@ use crate::actions;
 use crate::cookies;
 
 /// The challenge page, with what the user's factors allow.
-pub async fn page(
-    gw: &Shared,
-    req: &OwnRequest,
-    next: &str,
-    status: u16,
-    error: Option<(CodeField, &str)>,
-    flash: Option<&str>,
-) -> Reply {
-    let (totp, sms) = match &req.found {
+pub async fn page(gw: &Shared, req: &OwnRequest, next: &str, status: u16, error: Option<(CodeField, &str)>) -> Reply {
+    // Offer only what the user has: an SMS-only user has no recovery codes.
+    let (totp, sms, recovery) = match &req.found {
         Some(found) => match actions::factors(gw, found).await {
-            Ok(f) => (f.totp_on(), f.sms.map(|s| s.masked).filter(|_| gw.sms.is_some())),
-            Err(_) => (true, None),
+            Ok(f) => (
+                f.totp_on(),
+                f.sms.as_ref().map(|s| s.masked.clone()).filter(|_| gw.sms.is_some()),
+                f.recovery_left() > 0,
+            ),
+            Err(_) => (true, None, true),
         },
-        None => (true, None),
+        None => (true, None, true),
+    };
+    let sms_sent = match (&req.found, &gw.sms) {
+        (Some(found), Some(s)) if sms.is_some() => s.codes.signing_in(&found.session.user_id, gw.env.now()),
+        _ => false,
     };
     let view = html::ChallengeView {
         next,
         error,
-        flash,
         totp,
         sms: sms.as_deref(),
+        sms_sent,
+        recovery,
     };
     html_reply(status, html::challenge(&req.frame(gw), &view))
 }
 
 pub async fn form(gw: &Shared, req: &OwnRequest) -> Reply {
     let next = safe_next(req.query_param("next").as_deref());
-    page(gw, req, &next, 200, None, None).await
+    page(gw, req, &next, 200, None).await
 }
 
 /// "Send a code by SMS" on the challenge page.
@@ -45,12 +48,13 @@ pub async fn send_sms(gw: &Shared, req: &OwnRequest) -> Reply {
     let next = safe_next(form.get("next").map(String::as_str));
     let Some(found) = req.found.as_ref().filter(|_| req.csrf_ok(&form)) else {
         let expired = (CodeField::App, "The form expired. Please try again.");
-        return page(gw, req, &next, 403, Some(expired), None).await;
+        return page(gw, req, &next, 403, Some(expired)).await;
     };
     match actions::sms::send_sign_in_code(gw, found, req.client()).await {
-        Ok(masked) => page(gw, req, &next, 200, None, Some(&format!("We sent a code to {masked}."))).await,
+        // The page now asks for the code from the message, and says where it went.
+        Ok(_) => page(gw, req, &next, 200, None).await,
         Err(r) => with_retry(
-            page(gw, req, &next, r.status, Some((CodeField::App, &r.message)), None).await,
+            page(gw, req, &next, r.status, Some((CodeField::App, &r.message))).await,
             &r,
         ),
     }
@@ -75,17 +79,14 @@ pub async fn submit(gw: &Shared, req: &OwnRequest) -> Reply {
     let field = CodeField::of_form(form.get("factor").map(String::as_str));
     if !req.csrf_ok(&form) {
         let expired = (field, "The form expired. Please enter the code again.");
-        return page(gw, req, &next, 403, Some(expired), None).await;
+        return page(gw, req, &next, 403, Some(expired)).await;
     }
     let (Some(found), Some(code)) = (&req.found, form.get("code")) else {
-        return page(gw, req, &next, 400, Some((field, "Enter a code.")), None).await;
+        return page(gw, req, &next, 400, Some((field, "Enter a code."))).await;
     };
     match actions::pass_challenge(gw, found, code.clone(), req.client()).await {
         Ok(released) => with_released_cookies(gw, super::redirect(&next), &released),
-        Err(r) => with_retry(
-            page(gw, req, &next, r.status, Some((field, &r.message)), None).await,
-            &r,
-        ),
+        Err(r) => with_retry(page(gw, req, &next, r.status, Some((field, &r.message))).await, &r),
     }
 }
 

@@ -12,7 +12,8 @@ pub fn show(gw: &Shared, req: &OwnRequest) -> Reply {
 
 /// The page again, with why starting the enrollment failed.
 pub fn show_with(gw: &Shared, req: &OwnRequest, error: Option<&str>) -> Reply {
-    let next = safe_next(req.query_param("next").as_deref());
+    // A refused form posts its `next`; the page itself has it in the query.
+    let next = super::request::next_of(req, &req.form()).unwrap_or_else(|| "/".into());
     let Some(found) = &req.found else {
         return redirect(&gw.config.upstream.login.path);
     };
@@ -36,10 +37,15 @@ pub fn show_with(gw: &Shared, req: &OwnRequest, error: Option<&str>) -> Reply {
         accounts: &accounts,
         deadline: deadline.as_deref(),
         next: &next,
+        sms: gw.directory.sms_allowed(&found.session.user_id),
     };
     let mut frame = req.frame(gw);
     // Said beside the password field of the form that was refused.
-    frame.failed = error.map(|e| ("/settings/totp/enable", e));
+    frame.failed = error.map(|message| html::Failed {
+        action: "/settings/totp/enable",
+        field: html::Field::Password,
+        message,
+    });
     html_reply(if error.is_some() { 403 } else { 200 }, html::enroll(&frame, &view))
 }
 

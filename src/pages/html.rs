@@ -5,14 +5,39 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::CSS;
 
+mod challenge;
+mod sms;
+
+pub use challenge::{challenge, ChallengeView, CodeField};
+pub use sms::{sms_card, sms_setup, SmsView};
+
 /// What every page needs to know about where it is shown.
 pub struct Frame<'a> {
     pub dashboard: &'a str,
     pub prefix: &'a str,
     pub csrf: &'a str,
-    /// The form that was just refused (its action after the prefix) and
-    /// why, said next to its password field.
-    pub failed: Option<(&'a str, &'a str)>,
+    /// The form that was just refused, said beside the field it is about.
+    pub failed: Option<Failed<'a>>,
+    /// A link to the dashboard leads there (see
+    /// `policy::dashboard_reachable`); otherwise the page offers "Sign out"
+    /// and "Sign in as someone else" instead of a link that loops.
+    pub dashboard_reachable: bool,
+}
+
+/// A refused form: its action (after the prefix), the field the refusal is
+/// about, and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Failed<'a> {
+    pub action: &'a str,
+    pub field: Field,
+    pub message: &'a str,
+}
+
+/// The field of a form a refusal is said beside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Password,
+    Phone,
 }
 
 impl<'a> Frame<'a> {
@@ -24,11 +49,14 @@ impl<'a> Frame<'a> {
             prefix: &config.prefix,
             csrf: "",
             failed: None,
+            dashboard_reachable: true,
         }
     }
 
-    fn error_for(&self, action: &str) -> Option<&str> {
-        self.failed.filter(|(a, _)| *a == action).map(|(_, m)| m)
+    fn error_for(&self, action: &str, field: Field) -> Option<&str> {
+        self.failed
+            .filter(|f| f.action == action && f.field == field)
+            .map(|f| f.message)
     }
 }
 
@@ -57,25 +85,50 @@ fn layout(frame: &Frame, title: &str, body: Markup) -> Markup {
                     header.brand { (frame.dashboard) " · Sign-in security" }
                     h1 { (title) }
                     (body)
-                    footer.back { a href="/" { "Back to " (frame.dashboard) } }
+                    footer.back {
+                        @if frame.dashboard_reachable {
+                            a href="/" { "Back to " (frame.dashboard) }
+                        } @else {
+                            (ways_out(frame))
+                        }
+                    }
                 }
             }
         }
     }
 }
 
-/// A code field: digits from an app or a message, with its error beside it.
+/// The ways out of a sign-in that cannot reach the dashboard yet: both
+/// end the gateway's session and the dashboard's it holds.
+fn ways_out(frame: &Frame) -> Markup {
+    html! {
+        div.ways-out {
+            form method="post" action={ (frame.prefix) "/sign-out" } {
+                (csrf(frame))
+                button.secondary type="submit" { "Sign out" }
+            }
+            form method="post" action={ (frame.prefix) "/switch-user" } {
+                (csrf(frame))
+                button.secondary type="submit" { "Sign in as someone else" }
+            }
+        }
+    }
+}
+
+/// A code field for the 6 digits of an app or a message, with its error
+/// beside it. Room for a space typed in the middle.
 fn code_input(label: &str, error: Option<&str>) -> Markup {
-    code_input_focused(label, error, true)
+    code_input_with(label, error, true, 7)
 }
 
 /// A code field that takes the focus only if `focus`: a page has one
-/// autofocus, and it goes where the person has to type next.
-fn code_input_focused(label: &str, error: Option<&str>, focus: bool) -> Markup {
+/// autofocus, and it goes where the person has to type next. `maxlength`
+/// leaves room for every kind of code the server accepts there.
+fn code_input_with(label: &str, error: Option<&str>, focus: bool, maxlength: usize) -> Markup {
     html! {
         label for="code" { (label) }
         input.code #code type="text" name="code" inputmode="numeric" autocomplete="one-time-code"
-            autocapitalize="off" spellcheck="false" maxlength="7" required autofocus[focus]
+            autocapitalize="off" spellcheck="false" maxlength=(maxlength) required autofocus[focus]
             aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| "code-error")];
         @if let Some(e) = error {
             p.error #code-error role="alert" { (e) }
@@ -106,19 +159,33 @@ fn notice(message: Option<&str>, class: &str) -> Markup {
 }
 
 fn password_form(frame: &Frame, action: &str, button: &str, danger: bool) -> Markup {
-    password_form_from(frame, action, button, danger, None)
+    password_form_with(frame, action, button, danger, &[])
 }
 
-/// A password form; `from` names the page to show again on a wrong password.
-fn password_form_from(frame: &Frame, action: &str, button: &str, danger: bool, from: Option<&str>) -> Markup {
+/// A password form with `hidden` fields (e.g. `from`, the page to show
+/// again on a wrong password, and `next`, where to go once done).
+fn password_form_with(frame: &Frame, action: &str, button: &str, danger: bool, hidden: &[(&str, &str)]) -> Markup {
     html! {
         form method="post" action={ (frame.prefix) (action) } {
             (csrf(frame))
-            @if let Some(from) = from {
-                input type="hidden" name="from" value=(from);
+            @for (name, value) in hidden {
+                input type="hidden" name=(name) value=(value);
             }
-            (password_input(frame.error_for(action)))
+            (password_input(frame.error_for(action, Field::Password)))
             button.danger[danger] type="submit" { (button) }
+        }
+    }
+}
+
+/// What turning a factor off will do while an account requires one.
+fn off_warning(requiring: &[String]) -> Markup {
+    html! {
+        @if !requiring.is_empty() {
+            p.warning {
+                (requiring.join(", "))
+                " requires two-factor authentication. If you turn this off, you will be asked to set it up
+                  again at your next page, before you can use the dashboard."
+            }
         }
     }
 }
@@ -140,7 +207,14 @@ fn password_input(error: Option<&str>) -> Markup {
 /// The user's security settings.
 pub struct SettingsView<'a> {
     pub email: &'a str,
+    /// An authenticator app is set up.
     pub enabled: bool,
+    /// The user has a second factor that counts (see
+    /// `Directory::has_second_factor`): an owner may then require one.
+    pub has_second_factor: bool,
+    /// The accounts that would send the user to enroll if they turned the
+    /// app off (see `Directory::due_without`).
+    pub totp_off_requires: Vec<String>,
     pub recovery_left: usize,
     pub flash: Option<&'a str>,
     pub error: Option<&'a str>,
@@ -161,6 +235,8 @@ pub struct EnrollView<'a> {
     pub accounts: &'a [String],
     pub deadline: Option<&'a str>,
     pub next: &'a str,
+    /// SMS codes count for this user: the settings page offers them too.
+    pub sms: bool,
 }
 
 pub fn enroll(frame: &Frame, v: &EnrollView) -> Markup {
@@ -177,7 +253,12 @@ pub fn enroll(frame: &Frame, v: &EnrollView) -> Markup {
         } @else {
             p { "Set it up now to continue to the dashboard. It takes a minute with an authenticator app." }
         }
-        (password_form_from(frame, "/settings/totp/enable", "Set up two-factor authentication", false, Some("enroll")))
+        (password_form_with(frame, "/settings/totp/enable", "Set up two-factor authentication", false,
+            &[("from", "enroll"), ("next", v.next)]))
+        @if v.sms {
+            p { "No smartphone? You can also receive codes by text message: "
+                a href={ (frame.prefix) "/settings" } { "SMS codes in your security settings" } "." }
+        }
         @if v.deadline.is_some() {
             p { a href={ (frame.prefix) "/enroll/later?next=" (crate::policy::encode_component(v.next)) } { "Not now: continue to the dashboard" } }
         }
@@ -189,7 +270,7 @@ pub fn settings(frame: &Frame, v: &SettingsView) -> Markup {
     let body = html! {
         p { "Signed in as " strong { (v.email) } }
         (notice(v.flash, "flash"))
-        @if !frame.failed.is_some_and(|(action, _)| FORMS_WITH_ERRORS.contains(&action)) {
+        @if !frame.failed.is_some_and(|f| FORMS_WITH_ERRORS.contains(&f.action)) {
             (notice(v.error, "error"))
         }
         section {
@@ -203,6 +284,7 @@ pub fn settings(frame: &Frame, v: &SettingsView) -> Markup {
                 }
                 (password_form(frame, "/settings/recovery/regenerate", "Make new recovery codes", false))
                 h3 { "Turn off" }
+                (off_warning(&v.totp_off_requires))
                 (password_form(frame, "/settings/totp/disable", "Disable two-factor authentication", true))
             } @else {
                 p.status.off { "Off: no authenticator app is set up." }
@@ -225,7 +307,7 @@ pub fn settings(frame: &Frame, v: &SettingsView) -> Markup {
                             input type="checkbox" name="require" value="on" checked[a.require];
                             " Require two-factor authentication for all account users"
                         }
-                        @if !v.enabled && !a.require {
+                        @if !v.has_second_factor && !a.require {
                             p.note { "You need two-factor authentication yourself before you can require it: enable it above." }
                         }
                         button type="submit" { "Save" }
@@ -237,8 +319,9 @@ pub fn settings(frame: &Frame, v: &SettingsView) -> Markup {
     layout(frame, "Security settings", body)
 }
 
-/// The QR code to scan, and the form for the first code.
-pub fn totp_setup(frame: &Frame, qr_svg: &str, secret: &str, error: Option<&str>) -> Markup {
+/// The QR code to scan, and the form for the first code. `next`: where a
+/// user sent to enroll was going, kept until the recovery codes are shown.
+pub fn totp_setup(frame: &Frame, qr_svg: &str, secret: &str, error: Option<&str>, next: Option<&str>) -> Markup {
     let body = html! {
         ol {
             li { "Scan this QR code with your authenticator app." }
@@ -252,16 +335,24 @@ pub fn totp_setup(frame: &Frame, qr_svg: &str, secret: &str, error: Option<&str>
         }
         form method="post" action={ (frame.prefix) "/settings/totp/verify" } {
             (csrf(frame))
+            @if let Some(next) = next {
+                input type="hidden" name="next" value=(next);
+            }
             (code_input("Code from the app", error))
             button type="submit" { "Verify and turn on" }
         }
-        p { a href={ (frame.prefix) "/settings" } { "Cancel" } }
+        @if let Some(next) = next {
+            p { a href={ (frame.prefix) "/enroll?next=" (crate::policy::encode_component(next)) } { "Cancel" } }
+        } @else {
+            p { a href={ (frame.prefix) "/settings" } { "Cancel" } }
+        }
     };
     layout(frame, "Set up your authenticator app", body)
 }
 
-/// Recovery codes, shown once.
-pub fn recovery_codes(frame: &Frame, codes: &[String], fresh_enable: bool) -> Markup {
+/// Recovery codes, shown once. `next`: where a user sent to enroll was
+/// going, to continue there rather than to the settings.
+pub fn recovery_codes(frame: &Frame, codes: &[String], fresh_enable: bool, next: Option<&str>) -> Markup {
     let text = codes.join("\n") + "\n";
     let download = format!(
         "data:text/plain;charset=utf-8,{}",
@@ -280,147 +371,13 @@ pub fn recovery_codes(frame: &Frame, codes: &[String], fresh_enable: bool) -> Ma
             a.button href=(download) download="recovery-codes.txt" { "Download the codes" }
             " or print this page."
         }
-        p { a href={ (frame.prefix) "/settings" } { "I have stored them: back to settings" } }
+        @if let Some(next) = next {
+            p { a href=(next) { "I have stored them: continue" } }
+        } @else {
+            p { a href={ (frame.prefix) "/settings" } { "I have stored them: back to settings" } }
+        }
     };
     layout(frame, "Your recovery codes", body)
-}
-
-/// The two code fields of the challenge page: the app's (or message's)
-/// code, and a recovery code behind "Lost your device?".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodeField {
-    App,
-    Recovery,
-}
-
-impl CodeField {
-    /// The hidden `factor` value the recovery form posts, so that a refusal
-    /// is said beside the field that was used.
-    pub const RECOVERY: &'static str = "recovery";
-
-    pub fn of_form(factor: Option<&str>) -> Self {
-        match factor {
-            Some(Self::RECOVERY) => CodeField::Recovery,
-            _ => CodeField::App,
-        }
-    }
-}
-
-/// The second step of sign-in.
-pub struct ChallengeView<'a> {
-    pub next: &'a str,
-    /// Why the last code was refused, and beside which field to say it.
-    pub error: Option<(CodeField, &'a str)>,
-    pub flash: Option<&'a str>,
-    /// The user has an authenticator app.
-    pub totp: bool,
-    /// The user's SMS number, masked, if they use SMS.
-    pub sms: Option<&'a str>,
-}
-
-pub fn challenge(frame: &Frame, v: &ChallengeView) -> Markup {
-    let (intro, label) = if v.totp {
-        (
-            "Enter the 6-digit code from your authenticator app.",
-            "Code from your app",
-        )
-    } else {
-        ("Enter the code we send you by SMS.", "Code from the message")
-    };
-    let error_at = |field| v.error.filter(|(f, _)| *f == field).map(|(_, e)| e);
-    let recovery_error = error_at(CodeField::Recovery);
-    let body = html! {
-        p { (intro) }
-        (notice(v.flash, "flash"))
-        form method="post" action={ (frame.prefix) "/challenge" } {
-            (csrf(frame))
-            input type="hidden" name="next" value=(v.next);
-            (code_input_focused(label, error_at(CodeField::App), recovery_error.is_none()))
-            button type="submit" { "Continue" }
-        }
-        @if let Some(masked) = v.sms {
-            form method="post" action={ (frame.prefix) "/challenge/sms" } {
-                (csrf(frame))
-                input type="hidden" name="next" value=(v.next);
-                button.secondary type="submit" { "Send a code by SMS to " (masked) }
-            }
-        }
-        // Open when its code was refused, or the error would be hidden.
-        details open[recovery_error.is_some()] {
-            summary { "Lost your device? Use a recovery code" }
-            form method="post" action={ (frame.prefix) "/challenge" } {
-                (csrf(frame))
-                input type="hidden" name="next" value=(v.next);
-                input type="hidden" name="factor" value=(CodeField::RECOVERY);
-                label for="recovery-code" { "Recovery code" }
-                input.code #recovery-code type="text" name="code" autocomplete="off" autocapitalize="off"
-                    spellcheck="false" maxlength="32" placeholder="xxxx-xxxx-xxxx" required
-                    autofocus[recovery_error.is_some()]
-                    aria-invalid=[recovery_error.map(|_| "true")]
-                    aria-describedby=[recovery_error.map(|_| "recovery-code-error")];
-                @if let Some(e) = recovery_error {
-                    p.error #recovery-code-error role="alert" { (e) }
-                }
-                button type="submit" { "Use recovery code" }
-            }
-        }
-    };
-    layout(frame, "Two-factor authentication", body)
-}
-
-/// The SMS card of the settings page.
-pub struct SmsView {
-    pub on: bool,
-    pub masked: Option<String>,
-    /// SMS may be used by this user (offered, and no account disallows it).
-    pub allowed: bool,
-}
-
-pub fn sms_card(frame: &Frame, v: &SmsView) -> Markup {
-    html! {
-        section {
-            h2 { "SMS codes" }
-            @if v.on {
-                p.status.on { "On: codes are sent to " (v.masked.as_deref().unwrap_or("your phone")) "." }
-                @if !v.allowed {
-                    p.warning { "SMS is no longer allowed for your account. Set up an authenticator app instead, then disable SMS." }
-                }
-                p.note { "To change the number, disable SMS and enable it again with the new number." }
-                (password_form(frame, "/settings/sms/disable", "Disable SMS codes", true))
-            } @else if v.allowed {
-                p { "Receive a code by text message at sign-in (less safe than an authenticator app)." }
-                form method="post" action={ (frame.prefix) "/settings/sms/enable" } {
-                    (csrf(frame))
-                    label { "Country"
-                        select name="country" {
-                            @for (code, name) in crate::sms::COUNTRIES {
-                                option value=(code) { (name) }
-                            }
-                        }
-                    }
-                    label { "Phone number"
-                        input type="tel" name="phone" autocomplete="tel-national" required;
-                    }
-                    (password_input(frame.error_for("/settings/sms/enable")))
-                    button type="submit" { "Send a code" }
-                }
-            }
-        }
-    }
-}
-
-/// The code sent to a new SMS number.
-pub fn sms_setup(frame: &Frame, masked: &str, error: Option<&str>) -> Markup {
-    let body = html! {
-        p { "We sent a code by SMS to " strong { (masked) } ". Enter it to turn on SMS codes." }
-        form method="post" action={ (frame.prefix) "/settings/sms/verify" } {
-            (csrf(frame))
-            (code_input("Code from the message", error))
-            button type="submit" { "Verify and turn on" }
-        }
-        p { a href={ (frame.prefix) "/settings" } { "Cancel" } }
-    };
-    layout(frame, "Confirm your phone number", body)
 }
 
 /// An error (not found, the dashboard unreachable, a sign-in that could not

@@ -12,6 +12,7 @@ pub mod html;
 mod origin;
 mod request;
 mod settings;
+mod sign_out;
 mod sms;
 mod verify;
 
@@ -103,6 +104,7 @@ pub async fn handle(gw: &Arc<Gateway>, req: OwnRequest) -> Reply {
         ApiSmsVerify => sms::api_verify(gw, &req).await,
         ApiSmsDisable => sms::api_disable(gw, &req).await,
         ApiChallengeSms => challenge::api_send_sms(gw, &req).await,
+        SignOut | SwitchUser => sign_out::sign_out(gw, &req).await,
     }
 }
 
@@ -221,6 +223,7 @@ mod tests {
         prefix: "/_2fa",
         csrf: "",
         failed: None,
+        dashboard_reachable: true,
     };
 
     fn body(r: &Reply) -> String {

@@ -22,6 +22,9 @@ pub struct OwnRequest {
     pub body: Bytes,
     pub client: Option<String>,
     pub found: Option<Found>,
+    /// A link to the dashboard's front page leads there (the policy's
+    /// `dashboard_reachable`); otherwise pages offer the ways out instead.
+    pub dashboard_reachable: bool,
 }
 
 impl OwnRequest {
@@ -52,6 +55,7 @@ impl OwnRequest {
     pub fn frame<'a>(&'a self, gw: &'a Gateway) -> Frame<'a> {
         Frame {
             csrf: self.found.as_ref().map_or("", |f| f.session.csrf.as_str()),
+            dashboard_reachable: self.dashboard_reachable || self.found.is_none(),
             ..Frame::plain(&gw.config)
         }
     }
@@ -89,6 +93,14 @@ pub fn safe_next(next: Option<&str>) -> String {
         }
         _ => "/".to_string(),
     }
+}
+
+/// A same-site `next` from the form, or from the query, if there is one.
+pub fn next_of(req: &OwnRequest, form: &HashMap<String, String>) -> Option<String> {
+    form.get("next")
+        .cloned()
+        .or_else(|| req.query_param("next"))
+        .map(|n| safe_next(Some(&n)))
 }
 
 /// A refusal as a JSON error.

@@ -1,9 +1,13 @@
 //! The security settings pages: status, enable with QR and first code,
 //! recovery codes shown once, disable and regenerate behind the password.
 
-use super::request::{OwnRequest, Shared};
+// `next`: where a user sent to enroll was going, kept through the setup
+// until the recovery codes are shown; `None` when started from the settings.
+use super::request::{next_of, OwnRequest, Shared};
 use super::{html, html_reply, redirect, Reply};
 use crate::actions::{self, Refusal};
+use crate::directory::Factor;
+use crate::policy::{encode_component, OwnRoute};
 use crate::session::Found;
 
 pub(super) fn settings_url(gw: &Shared, flash: Option<&str>) -> String {
@@ -40,9 +44,18 @@ pub async fn show(gw: &Shared, req: &OwnRequest, error: Option<&Refusal>) -> Rep
             name: m.account_name,
         })
         .collect();
+    let user_id = &found.session.user_id;
+    // A refused number form is shown again with what was typed.
+    let typed = (req.route == OwnRoute::SmsEnable).then(|| {
+        let form = req.form();
+        let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+        (field("country"), field("phone"))
+    });
     let view = html::SettingsView {
         email: &user.email,
         enabled: factors.totp_on(),
+        has_second_factor: gw.directory.has_second_factor(user_id),
+        totp_off_requires: gw.directory.due_without(user_id, Factor::Totp),
         recovery_left: factors.recovery_left(),
         flash,
         error: error.map(|r| r.message.as_str()),
@@ -51,13 +64,23 @@ pub async fn show(gw: &Shared, req: &OwnRequest, error: Option<&Refusal>) -> Rep
             on: factors.sms_on(),
             masked: factors.sms.as_ref().map(|s| s.masked.clone()),
             allowed: gw.directory.sms_allowed(&user.id),
+            off_requires: gw.directory.due_without(user_id, Factor::Sms),
+            typed,
         }),
     };
     let status = error.map_or(200, |r| r.status);
     let mut frame = req.frame(gw);
     if let Some(r) = error {
         let action = req.path.strip_prefix(gw.config.prefix.as_str()).unwrap_or(&req.path);
-        frame.failed = Some((action, r.message.as_str()));
+        let field = match r.error {
+            "invalid_phone" => html::Field::Phone,
+            _ => html::Field::Password,
+        };
+        frame.failed = Some(html::Failed {
+            action,
+            field,
+            message: r.message.as_str(),
+        });
     }
     html_reply(status, html::settings(&frame, &view))
 }
@@ -98,7 +121,13 @@ pub async fn enable(gw: &Shared, req: &OwnRequest) -> Reply {
         Err(r) => Err(r),
     };
     match started {
-        Ok(()) => redirect(&format!("{}/settings/totp/setup", gw.config.prefix)),
+        Ok(()) => {
+            let setup = format!("{}/settings/totp/setup", gw.config.prefix);
+            match next_of(req, &req.form()) {
+                Some(next) => redirect(&format!("{setup}?next={}", encode_component(&next))),
+                None => redirect(&setup),
+            }
+        }
         // A user sent to enroll stays on that page, which says why.
         Err(r) if req.form().get("from").is_some_and(|f| f == "enroll") => {
             super::enroll::show_with(gw, req, Some(&r.message))
@@ -112,7 +141,11 @@ pub async fn setup(gw: &Shared, req: &OwnRequest) -> Reply {
         return redirect(&settings_url(gw, None));
     };
     match actions::current_enrollment(gw, found).await {
-        Ok(Some(e)) => html_reply(200, html::totp_setup(&req.frame(gw), &e.qr_svg, &e.secret_base32, None)),
+        Ok(Some(e)) => {
+            let next = next_of(req, &Default::default());
+            let page = html::totp_setup(&req.frame(gw), &e.qr_svg, &e.secret_base32, None, next.as_deref());
+            html_reply(200, page)
+        }
         _ => redirect(&settings_url(gw, None)),
     }
 }
@@ -123,15 +156,19 @@ pub async fn verify(gw: &Shared, req: &OwnRequest) -> Reply {
         return redirect(&settings_url(gw, None));
     };
     let code = form.get("code").cloned().unwrap_or_default();
+    let next = next_of(req, &form);
     match actions::confirm_totp(gw, found, code, req.client()).await {
-        Ok(codes) => html_reply(200, html::recovery_codes(&req.frame(gw), &codes, true)),
-        Err(r) if r.error == "wrong_code" => match actions::current_enrollment(gw, found).await {
+        Ok(codes) => html_reply(200, html::recovery_codes(&req.frame(gw), &codes, true, next.as_deref())),
+        Err(r) if r.error == "wrong_code" || r.error == "not_a_code" => match actions::current_enrollment(gw, found)
+            .await
+        {
             Ok(Some(e)) => {
-                let text = "That code is not right. Check the app and try the current code.";
-                html_reply(
-                    400,
-                    html::totp_setup(&req.frame(gw), &e.qr_svg, &e.secret_base32, Some(text)),
-                )
+                let text = match r.error {
+                    "wrong_code" => "That code is not right. Check the app and try the current code.",
+                    _ => r.message.as_str(),
+                };
+                let page = html::totp_setup(&req.frame(gw), &e.qr_svg, &e.secret_base32, Some(text), next.as_deref());
+                html_reply(400, page)
             }
             _ => redirect(&settings_url(gw, None)),
         },
@@ -156,7 +193,7 @@ pub async fn regenerate(gw: &Shared, req: &OwnRequest) -> Reply {
         Err(r) => return show(gw, req, Some(&r)).await,
     };
     match actions::regenerate(gw, found, req.client()).await {
-        Ok(codes) => html_reply(200, html::recovery_codes(&req.frame(gw), &codes, false)),
+        Ok(codes) => html_reply(200, html::recovery_codes(&req.frame(gw), &codes, false, None)),
         Err(r) => show(gw, req, Some(&r)).await,
     }
 }

@@ -50,7 +50,7 @@ pub async fn verify(gw: &Shared, req: &OwnRequest) -> Reply {
     let code = form.get("code").cloned().unwrap_or_default();
     match actions::sms::verify(gw, found, &code, req.client()).await {
         Ok(()) => redirect(&settings_url(gw, Some("sms_on"))),
-        Err(r) if r.error == "wrong_code" => match masked {
+        Err(r) if r.error == "wrong_code" || r.error == "not_a_code" => match masked {
             Some(m) => html_reply(400, html::sms_setup(&req.frame(gw), &m, Some(&r.message))),
             None => show(gw, req, Some(&r)).await,
         },

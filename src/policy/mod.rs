@@ -143,8 +143,13 @@ pub fn decide(f: &Facts, r: &Routes) -> Decision {
     if r.login.matches(f.method, f.path) {
         return Decision::Login;
     }
+    // The sign-in form stays reachable while a second factor or an
+    // enrollment is due, shown as to a signed-out visitor: a person at the
+    // challenge may want to sign in as someone else.
+    let sign_in_form = f.method == Method::GET && f.path == r.login.path;
     match f.session {
         SessionFacts::None => Decision::Forward(ANONYMOUS),
+        SessionFacts::Pending if sign_in_form => Decision::Forward(ANONYMOUS),
         SessionFacts::Pending => to_challenge(f.client, f.target, r),
         SessionFacts::Authenticated { upstream_cookie } => {
             let logout = upstream_cookie && r.logout.matches(f.method, f.path);
@@ -153,6 +158,9 @@ pub fn decide(f: &Facts, r: &Routes) -> Decision {
                 (DueFacts::Required, _) | (DueFacts::Grace { acknowledged: false }, ClientKind::Navigation)
             );
             if upstream_cookie && !logout && enroll_first {
+                if sign_in_form {
+                    return Decision::Forward(ANONYMOUS);
+                }
                 return to_enrollment(f.client, f.target, r);
             }
             Decision::Forward(Forward {
@@ -191,7 +199,8 @@ fn own(route: OwnRoute, f: &Facts, r: &Routes) -> Decision {
     }
     match (route.access(), f.session) {
         (Access::Anyone, _) => Decision::Own(route),
-        (Access::Pending, SessionFacts::Pending) => Decision::Own(route),
+        (Access::Pending | Access::AnySession, SessionFacts::Pending) => Decision::Own(route),
+        (Access::AnySession, _) if signed_in => Decision::Own(route),
         (Access::SignedIn, _) if signed_in => Decision::Own(route),
         (Access::Pending, _) if signed_in => match client {
             ClientKind::Navigation => Decision::Redirect { location: "/".into() },
@@ -213,6 +222,21 @@ fn own(route: OwnRoute, f: &Facts, r: &Routes) -> Decision {
             },
         },
     }
+}
+
+/// Whether a link to the dashboard's front page from a page of ours leads
+/// there, rather than back to the challenge or the enrollment notice: if
+/// not, the page offers a way out (sign out, sign in as someone else)
+/// instead of a link that loops.
+pub fn dashboard_reachable(f: &Facts, r: &Routes) -> bool {
+    let home = Facts {
+        method: &Method::GET,
+        path: "/",
+        target: "/",
+        client: ClientKind::Navigation,
+        ..*f
+    };
+    !matches!(decide(&home, r), Decision::Redirect { .. })
 }
 
 fn to_challenge(client: ClientKind, target: &str, r: &Routes) -> Decision {

@@ -33,6 +33,12 @@ pub enum OwnRoute {
     ApiSmsVerify,
     ApiSmsDisable,
     ApiChallengeSms,
+    /// "Sign out" on a page with no way into the dashboard yet (the
+    /// challenge, enrollment): ends the gateway session and the dashboard
+    /// session it holds.
+    SignOut,
+    /// "Sign in as someone else": the same, then the sign-in form.
+    SwitchUser,
     /// The pages' one optional script.
     CopyScript,
     /// Forward authentication (e.g. nginx `auth_request`): 200 for a
@@ -48,6 +54,8 @@ pub enum Access {
     /// Password accepted, second factor due.
     Pending,
     SignedIn,
+    /// Any session, pending or signed in: the ways out of one.
+    AnySession,
 }
 
 impl OwnRoute {
@@ -72,6 +80,8 @@ impl OwnRoute {
             ("/api/sms/verify", _, true) => ApiSmsVerify,
             ("/api/sms/disable", _, true) => ApiSmsDisable,
             ("/api/challenge/sms", _, true) => ApiChallengeSms,
+            ("/sign-out", _, true) => SignOut,
+            ("/switch-user", _, true) => SwitchUser,
             ("/health", true, _) => Health,
             ("/verify", true, _) => Verify,
             ("/assets/copy.js", true, _) => CopyScript,
@@ -94,7 +104,12 @@ impl OwnRoute {
     }
 
     /// Routes a user without a second factor may use while an account
-    /// requires one: what it takes to enroll, and nothing else.
+    /// requires one: every way of enrolling the settings page offers (an
+    /// app, or SMS where it counts; the actions refuse SMS elsewhere),
+    /// what else that page shows such a user (an SMS number that no longer
+    /// counts can be removed, an owner can lift the requirement, which
+    /// never needs a second factor), and the ways out. Nothing of the
+    /// dashboard.
     pub fn enrollment(self) -> bool {
         use OwnRoute::*;
         matches!(
@@ -108,10 +123,31 @@ impl OwnRoute {
                 | EnableTotp
                 | TotpSetup
                 | VerifyTotp
+                | SmsEnable
+                | SmsSetup
+                | SmsVerify
+                | SmsDisable
+                | AccountRequire
                 | ApiStatus
                 | ApiTotpEnroll
                 | ApiTotpVerify
+                | ApiSmsEnroll
+                | ApiSmsVerify
+                | ApiSmsDisable
+                | ApiAccountRequire
+                | SignOut
+                | SwitchUser
         )
+    }
+
+    /// Where the browser goes once `SignOut` or `SwitchUser` has ended its
+    /// session: the dashboard's front page, which shows a signed-out
+    /// visitor what the dashboard shows them, or its sign-in form.
+    pub fn after_sign_out(self, login_path: &str) -> &str {
+        match self {
+            OwnRoute::SwitchUser => login_path,
+            _ => "/",
+        }
     }
 
     pub fn access(self) -> Access {
@@ -119,6 +155,7 @@ impl OwnRoute {
         match self {
             Health | NotFound | CopyScript => Access::Anyone,
             ChallengeForm | ChallengeSubmit | ApiChallenge | ChallengeSms | ApiChallengeSms => Access::Pending,
+            SignOut | SwitchUser => Access::AnySession,
             _ => Access::SignedIn,
         }
     }

@@ -438,3 +438,97 @@ fn a_request_without_a_host_is_refused_whoever_sends_it() {
         }
     }
 }
+
+#[test]
+fn the_ways_out_are_open_to_a_pending_sign_in_and_to_a_user_who_must_enroll() {
+    let (li, lo) = (login(), logout());
+    let r = routes(&li, &lo);
+    for (path, route) in [
+        ("/_2fa/sign-out", OwnRoute::SignOut),
+        ("/_2fa/switch-user", OwnRoute::SwitchUser),
+    ] {
+        let pending = facts(&Method::POST, path, ClientKind::Navigation, SessionFacts::Pending);
+        assert_eq!(decide(&pending, &r), Decision::Own(route));
+        let enrolling = due(
+            facts(&Method::POST, path, ClientKind::Navigation, SIGNED_IN),
+            DueFacts::Required,
+        );
+        assert_eq!(decide(&enrolling, &r), Decision::Own(route));
+        let nobody = facts(&Method::POST, path, ClientKind::Navigation, SessionFacts::None);
+        assert_eq!(
+            decide(&nobody, &r),
+            Decision::Redirect {
+                location: "/login".into()
+            }
+        );
+    }
+    assert_eq!(OwnRoute::SignOut.after_sign_out("/login"), "/");
+    assert_eq!(OwnRoute::SwitchUser.after_sign_out("/login"), "/login");
+}
+
+#[test]
+fn the_sign_in_form_is_shown_signed_out_while_a_second_factor_or_enrollment_is_due() {
+    let (li, lo) = (login(), logout());
+    let r = routes(&li, &lo);
+    let pending = facts(&Method::GET, "/login", ClientKind::Navigation, SessionFacts::Pending);
+    assert_eq!(decide(&pending, &r), Decision::Forward(ANONYMOUS));
+    let enrolling = due(
+        facts(&Method::GET, "/login", ClientKind::Navigation, SIGNED_IN),
+        DueFacts::Required,
+    );
+    assert_eq!(decide(&enrolling, &r), Decision::Forward(ANONYMOUS));
+    let elsewhere = facts(&Method::GET, "/reports", ClientKind::Navigation, SessionFacts::Pending);
+    assert!(matches!(decide(&elsewhere, &r), Decision::Redirect { .. }));
+}
+
+#[test]
+fn a_page_links_back_to_the_dashboard_only_where_the_link_does_not_loop() {
+    let (li, lo) = (login(), logout());
+    let r = routes(&li, &lo);
+    let page = |session| facts(&Method::GET, "/_2fa/settings", ClientKind::Navigation, session);
+    assert!(dashboard_reachable(&page(SIGNED_IN), &r));
+    assert!(dashboard_reachable(&page(SessionFacts::None), &r));
+    assert!(!dashboard_reachable(&page(SessionFacts::Pending), &r));
+    assert!(!dashboard_reachable(&due(page(SIGNED_IN), DueFacts::Required), &r));
+    assert!(!dashboard_reachable(
+        &due(page(SIGNED_IN), DueFacts::Grace { acknowledged: false }),
+        &r
+    ));
+    assert!(dashboard_reachable(
+        &due(page(SIGNED_IN), DueFacts::Grace { acknowledged: true }),
+        &r
+    ));
+}
+
+#[test]
+fn every_form_the_settings_page_shows_a_user_who_must_enroll_is_reachable() {
+    let (li, lo) = (login(), logout());
+    let r = routes(&li, &lo);
+    for path in [
+        "/_2fa/settings/totp/enable",
+        "/_2fa/settings/sms/enable",
+        "/_2fa/settings/sms/verify",
+        "/_2fa/settings/sms/disable",
+        "/_2fa/settings/accounts/require",
+    ] {
+        let f = due(
+            facts(&Method::POST, path, ClientKind::Navigation, SIGNED_IN),
+            DueFacts::Required,
+        );
+        assert!(
+            matches!(decide(&f, &r), Decision::Own(_)),
+            "{path}: {:?}",
+            decide(&f, &r)
+        );
+    }
+    let setup = due(
+        facts(
+            &Method::GET,
+            "/_2fa/settings/sms/setup",
+            ClientKind::Navigation,
+            SIGNED_IN,
+        ),
+        DueFacts::Required,
+    );
+    assert_eq!(decide(&setup, &r), Decision::Own(OwnRoute::SmsSetup));
+}

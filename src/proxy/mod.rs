@@ -47,7 +47,13 @@ const MAX_OWN_BODY: usize = 64 * 1024;
 
 impl GatewayProxy {
     /// Reads what a request to one of our endpoints carries and answers it.
-    async fn own(&self, session: &mut Session, ctx: &mut Ctx, route: OwnRoute) -> Result<pages::Reply> {
+    async fn own(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        route: OwnRoute,
+        dashboard_reachable: bool,
+    ) -> Result<pages::Reply> {
         let req = session.req_header();
         let path = req.uri.path().to_string();
         let query = req.uri.query().map(str::to_string);
@@ -89,6 +95,7 @@ impl GatewayProxy {
             body,
             client: ctx.client.clone(),
             found,
+            dashboard_reachable,
         };
         Ok(pages::handle(&self.gw, own).await)
     }
@@ -211,7 +218,8 @@ impl ProxyHttp for GatewayProxy {
             }
             Decision::Own(route) => {
                 ctx.outcome = "own";
-                let reply = self.own(session, ctx, route).await?;
+                let reachable = policy::dashboard_reachable(&facts, &routes);
+                let reply = self.own(session, ctx, route, reachable).await?;
                 wire::send(session, reply).await?;
                 Ok(true)
             }

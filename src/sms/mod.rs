@@ -17,10 +17,12 @@ use crate::env::{Env, UnixSeconds};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SmsError {
-    #[error("choose a country")]
+    #[error("Choose a country.")]
     UnknownCountry,
-    #[error("that is not a valid phone number for the chosen country")]
+    #[error("That is not a valid phone number for the chosen country.")]
     InvalidNumber,
+    #[error("That number cannot receive text messages: enter a mobile number.")]
+    NotMobile,
 }
 
 /// A phone number in E.164 form, e.g. `+447400123456`.
@@ -39,6 +41,14 @@ impl Phone {
         let parsed = phonenumber::parse(Some(id), number.trim()).map_err(|_| SmsError::InvalidNumber)?;
         if !phonenumber::is_valid(&parsed) {
             return Err(SmsError::InvalidNumber);
+        }
+        // A landline or a service number is valid but never gets the code.
+        // Where a country's plan cannot tell mobiles from landlines (the
+        // US, say), the number is given the benefit of the doubt.
+        use phonenumber::Type;
+        match parsed.number_type(&phonenumber::metadata::DATABASE) {
+            Type::Mobile | Type::FixedLineOrMobile => {}
+            _ => return Err(SmsError::NotMobile),
         }
         Ok(Phone(parsed.format().mode(phonenumber::Mode::E164).to_string()))
     }
@@ -189,6 +199,14 @@ impl Codes {
         }
     }
 
+    /// Whether a sign-in code sent to the user is still valid: the
+    /// challenge then asks for the code from the message.
+    pub fn signing_in(&self, user_id: &str, now: UnixSeconds) -> bool {
+        self.issued
+            .get(user_id)
+            .is_some_and(|i| i.purpose == Purpose::SignIn && now < i.expires)
+    }
+
     /// Forgets expired codes.
     pub fn sweep(&self, now: UnixSeconds) {
         self.issued.retain(|_, i| i.expires > now);
@@ -253,6 +271,48 @@ mod tests {
         assert_eq!(Phone::parse("gb", "+44 7400 123456").unwrap().e164(), "+447400123456");
         assert_eq!(Phone::parse("GB", "12"), Err(SmsError::InvalidNumber));
         assert_eq!(Phone::parse("XX", "07400 123456"), Err(SmsError::UnknownCountry));
+    }
+
+    #[test]
+    fn only_numbers_that_can_receive_texts_are_accepted() {
+        assert_eq!(
+            Phone::parse("GB", "+44 20 7946 0958"),
+            Err(SmsError::NotMobile),
+            "a London landline"
+        );
+        assert_eq!(
+            Phone::parse("GB", "0800 123 4567"),
+            Err(SmsError::NotMobile),
+            "freephone"
+        );
+        assert_eq!(
+            Phone::parse("DE", "030 123456"),
+            Err(SmsError::NotMobile),
+            "a Berlin landline"
+        );
+        assert!(Phone::parse("DE", "01512 3456789").is_ok(), "a German mobile");
+        assert!(
+            Phone::parse("US", "201 555 0123").is_ok(),
+            "the US plan cannot tell mobiles from landlines"
+        );
+    }
+
+    #[test]
+    fn a_sign_in_code_in_flight_is_known_until_it_expires_or_is_spent() {
+        let (env, _clock) = env_at(1000);
+        let codes = Codes::new(&env, 300);
+        assert!(!codes.signing_in("dave", 1000));
+        let phone = Phone::from_e164("+447400123456".into());
+        codes.issue(&env, "dave", Purpose::Enroll(phone));
+        assert!(
+            !codes.signing_in("dave", 1000),
+            "an enrollment code is not a sign-in code"
+        );
+        let c = codes.issue(&env, "dave", Purpose::SignIn);
+        assert!(codes.signing_in("dave", 1299));
+        assert!(!codes.signing_in("dave", 1300), "expired");
+        codes.redeem("dave", &c, true, 1001);
+        assert!(!codes.signing_in("dave", 1001), "spent");
     }
 
     #[test]

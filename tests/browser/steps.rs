@@ -140,3 +140,18 @@ pub async fn enable_totp(p: &Person, password: &str, start: &str) -> (String, Ve
     p.shot("recovery-codes").await;
     (secret, codes)
 }
+
+/// On the settings page: SMS codes on for `number` (GB), with the code the
+/// demo's outbox received. Ends on the settings page.
+pub async fn enable_sms(p: &Person, outbox: &std::path::Path, password: &str, number: &str, e164: &str) {
+    p.choose("Send a code", "Country", "United Kingdom").await;
+    p.fill("Send a code", "Mobile phone number", number).await;
+    p.fill("Send a code", "Confirm your password", password).await;
+    p.press("Send a code").await;
+    p.expect_heading("Confirm your phone number").await;
+    let code = crate::common::tools::last_code(outbox, e164);
+    p.fill("Verify and turn on", "Code from the message", &code).await;
+    p.press("Verify and turn on").await;
+    p.expect_heading("Security settings").await;
+    p.expect_text("SMS codes are on.").await;
+}

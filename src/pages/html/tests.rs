@@ -5,15 +5,17 @@ const FRAME: Frame<'static> = Frame {
     prefix: "/_2fa",
     csrf: "tok",
     failed: None,
+    dashboard_reachable: true,
 };
 
 fn challenge_with(error: Option<(CodeField, &str)>) -> String {
     let view = ChallengeView {
         next: "/",
         error,
-        flash: None,
         totp: true,
         sms: None,
+        sms_sent: false,
+        recovery: true,
     };
     challenge(&FRAME, &view).into_string()
 }
@@ -69,4 +71,69 @@ fn the_recovery_form_says_which_field_it_posts() {
     assert_eq!(CodeField::of_form(Some(CodeField::RECOVERY)), CodeField::Recovery);
     assert_eq!(CodeField::of_form(Some("anything else")), CodeField::App);
     assert_eq!(CodeField::of_form(None), CodeField::App);
+}
+
+fn challenge_of(totp: bool, sms: Option<&str>, sms_sent: bool, recovery: bool) -> String {
+    let view = ChallengeView {
+        next: "/",
+        error: None,
+        totp,
+        sms,
+        sms_sent,
+        recovery,
+    };
+    challenge(&FRAME, &view).into_string()
+}
+
+#[test]
+fn an_sms_only_user_is_asked_to_send_a_code_first_and_offered_no_recovery_code() {
+    let page = challenge_of(false, Some("+44••56"), false, false);
+    assert!(
+        !page.contains("Use a recovery code") && !page.contains(r#"name="factor""#),
+        "{page}"
+    );
+    let send = page.find("Send a code by SMS").unwrap();
+    let field = page.find("Code from the message").unwrap();
+    assert!(send < field, "the button comes first: {page}");
+    assert!(!page.contains("autofocus"), "the focus stays on the way down the page");
+}
+
+#[test]
+fn after_a_message_is_sent_the_page_asks_for_its_code() {
+    let page = challenge_of(true, Some("+44••56"), true, true);
+    assert!(
+        page.contains("We sent a code by SMS to <strong>+44••56</strong>"),
+        "{page}"
+    );
+    assert!(page.contains("Code from the message") && !page.contains("Code from your app"));
+    assert!(page.contains("A code from your authenticator app works too."));
+    assert!(page.contains("Send another code to +44••56"));
+}
+
+#[test]
+fn the_main_code_field_holds_a_pasted_recovery_code_whole() {
+    let page = challenge_of(true, None, false, true);
+    let field = between(&page, r#"id="code""#, ">");
+    assert!(field.contains(r#"maxlength="32""#), "{field}");
+}
+
+#[test]
+fn a_page_that_cannot_lead_back_to_the_dashboard_offers_the_ways_out() {
+    let frame = Frame {
+        dashboard_reachable: false,
+        ..FRAME
+    };
+    let view = ChallengeView {
+        next: "/",
+        error: None,
+        totp: true,
+        sms: None,
+        sms_sent: false,
+        recovery: true,
+    };
+    let page = challenge(&frame, &view).into_string();
+    assert!(!page.contains("Back to Acme Console"), "{page}");
+    let out = between(&page, r#"<div class="ways-out">"#, "</footer>");
+    assert!(out.contains(r#"action="/_2fa/sign-out""#) && out.contains(r#"action="/_2fa/switch-user""#));
+    assert_eq!(out.matches(r#"name="csrf_token" value="tok""#).count(), 2, "{out}");
 }
