@@ -125,7 +125,7 @@ async fn account(gw: &Arc<Gateway>, id: &str) -> Result<AdminReply, AdminReply> 
                 "id": u.id,
                 "email": u.email,
                 "role": match m.role { Role::Owner => "owner", Role::Member => "member" },
-                "has_2fa": f.enabled(),
+                "has_2fa": g.directory.has_second_factor(&u.id),
                 "totp_enabled": f.totp_on(),
                 "sms_enabled": f.sms_on(),
                 "recovery_codes_left": f.recovery_left(),
@@ -136,7 +136,8 @@ async fn account(gw: &Arc<Gateway>, id: &str) -> Result<AdminReply, AdminReply> 
     })
     .await?;
     let acc = acc.ok_or_else(|| AdminReply::error(404, "not_found", "No such account is known to the gateway."))?;
-    // One rule for "has a second factor": TOTP and SMS alike (`FactorsRecord::enabled`).
+    // One rule for "has a second factor", the one enforcement and the pages
+    // use (`Directory::has_second_factor`): TOTP, or SMS where it is allowed.
     let compliant = users.iter().filter(|u| u["has_2fa"] == true).count();
     Ok(AdminReply::json(
         200,
