@@ -4,16 +4,20 @@
 //! `Set-Cookie` headers from the upstream. Checked, besides "no panic":
 //! the parsed pairs are well formed; the `Cookie` header sent upstream never
 //! carries the gateway's cookie nor a client-sent upstream session cookie,
-//! only the one the gateway chose to keep; a session is found only by its own
-//! token, and it claims only its own upstream cookie.
+//! in any spelling a dashboard's server reads as the same name, only the one
+//! the gateway chose to keep; forward authentication's "exactly one, the
+//! session's own" holds only when it is so; a session is found only by its
+//! own token, and it claims only its own upstream cookie.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use tfa_gateway::config::SessionSettings;
-use tfa_gateway::cookies::{effect, pairs, upstream_header, values, values_set, SetCookieEffect};
+use tfa_gateway::cookies::{effect, pairs, sole, upstream_header, values, values_set, SetCookieEffect};
 use tfa_gateway::env::Env;
+use tfa_gateway::lookalike::same;
+use tfa_gateway::secretbox::SecretKey;
 use tfa_gateway::session::{SessionTable, Stage};
 
 const GATEWAY_COOKIE: &str = "tfa_session";
@@ -24,11 +28,16 @@ fn table() -> &'static (SessionTable, Env, String) {
     static TABLE: OnceLock<(SessionTable, Env, String)> = OnceLock::new();
     TABLE.get_or_init(|| {
         let day = 86_400;
-        let table = SessionTable::new(SessionSettings {
-            lifetime_secs: 365 * day,
-            idle_timeout_secs: 365 * day,
-            pending_timeout_secs: day,
-        });
+        let table = SessionTable::new(
+            SessionSettings {
+                lifetime_secs: 365 * day,
+                idle_timeout_secs: 365 * day,
+                pending_timeout_secs: day,
+                max_per_user: 20,
+                max_pending_per_user: 5,
+            },
+            SecretKey::generate(&Env::real()).0,
+        );
         let env = Env::real();
         let (token, _, _) = table.start(&env, "u-fuzz", BOUND_UPSTREAM_COOKIE, Stage::Authenticated);
         (table, env, token)
@@ -68,7 +77,7 @@ fuzz_target!(|data: &[u8]| {
         let sent = upstream_header(p.iter().copied(), &drop, keep);
         let mut expected: Vec<&str> = p
             .iter()
-            .filter(|(n, v)| !drop.contains(n) && !n.contains(',') && !v.contains(','))
+            .filter(|(n, v)| !drop.iter().any(|d| same(n, d)) && !n.contains(',') && !v.contains(','))
             .map(|(n, _)| *n)
             .collect();
         expected.extend(keep.map(|(n, _)| n));
@@ -76,10 +85,14 @@ fuzz_target!(|data: &[u8]| {
             None => assert!(expected.is_empty(), "no Cookie header, yet {expected:?} should be sent"),
             Some(h) => {
                 let seen = pairs([h.as_str()]);
-                assert_eq!(names_of(&seen), expected, "upstream would read other cookies from {h:?}");
+                assert_eq!(
+                    names_of(&seen),
+                    expected,
+                    "upstream would read other cookies from {h:?}"
+                );
                 // Read the old way, splitting on commas too: still only ours.
                 let legacy = pairs(h.split(','));
-                let session_cookies = legacy.iter().filter(|(n, _)| drop.contains(n)).count();
+                let session_cookies = legacy.iter().filter(|(n, _)| drop.iter().any(|d| same(n, d))).count();
                 assert!(
                     session_cookies <= usize::from(keep.is_some()),
                     "a comma-splitting upstream would read a smuggled cookie from {h:?}"
@@ -88,17 +101,40 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
+    // Forward authentication: one cookie of that name in any spelling, the
+    // session's own, or no approval.
+    let spelled = p.iter().filter(|(n, _)| same(n, name)).count();
+    assert_eq!(
+        sole(p.iter().copied(), name, BOUND_UPSTREAM_COOKIE),
+        spelled == 1 && candidates == [BOUND_UPSTREAM_COOKIE],
+        "sole disagrees about {p:?}"
+    );
+
     // The session check, with the token as the proxy finds it and as raw text.
     let (sessions, env, token) = table();
     let now = env.now();
-    let tokens = [values(p.iter().copied(), GATEWAY_COOKIE).next(), headers.first().copied(), Some(name)];
+    let tokens = [
+        values(p.iter().copied(), GATEWAY_COOKIE).next(),
+        headers.first().copied(),
+        Some(name),
+    ];
     for t in tokens.into_iter().flatten() {
         let found = sessions.check(Some(t), candidates.iter().copied(), now);
-        assert_eq!(found.is_some(), t == token.as_str(), "token {t:?} found the wrong session");
+        assert_eq!(
+            found.is_some(),
+            t == token.as_str(),
+            "token {t:?} found the wrong session"
+        );
     }
-    let found = sessions.check(Some(token), candidates.iter().copied(), now).expect("the session's own token finds it");
+    let found = sessions
+        .check(Some(token), candidates.iter().copied(), now)
+        .expect("the session's own token finds it");
     let owned = candidates.iter().find(|c| **c == BOUND_UPSTREAM_COOKIE).copied();
-    assert_eq!(found.upstream_cookie.as_deref(), owned, "the session claimed a cookie it was not bound to");
+    assert_eq!(
+        found.upstream_cookie.as_deref(),
+        owned,
+        "the session claimed a cookie it was not bound to"
+    );
     assert!(sessions.check(None, candidates.iter().copied(), now).is_none());
 
     // Upstream -> gateway: Set-Cookie headers, at the edges of time too.
