@@ -44,6 +44,13 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Run only the demo dashboard (no gateway), so that several gateways
+    /// can front one dashboard; prints its address and serves until stopped.
+    DemoDashboard {
+        /// Where the demo dashboard listens.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+    },
     /// Check a configuration file and exit.
     CheckConfig {
         /// The configuration file to check; a problem is named by file and key.

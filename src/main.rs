@@ -61,6 +61,17 @@ fn dispatch(command: Command) -> Result<()> {
             let c = Config::load(&config)?;
             run(c)
         }
+        Command::DemoDashboard { listen } => {
+            ensure_free(listen)?;
+            let addr = demo::start_dashboard_at(listen)?;
+            println!("dashboard: http://{addr}");
+            use std::io::Write as _;
+            std::io::stdout().flush().context("cannot write to standard output")?;
+            // The dashboard serves on its own thread until the process is stopped.
+            loop {
+                std::thread::park();
+            }
+        }
         Command::Demo { listen, data_dir } => {
             let data_dir = data_dir.unwrap_or_else(demo::default_data_dir);
             ensure_free(listen)?;

@@ -1,6 +1,6 @@
 //! The command line as an operator meets it: `check-config` on good and bad
-//! files, `demo` with no configuration, and the `admin` commands against a
-//! running gateway.
+//! files, `demo` with no configuration, `demo-dashboard` alone with two
+//! gateways in front, and the `admin` commands against a running gateway.
 
 mod common;
 
@@ -98,6 +98,30 @@ async fn demo_prints_its_listeners_and_serves_the_dashboard_through_the_gateway(
     let r = alice.login("alice@acme.test", "alice-password").await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert!(alice.get("/").await.text().contains("Signed in as alice@acme.test"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_dashboard_runs_alone_and_two_gateways_front_it() {
+    use std::io::BufRead as _;
+    let listen = common::free_addr();
+    let mut child = Command::new(BIN)
+        .args(["demo-dashboard", "--listen", &listen.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start demo-dashboard");
+    let mut first = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    std::io::BufReader::new(stdout).read_line(&mut first).expect("its address");
+    assert_eq!(first.trim(), format!("dashboard: http://{listen}"));
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["one", "two"] {
+        let gw = common::Gateway::start(listen, &dir.path().join(name)).await;
+        let alice = signed_in_as(gw.addr, "alice@acme.test").await;
+        let home = alice.clone().get("/").await;
+        assert!(home.text().contains("Signed in as alice@acme.test"), "through gateway {name}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -37,6 +37,13 @@ pub fn default_data_dir() -> PathBuf {
 /// Starts the dashboard on a loopback port on its own thread and runtime
 /// (Pingora must own the main thread) and returns its address.
 pub fn start_dashboard() -> Result<SocketAddr, DemoError> {
+    start_dashboard_at(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// As `start_dashboard`, listening on `addr` (port 0: any free port); for
+/// `tfa-gateway demo-dashboard`, which runs it alone so that several
+/// gateways can front one dashboard.
+pub fn start_dashboard_at(addr: SocketAddr) -> Result<SocketAddr, DemoError> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("demo-dashboard".into())
@@ -53,7 +60,7 @@ pub fn start_dashboard() -> Result<SocketAddr, DemoError> {
                 }
             };
             runtime.block_on(async move {
-                let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                let listener = match tokio::net::TcpListener::bind(addr).await {
                     Ok(l) => l,
                     Err(e) => {
                         let _ = tx.send(Err(e));
