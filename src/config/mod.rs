@@ -180,7 +180,8 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         key,
         problem,
     };
-    let out_of_range = |(key, problem): (&'static str, String)| bad(key, problem);
+    // What a section's validator or `bounded` refused, as this file's error.
+    let keyed = |(key, problem): (&'static str, String)| bad(key, problem);
 
     if raw.gateway.listen.is_empty() {
         return Err(bad("gateway.listen", "at least one listener is needed".into()));
@@ -218,7 +219,7 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
             format!("{:?} must be a path such as \"/_2fa\"", raw.gateway.path_prefix),
         ));
     }
-    let threads = bounded("gateway.threads", Some(raw.gateway.threads), 2, 1..=256).map_err(out_of_range)?;
+    let threads = bounded("gateway.threads", Some(raw.gateway.threads), 2, 1..=256).map_err(keyed)?;
     let user_header = match raw.gateway.user_header {
         None => None,
         Some(h) => Some(
@@ -231,19 +232,19 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         &raw.gateway.trusted_proxies,
         raw.gateway.client_address_header.as_deref(),
     )
-    .map_err(|(key, problem)| bad(key, problem))?;
+    .map_err(keyed)?;
     let sign_ins_per_minute = bounded(
         "gateway.sign_ins_per_minute",
         raw.gateway.sign_ins_per_minute,
         30,
         1..=10_000,
     )
-    .map_err(out_of_range)?;
+    .map_err(keyed)?;
 
     let up = raw.upstream;
     let address = resolve(&up.address).map_err(|p| bad("upstream.address", format!("{:?}: {p}", up.address)))?;
     let host = up.host.unwrap_or_else(|| up.address.clone());
-    let timeout = bounded("upstream.timeout_seconds", Some(up.timeout_seconds), 10, 1..=300).map_err(out_of_range)?;
+    let timeout = bounded("upstream.timeout_seconds", Some(up.timeout_seconds), 10, 1..=300).map_err(keyed)?;
     let login = route(&up.login.method, &up.login.path).map_err(|p| bad("upstream.login", p))?;
     let logout = route(&up.logout.method, &up.logout.path).map_err(|p| bad("upstream.logout", p))?;
     for (key, v) in [
@@ -303,7 +304,7 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         other => return Err(bad("cookie.same_site", format!("{other:?}: expected lax or strict"))),
     };
 
-    let session = session::validate(&raw.session).map_err(|(key, why)| bad(key, why))?;
+    let session = session::validate(&raw.session).map_err(keyed)?;
 
     let dashboard_name = raw.gateway.dashboard_name.unwrap_or_else(|| "Dashboard".into());
     let sf = raw.second_factor;
@@ -329,23 +330,22 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         10,
         1..=100,
     )
-    .map_err(out_of_range)?;
+    .map_err(keyed)?;
     let per_client = bounded(
         "second_factor.max_failures_per_client",
         sf.max_failures_per_client,
         30,
         1..=1000,
     )
-    .map_err(out_of_range)?;
-    let lockout_secs =
-        bounded("second_factor.lockout_seconds", sf.lockout_seconds, 900, 1..=86_400).map_err(out_of_range)?;
+    .map_err(keyed)?;
+    let lockout_secs = bounded("second_factor.lockout_seconds", sf.lockout_seconds, 900, 1..=86_400).map_err(keyed)?;
     let confirm_window_secs = bounded(
         "second_factor.password_confirmation_seconds",
         sf.password_confirmation_seconds,
         300,
         30..=3600,
     )
-    .map_err(out_of_range)?;
+    .map_err(keyed)?;
     let second_factor = SecondFactorSettings {
         issuer: sf.issuer.unwrap_or_else(|| dashboard_name.clone()),
         key,
@@ -357,14 +357,14 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         confirm_window_secs,
     };
 
-    let grace_days = bounded("accounts.grace_days", raw.accounts.grace_days, 0, 0..=365).map_err(out_of_range)?;
+    let grace_days = bounded("accounts.grace_days", raw.accounts.grace_days, 0, 0..=365).map_err(keyed)?;
     let identity_refresh_secs = bounded(
         "accounts.identity_refresh_seconds",
         raw.accounts.identity_refresh_seconds,
         300,
         1..=86_400,
     )
-    .map_err(out_of_range)?;
+    .map_err(keyed)?;
     let accounts = AccountSettings {
         activated_by_default: raw.accounts.activated_by_default.unwrap_or(false),
         grace_secs: u64::from(grace_days) * 86_400,
@@ -378,7 +378,7 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         }),
     };
 
-    let sms = sms::validate(raw.sms, &raw.gateway.data_dir).map_err(|(key, problem)| bad(key, problem))?;
+    let sms = sms::validate(raw.sms, &raw.gateway.data_dir).map_err(keyed)?;
 
     Ok(Config {
         sms,

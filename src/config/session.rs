@@ -1,6 +1,7 @@
 //! The `[session]` section: how long sessions live and how many one user
 //! may hold, validated into `SessionSettings`.
 
+use super::bounded;
 use super::file::RawSession;
 
 /// Sessions one user may hold: enough for every browser and device a
@@ -26,21 +27,18 @@ pub struct SessionSettings {
 /// Every timeout at least a minute (a shorter one ends sessions while a
 /// person reads a page); the caps from 1 to 1,000.
 pub(super) fn validate(raw: &RawSession) -> Result<SessionSettings, (&'static str, String)> {
+    let cap = |key, value, default| bounded(key, value, default, 1..=1000);
     let session = SessionSettings {
         lifetime_secs: raw.lifetime_seconds.unwrap_or(12 * 3600),
         idle_timeout_secs: raw.idle_timeout_seconds.unwrap_or(2 * 3600),
         pending_timeout_secs: raw.pending_timeout_seconds.unwrap_or(600),
-        max_per_user: raw.max_per_user.unwrap_or(DEFAULT_MAX_SESSIONS_PER_USER),
-        max_pending_per_user: raw.max_pending_per_user.unwrap_or(DEFAULT_MAX_PENDING_PER_USER),
+        max_per_user: cap("session.max_per_user", raw.max_per_user, DEFAULT_MAX_SESSIONS_PER_USER)?,
+        max_pending_per_user: cap(
+            "session.max_pending_per_user",
+            raw.max_pending_per_user,
+            DEFAULT_MAX_PENDING_PER_USER,
+        )?,
     };
-    for (key, v) in [
-        ("session.max_per_user", session.max_per_user),
-        ("session.max_pending_per_user", session.max_pending_per_user),
-    ] {
-        if !(1..=1000).contains(&v) {
-            return Err((key, format!("{v} is out of range (1 to 1000)")));
-        }
-    }
     for (key, v) in [
         ("session.lifetime_seconds", session.lifetime_secs),
         ("session.idle_timeout_seconds", session.idle_timeout_secs),
