@@ -198,9 +198,9 @@ fn upstream_request(
     let mut builder = Request::builder()
         .method(req.method.clone())
         .uri(req.uri.path_and_query().map_or("/", |p| p.as_str()));
+    let user_header = cfg.user_header.as_ref().map(http::HeaderName::as_str);
     for (name, value) in &req.headers {
         let n = name.as_str();
-        let user_header = cfg.user_header.as_ref().map(http::HeaderName::as_str);
         if wire::HOP_BY_HOP.contains(&n)
             || n == "cookie"
             || n == "content-length"
