@@ -111,14 +111,19 @@ async fn demo_dashboard_runs_alone_and_two_gateways_front_it() {
         .expect("start demo-dashboard");
     let mut first = String::new();
     let stdout = child.stdout.take().expect("stdout");
-    std::io::BufReader::new(stdout).read_line(&mut first).expect("its address");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("its address");
     assert_eq!(first.trim(), format!("dashboard: http://{listen}"));
     let dir = tempfile::tempdir().unwrap();
     for name in ["one", "two"] {
         let gw = common::Gateway::start(listen, &dir.path().join(name)).await;
         let alice = signed_in_as(gw.addr, "alice@acme.test").await;
         let home = alice.clone().get("/").await;
-        assert!(home.text().contains("Signed in as alice@acme.test"), "through gateway {name}");
+        assert!(
+            home.text().contains("Signed in as alice@acme.test"),
+            "through gateway {name}"
+        );
     }
     let _ = child.kill();
     let _ = child.wait();

@@ -5,33 +5,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
-
 use bytes::Bytes;
 use common::api::{enable_totp, try_challenge, try_held_sign_in};
-use common::{admin_of, signed_in_as, start_dashboard, Browser, Gateway};
+use common::{admin_of, alive_at_dashboard, signed_in_as, signed_out_at_dashboard, start_dashboard, Browser, Gateway};
 use http::{Method, StatusCode};
-
-/// Whether the dashboard itself still takes `cookie` as a signed-in session.
-async fn alive_at_dashboard(dashboard: SocketAddr, cookie: &str) -> bool {
-    let r = Browser::new(dashboard)
-        .get_with("/", &[("cookie", &format!("dash_session={cookie}"))])
-        .await;
-    r.header("x-demo-user").is_some()
-}
-
-/// Waits for the gateway's background sign-out of `cookie` at the dashboard.
-async fn signed_out_at_dashboard(dashboard: SocketAddr, cookie: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if !alive_at_dashboard(dashboard, cookie).await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
 
 fn dash(b: &Browser) -> String {
     b.jar.get("dash_session").expect("a dashboard cookie").clone()

@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::api::{enable_totp, try_challenge, try_held_sign_in};
-use common::{start_dashboard, Browser, Gateway};
+use common::{signed_out_at_dashboard, start_dashboard, Browser, Gateway};
 use http::StatusCode;
 
 const TIMEOUT: u64 = 60;
@@ -125,19 +125,4 @@ async fn a_session_in_use_still_ends_at_its_configured_lifetime() {
         signed_out_at_dashboard(dashboard, &bob.jar["dash_session"]).await,
         "the session past its lifetime left its dashboard session alive"
     );
-}
-
-/// Waits a little for the gateway's background sign-out of `cookie` at the
-/// dashboard itself; whether the dashboard still takes it as a session.
-async fn signed_out_at_dashboard(dashboard: std::net::SocketAddr, cookie: &str) -> bool {
-    for _ in 0..100 {
-        let r = Browser::new(dashboard)
-            .get_with("/", &[("cookie", &format!("dash_session={cookie}"))])
-            .await;
-        if r.header("x-demo-user").is_none() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }

@@ -63,8 +63,14 @@ pub fn seen_as(answer: &str) -> Option<String> {
 /// Sends every attack, a few at a time, and returns those that reached the
 /// dashboard as someone, with whom.
 pub async fn leaks(attacks: &[Attack]) -> Vec<String> {
+    found(attacks, |answer| seen_as(answer).map(|user| format!("as {user}"))).await
+}
+
+/// Sends every attack, a few at a time, and returns the name of each whose
+/// answer `judge` finds something in, with what it found.
+async fn found(attacks: &[Attack], judge: fn(&str) -> Option<String>) -> Vec<String> {
     futures_util::stream::iter(attacks)
-        .map(|a| async move { seen_as(&raw(a.to, &a.bytes).await).map(|user| format!("{} (as {user})", a.name)) })
+        .map(|a| async move { judge(&raw(a.to, &a.bytes).await).map(|what| format!("{} ({what})", a.name)) })
         .buffer_unordered(8)
         .filter_map(|leak| async move { leak })
         .collect()
@@ -99,10 +105,5 @@ pub fn forged_in_echo(answer: &str) -> Option<String> {
 /// Sends every attack and returns those whose answer shows a forgery at
 /// the dashboard (`forged_in_echo`).
 pub async fn forgeries(attacks: &[Attack]) -> Vec<String> {
-    futures_util::stream::iter(attacks)
-        .map(|a| async move { forged_in_echo(&raw(a.to, &a.bytes).await).map(|what| format!("{} ({what})", a.name)) })
-        .buffer_unordered(8)
-        .filter_map(|leak| async move { leak })
-        .collect()
-        .await
+    found(attacks, forged_in_echo).await
 }

@@ -114,6 +114,26 @@ pub fn admin_of(config: &Path) -> (SocketAddr, String) {
     (a.listen, tfa_gateway::admin::read_token(&a.token_file).expect("token"))
 }
 
+/// Whether the dashboard itself still takes `cookie` as a signed-in session.
+pub async fn alive_at_dashboard(dashboard: SocketAddr, cookie: &str) -> bool {
+    let r = Browser::new(dashboard)
+        .get_with("/", &[("cookie", &format!("dash_session={cookie}"))])
+        .await;
+    r.header("x-demo-user").is_some()
+}
+
+/// Waits for the gateway's background sign-out of `cookie` at the dashboard.
+pub async fn signed_out_at_dashboard(dashboard: SocketAddr, cookie: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if !alive_at_dashboard(dashboard, cookie).await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 /// A running gateway process; killed when dropped.
 pub struct Gateway {
     pub child: Child,
