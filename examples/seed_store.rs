@@ -44,6 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tfa_gateway::demo::ensure_admin_token(&data_dir, &env)?;
     let key = SecretKey::parse(&std::fs::read_to_string(key_file)?)?;
     let store = Store::open(&data_dir)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let started = Instant::now();
     let now = env.now();
 
@@ -55,12 +56,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|hash| RecoveryCode { hash, used_at: None })
         .collect();
 
-    store.import(&Import {
+    runtime.block_on(store.import(&Import {
         accounts: (0..ACCOUNTS.min(users.max(1)))
             .map(|a| AccountRecord::new(&format!("acct-{a}"), &format!("acct-{a}")))
             .collect(),
         ..Import::default()
-    })?;
+    }))?;
     for start in (0..users).step_by(CHUNK) {
         let mut import = Import::default();
         for i in start..(start + CHUNK).min(users) {
@@ -89,7 +90,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             import.factors.push((id, factors));
         }
-        store.import(&import)?;
+        runtime.block_on(store.import(&import))?;
         eprintln!("seed: {} users", (start + CHUNK).min(users));
     }
     for start in (0..sessions).step_by(CHUNK) {
@@ -108,10 +109,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 sealed_upstream_cookie: None,
             });
         }
-        store.import(&import)?;
+        runtime.block_on(store.import(&import))?;
         eprintln!("seed: {} sessions", (start + CHUNK).min(sessions));
     }
-    store.flush()?;
     println!(
         "seeded {users} users and {sessions} sessions in {} in {:.1} s",
         data_dir.display(),

@@ -74,18 +74,18 @@ pub struct Directory {
 }
 
 impl Directory {
-    pub fn load(store: &Store, default_active: bool, sms: SmsRule) -> Result<Directory, StoreError> {
+    pub async fn load(store: &Store, default_active: bool, sms: SmsRule) -> Result<Directory, StoreError> {
         let d = Directory {
             default_active,
             sms,
             accounts: DashMap::new(),
             users: DashMap::new(),
         };
-        for a in store.accounts()? {
+        for a in store.accounts().await? {
             d.put_account(&a);
         }
-        for u in store.users()? {
-            let factors = match store.factors(&u.id) {
+        for u in store.users().await? {
+            let factors = match store.factors(&u.id).await {
                 Ok(f) => (f.totp_on(), f.sms_on()),
                 Err(e) => {
                     // One damaged record must not stop everyone's sign-in,

@@ -1,7 +1,8 @@
 //! The second-factor operations a user can perform, over the store: start and
 //! confirm a TOTP enrollment, disable it, regenerate recovery codes, and check
-//! a code at sign-in. Every function blocks (sled, argon2), so the async layer
-//! calls them on the blocking pool. Throttling and auditing are the caller's.
+//! a code at sign-in. Each change is one atomic update of the user's record
+//! in the store; the argon2 work runs on the blocking pool, never inside an
+//! update that may be retried. Throttling and auditing are the caller's.
 
 use crate::env::Env;
 use crate::recovery::{self, RecoveryError};
@@ -31,6 +32,15 @@ pub enum FactorError {
     NoEnrollment,
     #[error("that code is not right")]
     WrongCode,
+    #[error("a background task failed: {0}")]
+    Task(String),
+}
+
+/// Runs CPU-heavy work (argon2) on the blocking pool.
+async fn cpu<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, FactorError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| FactorError::Task(e.to_string()))
 }
 
 /// What a user needs to add the account to an authenticator app.
@@ -82,12 +92,12 @@ pub struct Factors {
 }
 
 impl Factors {
-    pub fn status(&self, user_id: &str) -> Result<FactorsRecord, FactorError> {
-        Ok(self.store.factors(user_id)?)
+    pub async fn status(&self, user_id: &str) -> Result<FactorsRecord, FactorError> {
+        Ok(self.store.factors(user_id).await?)
     }
 
     /// Starts (or restarts) a TOTP enrollment with a new secret.
-    pub fn begin_totp(&self, user_id: &str, email: &str) -> Result<Enrollment, FactorError> {
+    pub async fn begin_totp(&self, user_id: &str, email: &str) -> Result<Enrollment, FactorError> {
         let secret = Secret::generate(&self.env);
         let sealed = self.key.seal(&self.env, secret.as_bytes(), user_id.as_bytes())?;
         let now = self.env.now();
@@ -100,13 +110,13 @@ impl Factors {
                 created: now,
             });
             Ok(())
-        })?;
+        }).await?;
         self.enrollment(&secret, email)
     }
 
     /// The enrollment in progress, to show its QR code again.
-    pub fn current_enrollment(&self, user_id: &str, email: &str) -> Result<Option<Enrollment>, FactorError> {
-        let f = self.store.factors(user_id)?;
+    pub async fn current_enrollment(&self, user_id: &str, email: &str) -> Result<Option<Enrollment>, FactorError> {
+        let f = self.store.factors(user_id).await?;
         match self.pending_secret(user_id, &f)? {
             Some(secret) => Ok(Some(self.enrollment(&secret, email)?)),
             None => Ok(None),
@@ -115,9 +125,9 @@ impl Factors {
 
     /// Turns TOTP on if `code` fits the enrollment in progress; returns the
     /// new recovery codes, which exist in clear only in this answer.
-    pub fn confirm_totp(&self, user_id: &str, code: &str) -> Result<Vec<String>, FactorError> {
+    pub async fn confirm_totp(&self, user_id: &str, code: &str) -> Result<Vec<String>, FactorError> {
         let now = self.env.now();
-        let before = self.store.factors(user_id)?;
+        let before = self.store.factors(user_id).await?;
         if before.totp_on() {
             return Err(FactorError::AlreadyEnabled);
         }
@@ -125,7 +135,7 @@ impl Factors {
             .pending_secret(user_id, &before)?
             .ok_or(FactorError::NoEnrollment)?;
         let step = totp::verify(&secret, code, now, None).ok_or(FactorError::WrongCode)?;
-        let (codes, hashes) = self.new_recovery_codes()?;
+        let (codes, hashes) = self.new_recovery_codes().await?;
         self.store.update_factors(user_id, |f| {
             if f.totp_on() {
                 return Err(FactorError::AlreadyEnabled);
@@ -141,12 +151,12 @@ impl Factors {
                 f.recovery = hashes.clone();
             }
             Ok(())
-        })?;
+        }).await?;
         Ok(codes)
     }
 
     /// Removes TOTP; the recovery codes go too unless SMS remains.
-    pub fn disable(&self, user_id: &str) -> Result<(), FactorError> {
+    pub async fn disable(&self, user_id: &str) -> Result<(), FactorError> {
         self.store.update_factors(user_id, |f| {
             if !f.totp_on() {
                 return Err(FactorError::NotEnabled);
@@ -157,28 +167,28 @@ impl Factors {
                 f.recovery.clear();
             }
             Ok(())
-        })
+        }).await
     }
 
     /// Replaces every recovery code; the old set stops working at once.
-    pub fn regenerate(&self, user_id: &str) -> Result<Vec<String>, FactorError> {
-        let (codes, hashes) = self.new_recovery_codes()?;
+    pub async fn regenerate(&self, user_id: &str) -> Result<Vec<String>, FactorError> {
+        let (codes, hashes) = self.new_recovery_codes().await?;
         self.store.update_factors(user_id, |f| {
             if !f.enabled() {
                 return Err(FactorError::NotEnabled);
             }
             f.recovery = hashes.clone();
             Ok(())
-        })?;
+        }).await?;
         Ok(codes)
     }
 
     /// Checks a code typed at sign-in: a TOTP code (each time step accepted
     /// once) or one unused recovery code (then spent). `Ok(None)`: wrong.
     /// SMS codes are checked by the caller, which holds them in memory.
-    pub fn verify_login(&self, user_id: &str, typed: &str) -> Result<Option<Passed>, FactorError> {
+    pub async fn verify_login(&self, user_id: &str, typed: &str) -> Result<Option<Passed>, FactorError> {
         let now = self.env.now();
-        let current = self.store.factors(user_id)?;
+        let current = self.store.factors(user_id).await?;
         if !current.enabled() {
             return Err(FactorError::NotEnabled);
         }
@@ -193,7 +203,7 @@ impl Factors {
                 let step = totp::verify(&secret, &digits, now, t.last_step).ok_or(FactorError::WrongCode)?;
                 t.last_step = Some(step);
                 Ok(())
-            });
+            }).await;
             return match result {
                 Ok(()) => Ok(Some(Passed::Totp)),
                 Err(FactorError::WrongCode) => Ok(None),
@@ -203,16 +213,34 @@ impl Factors {
         if shape != CodeShape::Recovery {
             return Ok(None);
         }
-        let result = self.store.update_factors(user_id, |f| {
-            let hashes: Vec<Option<&str>> = f
-                .recovery
-                .iter()
-                .map(|c| c.used_at.is_none().then_some(c.hash.as_str()))
-                .collect();
-            let i = recovery::find(typed, &hashes).ok_or(FactorError::WrongCode)?;
-            f.recovery[i].used_at = Some(now);
-            Ok(f.recovery_left())
-        });
+        // The costly hash comparison runs once, outside the update; the
+        // update then spends the code only if it is still unspent, so two
+        // sign-ins (or replicas) racing with one code cannot both pass.
+        let unspent: Vec<Option<String>> = current
+            .recovery
+            .iter()
+            .map(|c| c.used_at.is_none().then(|| c.hash.clone()))
+            .collect();
+        let typed = typed.to_string();
+        let found = cpu(move || {
+            let hashes: Vec<Option<&str>> = unspent.iter().map(Option::as_deref).collect();
+            recovery::find(&typed, &hashes)
+        })
+        .await?;
+        let Some(i) = found else { return Ok(None) };
+        let hash = current.recovery[i].hash.clone();
+        let result = self
+            .store
+            .update_factors(user_id, |f| {
+                let code = f
+                    .recovery
+                    .iter_mut()
+                    .find(|c| c.hash == hash && c.used_at.is_none())
+                    .ok_or(FactorError::WrongCode)?;
+                code.used_at = Some(now);
+                Ok(f.recovery_left())
+            })
+            .await;
         match result {
             Ok(left) => Ok(Some(Passed::Recovery { left })),
             Err(FactorError::WrongCode) => Ok(None),
@@ -221,7 +249,7 @@ impl Factors {
     }
 
     /// Turns SMS on for a number the user proved they receive codes at.
-    pub fn enable_sms(&self, user_id: &str, phone: &Phone) -> Result<(), FactorError> {
+    pub async fn enable_sms(&self, user_id: &str, phone: &Phone) -> Result<(), FactorError> {
         let sealed = self.key.seal(&self.env, phone.e164().as_bytes(), user_id.as_bytes())?;
         let now = self.env.now();
         self.store.update_factors(user_id, |f| {
@@ -234,11 +262,11 @@ impl Factors {
                 enabled_at: now,
             });
             Ok(())
-        })
+        }).await
     }
 
     /// Turns SMS off; the recovery codes go too unless TOTP remains.
-    pub fn disable_sms(&self, user_id: &str) -> Result<(), FactorError> {
+    pub async fn disable_sms(&self, user_id: &str) -> Result<(), FactorError> {
         self.store.update_factors(user_id, |f| {
             if !f.sms_on() {
                 return Err(FactorError::NotEnabled);
@@ -248,12 +276,12 @@ impl Factors {
                 f.recovery.clear();
             }
             Ok(())
-        })
+        }).await
     }
 
     /// The user's SMS number, decrypted.
-    pub fn sms_phone(&self, user_id: &str) -> Result<Option<Phone>, FactorError> {
-        let f = self.store.factors(user_id)?;
+    pub async fn sms_phone(&self, user_id: &str) -> Result<Option<Phone>, FactorError> {
+        let f = self.store.factors(user_id).await?;
         let Some(sms) = f.sms else { return Ok(None) };
         let bytes = self.key.open(&sms.sealed_phone, user_id.as_bytes())?;
         let e164 =
@@ -263,9 +291,9 @@ impl Factors {
 
     /// Re-encrypts every stored secret under `new` (key rotation); the
     /// gateway must be stopped. Returns how many users' records changed.
-    pub fn reseal_all(&self, new: &SecretKey) -> Result<usize, FactorError> {
+    pub async fn reseal_all(&self, new: &SecretKey) -> Result<usize, FactorError> {
         let mut changed = 0;
-        for user_id in self.store.factor_users()? {
+        for user_id in self.store.factor_users().await? {
             let ctx = user_id.as_bytes();
             let reseal = |sealed: &[u8]| -> Result<Vec<u8>, FactorError> {
                 let plain = self.key.open(sealed, ctx)?;
@@ -286,7 +314,7 @@ impl Factors {
                     touched = true;
                 }
                 Ok::<_, FactorError>(touched)
-            })?;
+            }).await?;
             changed += usize::from(touched);
         }
         Ok(changed)
@@ -312,9 +340,11 @@ impl Factors {
         })
     }
 
-    fn new_recovery_codes(&self) -> Result<(Vec<String>, Vec<RecoveryCode>), FactorError> {
+    async fn new_recovery_codes(&self) -> Result<(Vec<String>, Vec<RecoveryCode>), FactorError> {
         let codes = recovery::generate(&self.env);
-        let hashes = recovery::hash_set(&self.env, &codes)?
+        let (env, clear) = (self.env.clone(), codes.clone());
+        let hashes = cpu(move || recovery::hash_set(&env, &clear))
+            .await??
             .into_iter()
             .map(|hash| RecoveryCode { hash, used_at: None })
             .collect();
@@ -360,15 +390,15 @@ mod tests {
         Secret::from_bytes(&out).unwrap()
     }
 
-    #[test]
-    fn enrollment_needs_the_current_code_and_gives_ten_recovery_codes() {
+    #[tokio::test]
+    async fn enrollment_needs_the_current_code_and_gives_ten_recovery_codes() {
         let (f, clock, _d) = factors();
-        let e = f.begin_totp("u", "u@x").unwrap();
-        assert!(matches!(f.confirm_totp("u", "000000"), Err(FactorError::WrongCode)));
+        let e = f.begin_totp("u", "u@x").await.unwrap();
+        assert!(matches!(f.confirm_totp("u", "000000").await, Err(FactorError::WrongCode)));
         let now = clock.now();
-        let codes = f.confirm_totp("u", &totp::code_at(&secret_of(&e), now)).unwrap();
+        let codes = f.confirm_totp("u", &totp::code_at(&secret_of(&e), now)).await.unwrap();
         assert_eq!(codes.len(), 10);
-        let status = f.status("u").unwrap();
+        let status = f.status("u").await.unwrap();
         assert!(status.enabled() && status.pending_totp.is_none());
         assert!(
             status.recovery.iter().all(|c| !codes.contains(&c.hash)),
@@ -376,80 +406,80 @@ mod tests {
         );
     }
 
-    #[test]
-    fn secret_is_stored_encrypted() {
+    #[tokio::test]
+    async fn secret_is_stored_encrypted() {
         let (f, _, _d) = factors();
-        let e = f.begin_totp("u", "u@x").unwrap();
-        let stored = f.status("u").unwrap().pending_totp.unwrap().sealed_secret;
+        let e = f.begin_totp("u", "u@x").await.unwrap();
+        let stored = f.status("u").await.unwrap().pending_totp.unwrap().sealed_secret;
         let raw = secret_of(&e);
         assert!(!stored.windows(raw.as_bytes().len()).any(|w| w == raw.as_bytes()));
     }
 
-    #[test]
-    fn login_code_is_accepted_once_and_older_codes_never() {
+    #[tokio::test]
+    async fn login_code_is_accepted_once_and_older_codes_never() {
         let (f, clock, _d) = factors();
-        let e = f.begin_totp("u", "u@x").unwrap();
+        let e = f.begin_totp("u", "u@x").await.unwrap();
         let s = secret_of(&e);
-        f.confirm_totp("u", &totp::code_at(&s, clock.now())).unwrap();
+        f.confirm_totp("u", &totp::code_at(&s, clock.now())).await.unwrap();
         clock.advance(30);
         let code = totp::code_at(&s, clock.now());
-        assert_eq!(f.verify_login("u", &code).unwrap(), Some(Passed::Totp));
-        assert_eq!(f.verify_login("u", &code).unwrap(), None, "replayed");
+        assert_eq!(f.verify_login("u", &code).await.unwrap(), Some(Passed::Totp));
+        assert_eq!(f.verify_login("u", &code).await.unwrap(), None, "replayed");
         let older = totp::code_at(&s, clock.now() - 30);
-        assert_eq!(f.verify_login("u", &older).unwrap(), None, "older than the last used");
+        assert_eq!(f.verify_login("u", &older).await.unwrap(), None, "older than the last used");
     }
 
-    #[test]
-    fn recovery_code_is_spent_and_regeneration_voids_the_rest() {
+    #[tokio::test]
+    async fn recovery_code_is_spent_and_regeneration_voids_the_rest() {
         let (f, clock, _d) = factors();
-        let e = f.begin_totp("u", "u@x").unwrap();
+        let e = f.begin_totp("u", "u@x").await.unwrap();
         let codes = f
-            .confirm_totp("u", &totp::code_at(&secret_of(&e), clock.now()))
+            .confirm_totp("u", &totp::code_at(&secret_of(&e), clock.now())).await
             .unwrap();
         assert_eq!(
-            f.verify_login("u", &codes[0]).unwrap(),
+            f.verify_login("u", &codes[0]).await.unwrap(),
             Some(Passed::Recovery { left: 9 })
         );
-        assert_eq!(f.verify_login("u", &codes[0]).unwrap(), None);
-        let fresh = f.regenerate("u").unwrap();
-        assert_eq!(f.verify_login("u", &codes[1]).unwrap(), None);
+        assert_eq!(f.verify_login("u", &codes[0]).await.unwrap(), None);
+        let fresh = f.regenerate("u").await.unwrap();
+        assert_eq!(f.verify_login("u", &codes[1]).await.unwrap(), None);
         assert_eq!(
-            f.verify_login("u", &fresh[1]).unwrap(),
+            f.verify_login("u", &fresh[1]).await.unwrap(),
             Some(Passed::Recovery { left: 9 })
         );
     }
 
-    #[test]
-    fn stale_enrollment_cannot_be_confirmed() {
+    #[tokio::test]
+    async fn stale_enrollment_cannot_be_confirmed() {
         let (f, clock, _d) = factors();
-        let e = f.begin_totp("u", "u@x").unwrap();
+        let e = f.begin_totp("u", "u@x").await.unwrap();
         clock.advance(ENROLLMENT_TTL_SECS + 1);
         let code = totp::code_at(&secret_of(&e), clock.now());
-        assert!(matches!(f.confirm_totp("u", &code), Err(FactorError::NoEnrollment)));
+        assert!(matches!(f.confirm_totp("u", &code).await, Err(FactorError::NoEnrollment)));
     }
 
-    #[test]
-    fn sms_number_is_stored_encrypted_and_read_back() {
+    #[tokio::test]
+    async fn sms_number_is_stored_encrypted_and_read_back() {
         let (f, _, _d) = factors();
         let phone = Phone::parse("GB", "07400 123456").unwrap();
-        f.enable_sms("u", &phone).unwrap();
-        let stored = f.status("u").unwrap().sms.unwrap();
+        f.enable_sms("u", &phone).await.unwrap();
+        let stored = f.status("u").await.unwrap().sms.unwrap();
         assert_eq!(stored.masked, "+44••••••••56");
         assert!(!String::from_utf8_lossy(&stored.sealed_phone).contains("7400123456"));
-        assert_eq!(f.sms_phone("u").unwrap(), Some(phone));
-        f.disable_sms("u").unwrap();
-        assert!(!f.status("u").unwrap().enabled());
+        assert_eq!(f.sms_phone("u").await.unwrap(), Some(phone));
+        f.disable_sms("u").await.unwrap();
+        assert!(!f.status("u").await.unwrap().enabled());
     }
 
-    #[test]
-    fn rotated_key_opens_every_secret_and_the_old_one_none() {
+    #[tokio::test]
+    async fn rotated_key_opens_every_secret_and_the_old_one_none() {
         let (f, clock, dir) = factors();
-        let e = f.begin_totp("u", "u@x").unwrap();
-        f.confirm_totp("u", &totp::code_at(&secret_of(&e), clock.now()))
+        let e = f.begin_totp("u", "u@x").await.unwrap();
+        f.confirm_totp("u", &totp::code_at(&secret_of(&e), clock.now())).await
             .unwrap();
-        f.enable_sms("v", &Phone::parse("GB", "07400 123456").unwrap()).unwrap();
+        f.enable_sms("v", &Phone::parse("GB", "07400 123456").unwrap()).await.unwrap();
         let (new_key, _) = SecretKey::generate(&f.env);
-        assert_eq!(f.reseal_all(&new_key).unwrap(), 2);
+        assert_eq!(f.reseal_all(&new_key).await.unwrap(), 2);
         let rotated = Factors {
             key: new_key,
             store: f.store.clone(),
@@ -459,24 +489,24 @@ mod tests {
         clock.advance(30);
         assert_eq!(
             rotated
-                .verify_login("u", &totp::code_at(&secret_of(&e), clock.now()))
+                .verify_login("u", &totp::code_at(&secret_of(&e), clock.now())).await
                 .unwrap(),
             Some(Passed::Totp)
         );
-        assert!(rotated.sms_phone("v").unwrap().is_some());
-        assert!(f.sms_phone("v").is_err(), "the old key opens nothing any more");
+        assert!(rotated.sms_phone("v").await.unwrap().is_some());
+        assert!(f.sms_phone("v").await.is_err(), "the old key opens nothing any more");
         drop(dir);
     }
 
-    #[test]
-    fn disable_removes_everything() {
+    #[tokio::test]
+    async fn disable_removes_everything() {
         let (f, clock, _d) = factors();
-        let e = f.begin_totp("u", "u@x").unwrap();
-        f.confirm_totp("u", &totp::code_at(&secret_of(&e), clock.now()))
+        let e = f.begin_totp("u", "u@x").await.unwrap();
+        f.confirm_totp("u", &totp::code_at(&secret_of(&e), clock.now())).await
             .unwrap();
-        f.disable("u").unwrap();
-        assert_eq!(f.status("u").unwrap(), FactorsRecord::default());
-        assert!(matches!(f.disable("u"), Err(FactorError::NotEnabled)));
+        f.disable("u").await.unwrap();
+        assert_eq!(f.status("u").await.unwrap(), FactorsRecord::default());
+        assert!(matches!(f.disable("u").await, Err(FactorError::NotEnabled)));
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub struct SignedIn {
 
 impl Gateway {
     /// Builds the state and loads the sessions that survived a restart.
-    pub fn new(
+    pub async fn new(
         config: Config,
         env: Env,
         store: Store,
@@ -96,17 +96,21 @@ impl Gateway {
         sms: Option<SmsService>,
     ) -> Result<Arc<Gateway>, StoreError> {
         let sessions = SessionTable::new(config.session, key.clone());
-        let (records, errors) = store.sessions();
+        let (records, errors) = store.sessions().await?;
         for e in errors {
             tracing::warn!(error = %e, "skipping an unreadable stored session");
         }
         let mut restored = 0;
+        let mut expired = Vec::new();
         for r in &records {
             if sessions.restore(&env, r) {
                 restored += 1;
-            } else if let Err(e) = store.delete_session(&r.token_hash) {
-                tracing::warn!(error = %e, "cannot delete an expired session");
+            } else {
+                expired.push(r.token_hash);
             }
+        }
+        if let Err(e) = store.delete_sessions(&expired).await {
+            tracing::warn!(error = %e, "cannot delete expired sessions");
         }
         tracing::info!(restored, "sessions restored from the store");
         let upstream = UpstreamClient::new(&config.upstream);
@@ -118,14 +122,14 @@ impl Gateway {
         };
         let throttle = Throttle::new(config.second_factor.limits);
         let sign_ins = SignInLimit::new(config.sign_ins_per_minute);
-        for (user, counter) in store.throttles()? {
+        for (user, counter) in store.throttles().await? {
             throttle.restore_user(&user, counter);
         }
         let sms_rule = SmsRule {
             offered: sms.is_some() && config.sms.allowed,
             disallowed_accounts: config.sms.disallowed_accounts.clone(),
         };
-        let directory = Directory::load(&store, config.accounts.activated_by_default, sms_rule)?;
+        let directory = Directory::load(&store, config.accounts.activated_by_default, sms_rule).await?;
         Ok(Arc::new(Gateway {
             config,
             env,
@@ -140,17 +144,6 @@ impl Gateway {
             metrics: Metrics::default(),
             sms,
         }))
-    }
-
-    /// Runs a store operation on the blocking pool.
-    pub async fn with_store<T: Send + 'static>(
-        self: &Arc<Self>,
-        op: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || op(&store))
-            .await
-            .unwrap_or_else(|e| Err(StoreError::Encode(format!("store task failed: {e}"))))
     }
 
     /// Records an audit event without making the request wait for it.
@@ -177,7 +170,7 @@ impl Gateway {
         };
         let gw = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = gw.with_store(move |s| s.audit(&event)).await {
+            if let Err(e) = gw.store.audit(&event).await {
                 tracing::error!(error = %e, "cannot write an audit event");
             }
         });
@@ -196,13 +189,8 @@ impl Gateway {
         let now = self.env.now();
         // A user with a second factor must pass it before the upstream's
         // session is released.
-        let (user, factors) = self
-            .with_store(move |s| {
-                let user = s.remember_user(&who, now)?;
-                let f = s.factors(&user.id)?;
-                Ok((user, f))
-            })
-            .await?;
+        let user = self.store.remember_user(&who, now).await?;
+        let factors = self.store.factors(&user.id).await?;
         self.directory.put_user(
             &user.id,
             user.accounts.clone(),
@@ -256,21 +244,17 @@ impl Gateway {
             };
             let now = gw.env.now();
             gw.directory.refresh_user(&user_id, who.accounts.clone(), now);
-            if let Err(e) = gw.with_store(move |s| s.refresh_user(&who, now).map(drop)).await {
+            if let Err(e) = gw.store.refresh_user(&who, now).await {
                 tracing::error!(error = %e, "cannot save refreshed memberships");
             }
         });
     }
 
-    /// Saves the user's failure counter after it changed, flushed before
+    /// Saves the user's failure counter after it changed, durable before
     /// the answer: a crash or restart right after a lockout must not lift it.
     pub async fn save_throttle(self: &Arc<Self>, user_id: &str) {
         let counter = self.throttle.user_counter(user_id).filter(|c| *c != Default::default());
-        let user = user_id.to_string();
-        let saved = self
-            .with_store(move |s| s.put_throttle(&user, counter.as_ref()).and_then(|_| s.flush()))
-            .await;
-        if let Err(e) = saved {
+        if let Err(e) = self.store.put_throttle(user_id, counter.as_ref()).await {
             tracing::error!(error = %e, "cannot save a failure counter");
         }
     }
@@ -310,14 +294,11 @@ impl Gateway {
         self.ended(ended, EndReason::LockedOut, client).await;
     }
 
-    /// Writes a new signed-in session and flushes it: a sign-in the browser
+    /// Writes a new signed-in session, durably: a sign-in the browser
     /// was told about must survive a crash. If it cannot be written, the
     /// session is ended rather than left to vanish at the next restart.
     async fn persist_new(self: &Arc<Self>, hash: TokenHash, session: &Session) -> Result<(), StoreError> {
-        let record = session.to_record(hash);
-        let result = self
-            .with_store(move |s| s.put_session(&record).and_then(|_| s.flush()))
-            .await;
+        let result = self.store.put_session(&session.to_record(hash)).await;
         if result.is_err() {
             self.sessions.end(&hash);
         }
@@ -325,10 +306,8 @@ impl Gateway {
     }
 
     /// Ends a gateway session: in memory at once, and on disk before the
-    /// caller answers. The delete is flushed like the sign-in it undoes: a
-    /// sign-out the browser was told about must hold after a crash, or a
-    /// SIGKILL in the half second before sled's own flush would bring the
-    /// session back at the next start.
+    /// caller answers. The delete is durable like the sign-in it undoes: a
+    /// sign-out the browser was told about must hold after a crash.
     pub async fn end_session(self: &Arc<Self>, hash: &TokenHash, why: EndReason, client: Option<String>) {
         let Some(session) = self.sessions.end(hash) else {
             return;
@@ -345,7 +324,7 @@ impl Gateway {
     }
 
     /// What follows the end of sessions already out of the table: the audit,
-    /// the store delete of signed-in ones (flushed before the caller
+    /// the store delete of signed-in ones (durable before the caller
     /// answers), and, in the background, the sign-out of the dashboard
     /// sessions they held, unless the dashboard itself ended them.
     async fn ended(self: &Arc<Self>, ended: Vec<Ended>, why: EndReason, client: Option<String>) {
@@ -372,15 +351,7 @@ impl Gateway {
         if stored.is_empty() {
             return;
         }
-        let deleted = self
-            .with_store(move |s| {
-                for h in &stored {
-                    s.delete_session(h)?;
-                }
-                s.flush()
-            })
-            .await;
-        if let Err(e) = deleted {
+        if let Err(e) = self.store.delete_sessions(&stored).await {
             tracing::error!(error = %e, "cannot delete an ended session; it may return at a restart");
         }
     }
@@ -413,7 +384,7 @@ impl Gateway {
             let record = session.to_record(*hash);
             let gw = self.clone();
             tokio::spawn(async move {
-                if let Err(e) = gw.with_store(move |s| s.touch_session(&record)).await {
+                if let Err(e) = gw.store.touch_session(&record).await {
                     tracing::error!(error = %e, "cannot save a rotated session");
                 }
             });
@@ -429,17 +400,12 @@ impl Gateway {
         if gone.is_empty() && active.is_empty() {
             return;
         }
-        let result = self
-            .with_store(move |s| {
-                for h in &gone {
-                    s.delete_session(h)?;
-                }
-                for r in &active {
-                    s.touch_session(r)?;
-                }
-                Ok(())
-            })
-            .await;
+        let mut result = self.store.delete_sessions(&gone).await;
+        for r in &active {
+            if result.is_ok() {
+                result = self.store.touch_session(r).await;
+            }
+        }
         if let Err(e) = result {
             tracing::error!(error = %e, "session sweep could not write to the store");
         }

@@ -141,12 +141,15 @@ fn rotate_key(config: &std::path::Path, new_key_file: &std::path::Path) -> Resul
         key: old,
         issuer: c.second_factor.issuer.clone(),
     };
-    let changed = factors.reseal_all(&new)?;
-    let (records, _) = store.sessions();
-    for r in tfa_gateway::session::reseal(&factors.env, records, &factors.key, &new) {
-        store.put_session(&r)?;
-    }
-    store.flush()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let changed = runtime.block_on(async {
+        let changed = factors.reseal_all(&new).await?;
+        let (records, _) = store.sessions().await?;
+        for r in tfa_gateway::session::reseal(&factors.env, records, &factors.key, &new) {
+            store.put_session(&r).await?;
+        }
+        anyhow::Ok(changed)
+    })?;
     println!(
         "re-encrypted the secrets of {changed} user(s); now point second_factor.key_file (or key_env) at {} and start the gateway",
         new_key_file.display()

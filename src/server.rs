@@ -33,6 +33,8 @@ pub enum ServerError {
     Admin(#[from] crate::admin::AdminError),
     #[error("sms: {0}")]
     Sms(String),
+    #[error("cannot start the loading runtime: {0}")]
+    Runtime(String),
 }
 
 /// Builds the SMS factor from the configuration, with provider secrets
@@ -112,7 +114,14 @@ pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerE
     server.bootstrap();
 
     let sms = sms_service(&config, &env)?;
-    let gw = Gateway::new(config, env, store, key, sms)?;
+    // Loading runs on a runtime of its own: Pingora starts its runtimes
+    // only in `run_forever`.
+    let loading = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ServerError::Runtime(e.to_string()))?;
+    let gw = loading.block_on(Gateway::new(config, env, store, key, sms))?;
+    drop(loading);
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
         GatewayProxy::new(gw.clone()),
@@ -168,9 +177,6 @@ impl BackgroundService for Sweeper {
                     since = now;
                 }
             }
-        }
-        if let Err(e) = self.gw.store.flush() {
-            tracing::error!(error = %e, "cannot flush the store at shutdown");
         }
     }
 }

@@ -1,6 +1,6 @@
 //! What a user can do to their second factors, as async steps shared by the
 //! HTML pages and the JSON API: each checks what it must (password, code,
-//! lockout), runs the blocking work off the event loop, writes the audit
+//! lockout), makes the change through the store, writes the audit
 //! trail, and fails with a `Refusal` that either front end can show.
 
 mod guard;
@@ -85,20 +85,9 @@ pub struct Released {
     pub passed: Passed,
 }
 
-pub(crate) async fn blocking<T: Send + 'static>(
-    gw: &Arc<Gateway>,
-    op: impl FnOnce(&Gateway) -> Result<T, FactorError> + Send + 'static,
-) -> Result<T, Refusal> {
-    let gw = gw.clone();
-    match tokio::task::spawn_blocking(move || op(&gw)).await {
-        Ok(r) => r.map_err(Refusal::from),
-        Err(e) => Err(Refusal::internal("blocking task failed", e)),
-    }
-}
-
 pub async fn user(gw: &Arc<Gateway>, found: &Found) -> Result<UserRecord, Refusal> {
-    let id = found.session.user_id.to_string();
-    blocking(gw, move |g| Ok(g.store.user(&id)?)).await?.ok_or_else(|| {
+    let user = gw.store.user(&found.session.user_id).await;
+    user.map_err(|e| Refusal::from(FactorError::from(e)))?.ok_or_else(|| {
         Refusal::new(
             401,
             "not_signed_in",
@@ -109,7 +98,7 @@ pub async fn user(gw: &Arc<Gateway>, found: &Found) -> Result<UserRecord, Refusa
 
 pub async fn factors(gw: &Arc<Gateway>, found: &Found) -> Result<FactorsRecord, Refusal> {
     let id = found.session.user_id.to_string();
-    blocking(gw, move |g| g.factors.status(&id)).await
+    gw.factors.status(&id).await.map_err(Refusal::from)
 }
 
 /// Checks the user's password against the upstream; wrong passwords count
@@ -187,13 +176,13 @@ fn require_confirmation(gw: &Gateway, found: &Found) -> Result<(), Refusal> {
 pub async fn begin_totp(gw: &Arc<Gateway>, found: &Found) -> Result<Enrollment, Refusal> {
     require_confirmation(gw, found)?;
     let user = user(gw, found).await?;
-    blocking(gw, move |g| g.factors.begin_totp(&user.id, &user.email)).await
+    gw.factors.begin_totp(&user.id, &user.email).await.map_err(Refusal::from)
 }
 
 pub async fn current_enrollment(gw: &Arc<Gateway>, found: &Found) -> Result<Option<Enrollment>, Refusal> {
     require_confirmation(gw, found)?;
     let user = user(gw, found).await?;
-    blocking(gw, move |g| g.factors.current_enrollment(&user.id, &user.email)).await
+    gw.factors.current_enrollment(&user.id, &user.email).await.map_err(Refusal::from)
 }
 
 /// Turns TOTP on with the first code from the app; returns recovery codes.
@@ -207,7 +196,7 @@ pub async fn confirm_totp(
     let user_id = found.session.user_id.to_string();
     let guess = guard::start(gw, &user_id, client, ENROLLMENT_CODE)?;
     let id = user_id.clone();
-    let codes = match blocking(gw, move |g| g.factors.confirm_totp(&id, &code)).await {
+    let codes = match gw.factors.confirm_totp(&id, &code).await.map_err(Refusal::from) {
         Ok(codes) => codes,
         Err(r) if r.error == "wrong_code" => return Err(guard::refusal(&guess.wrong().await, r)),
         Err(r) => return Err(r),
@@ -227,7 +216,7 @@ pub async fn confirm_totp(
 pub async fn disable_totp(gw: &Arc<Gateway>, found: &Found, client: Option<&str>) -> Result<(), Refusal> {
     let user_id = found.session.user_id.to_string();
     let id = user_id.clone();
-    blocking(gw, move |g| g.factors.disable(&id)).await?;
+    gw.factors.disable(&id).await.map_err(Refusal::from)?;
     gw.directory.set_factor(&user_id, Factor::Totp, false);
     gw.audit(
         "totp_disabled",
@@ -241,7 +230,7 @@ pub async fn disable_totp(gw: &Arc<Gateway>, found: &Found, client: Option<&str>
 pub async fn regenerate(gw: &Arc<Gateway>, found: &Found, client: Option<&str>) -> Result<Vec<String>, Refusal> {
     let user_id = found.session.user_id.to_string();
     let id = user_id.clone();
-    let codes = blocking(gw, move |g| g.factors.regenerate(&id)).await?;
+    let codes = gw.factors.regenerate(&id).await.map_err(Refusal::from)?;
     gw.audit(
         "recovery_codes_regenerated",
         Some(&user_id),
@@ -272,7 +261,7 @@ pub async fn pass_challenge(
             .acquire()
             .await
             .map_err(|e| Refusal::internal("code checks closed", e))?;
-        blocking(gw, move |g| g.factors.verify_login(&id, &typed)).await?
+        gw.factors.verify_login(&id, &typed).await.map_err(Refusal::from)?
     };
     if passed.is_none() && sms::redeem_sign_in(gw, &user_id, &code) {
         passed = Some(Passed::Sms);
@@ -356,22 +345,18 @@ pub async fn set_requirement(
         .account_name(account_id)
         .unwrap_or_else(|| account_id.to_string());
     let (id, by) = (account_id.to_string(), user_id.clone());
-    let record = blocking(gw, move |g| {
-        let mut acc = g
-            .store
-            .account(&id)?
-            .unwrap_or_else(|| crate::store::AccountRecord::new(&id, &name));
-        if acc.require_2fa != require {
-            acc.require_2fa = require;
-            acc.require_changed_by = Some(by);
-            acc.require_changed_at = Some(now);
-            acc.grace_until = (require && grace > 0).then_some(now + grace);
-        }
-        g.store.put_account(&acc)?;
-        g.store.flush()?;
-        Ok(acc)
-    })
-    .await?;
+    let record = gw
+        .store
+        .update_account::<FactorError>(&id, &name, |acc| {
+            if acc.require_2fa != require {
+                acc.require_2fa = require;
+                acc.require_changed_by = Some(by.clone());
+                acc.require_changed_at = Some(now);
+                acc.grace_until = (require && grace > 0).then_some(now + grace);
+            }
+            Ok(())
+        })
+        .await?;
     gw.directory.put_account(&record);
     let kind = if require { "requirement_on" } else { "requirement_off" };
     gw.audit_account(

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{blocking, guard, Refusal, ENROLLMENT_CODE};
+use super::{guard, Refusal, ENROLLMENT_CODE};
 use crate::directory::Factor;
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
@@ -124,7 +124,7 @@ pub async fn verify(gw: &Arc<Gateway>, found: &Found, code: &str, client: Option
     };
     guess.right().await;
     let (id, p) = (user_id.clone(), phone.clone());
-    blocking(gw, move |g| g.factors.enable_sms(&id, &p)).await?;
+    gw.factors.enable_sms(&id, &p).await.map_err(Refusal::from)?;
     gw.directory.set_factor(&user_id, Factor::Sms, true);
     Metrics::inc(&gw.metrics.enrollments);
     gw.audit(
@@ -139,7 +139,7 @@ pub async fn verify(gw: &Arc<Gateway>, found: &Found, code: &str, client: Option
 pub async fn disable(gw: &Arc<Gateway>, found: &Found, client: Option<&str>) -> Result<(), Refusal> {
     let user_id = found.session.user_id.to_string();
     let id = user_id.clone();
-    blocking(gw, move |g| g.factors.disable_sms(&id)).await?;
+    gw.factors.disable_sms(&id).await.map_err(Refusal::from)?;
     gw.directory.set_factor(&user_id, Factor::Sms, false);
     gw.audit(
         "sms_disabled",
@@ -155,8 +155,7 @@ pub async fn send_sign_in_code(gw: &Arc<Gateway>, found: &Found, client: Option<
     service(gw)?;
     let user_id = found.session.user_id.to_string();
     let id = user_id.clone();
-    let phone = blocking(gw, move |g| g.factors.sms_phone(&id))
-        .await?
+    let phone = gw.factors.sms_phone(&id).await.map_err(Refusal::from)?
         .ok_or_else(|| Refusal::new(409, "sms_not_enabled", "SMS codes are not set up for this account."))?;
     send_code(gw, &user_id, &phone, Purpose::SignIn, client).await?;
     Ok(phone.masked())

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::gateway::Gateway;
 use crate::identity::Role;
-use crate::store::{AccountRecord, AuditEvent, StoreError, UserRecord};
+use crate::store::{AuditEvent, StoreError, UserRecord};
 
 /// An answer of the admin API.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,17 +41,6 @@ fn store_failed(e: impl std::fmt::Display) -> AdminReply {
     AdminReply::error(503, "unavailable", "The store could not be read or written.")
 }
 
-async fn blocking<T: Send + 'static>(
-    gw: &Arc<Gateway>,
-    op: impl FnOnce(&Gateway) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, AdminReply> {
-    let gw = gw.clone();
-    match tokio::task::spawn_blocking(move || op(&gw)).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(store_failed(e)),
-        Err(e) => Err(store_failed(e)),
-    }
-}
 
 /// Routes one admin request. `path` has no query; `query` is parsed.
 pub async fn route(
@@ -91,18 +80,14 @@ struct ActivationBody {
 async fn activation(gw: &Arc<Gateway>, id: &str, body: &[u8]) -> Result<AdminReply, AdminReply> {
     let b: ActivationBody = serde_json::from_slice(body)
         .map_err(|e| AdminReply::error(400, "bad_request", &format!("expected {{\"active\": bool}}: {e}")))?;
-    let id_owned = id.to_string();
-    let acc = blocking(gw, move |g| {
-        let mut acc = g
-            .store
-            .account(&id_owned)?
-            .unwrap_or_else(|| AccountRecord::new(&id_owned, &id_owned));
-        acc.active = Some(b.active);
-        g.store.put_account(&acc)?;
-        g.store.flush()?;
-        Ok(acc)
-    })
-    .await?;
+    let acc = gw
+        .store
+        .update_account::<StoreError>(id, id, |acc| {
+            acc.active = Some(b.active);
+            Ok(())
+        })
+        .await
+        .map_err(store_failed)?;
     gw.directory.put_account(&acc);
     let kind = if b.active { "activation_on" } else { "activation_off" };
     gw.audit_account(kind, None, Some(id), None, "by the operator".into());
@@ -110,31 +95,31 @@ async fn activation(gw: &Arc<Gateway>, id: &str, body: &[u8]) -> Result<AdminRep
 }
 
 async fn account(gw: &Arc<Gateway>, id: &str) -> Result<AdminReply, AdminReply> {
-    let id_owned = id.to_string();
-    let (acc, users) = blocking(gw, move |g| {
-        let Some(acc) = g.store.account(&id_owned)? else {
+    let (acc, users) = async {
+        let Some(acc) = gw.store.account(id).await? else {
             return Ok((None, Vec::new()));
         };
         let mut users = Vec::new();
-        for u in g.store.users()? {
-            let Some(m) = u.accounts.iter().find(|m| m.account_id == id_owned) else {
+        for u in gw.store.users().await? {
+            let Some(m) = u.accounts.iter().find(|m| m.account_id == id) else {
                 continue;
             };
-            let f = g.store.factors(&u.id)?;
+            let f = gw.store.factors(&u.id).await?;
             users.push(json!({
                 "id": u.id,
                 "email": u.email,
                 "role": match m.role { Role::Owner => "owner", Role::Member => "member" },
-                "has_2fa": g.directory.has_second_factor(&u.id),
+                "has_2fa": gw.directory.has_second_factor(&u.id),
                 "totp_enabled": f.totp_on(),
                 "sms_enabled": f.sms_on(),
                 "recovery_codes_left": f.recovery_left(),
                 "last_login": u.last_login,
             }));
         }
-        Ok((Some(acc), users))
-    })
-    .await?;
+        Ok::<_, StoreError>((Some(acc), users))
+    }
+    .await
+    .map_err(store_failed)?;
     let acc = acc.ok_or_else(|| AdminReply::error(404, "not_found", "No such account is known to the gateway."))?;
     // One rule for "has a second factor", the one enforcement and the pages
     // use (`Directory::has_second_factor`): TOTP, or SMS where it is allowed.
@@ -189,17 +174,17 @@ fn find_user(users: Vec<UserRecord>, key: &str) -> Result<UserRecord, AdminReply
 /// Removes a user's second factor. Their signed-in sessions stay signed in;
 /// an account requirement sends them to enrollment at their next request.
 async fn reset_user(gw: &Arc<Gateway>, key: &str) -> Result<AdminReply, AdminReply> {
-    let key_owned = key.to_string();
-    let user = blocking(gw, move |g| Ok(find_user(g.store.users()?, &key_owned))).await??;
-    let id_owned = user.id.clone();
-    let removed = blocking(gw, move |g| {
-        g.store.update_factors::<_, StoreError>(&id_owned, |f| {
+    let users = gw.store.users().await.map_err(store_failed)?;
+    let user = find_user(users, key)?;
+    let removed = gw
+        .store
+        .update_factors::<_, StoreError>(&user.id, |f| {
             let had = f.enabled() || f.pending_totp.is_some();
             *f = Default::default();
             Ok(had)
         })
-    })
-    .await?;
+        .await
+        .map_err(store_failed)?;
     let id = user.id.as_str();
     gw.directory.set_factor(id, crate::directory::Factor::Totp, false);
     gw.directory.set_factor(id, crate::directory::Factor::Sms, false);
@@ -240,10 +225,10 @@ async fn audit(gw: &Arc<Gateway>, query: &HashMap<String, String>) -> Result<Adm
             .filter(|n| (1..=10_000).contains(n))
             .ok_or_else(|| AdminReply::error(400, "bad_request", "limit must be a number from 1 to 10000"))?,
     };
-    let events = blocking(gw, move |g| {
+    let events = async {
         let users = match (&user, &account) {
             (None, None) => Vec::new(),
-            _ => g.store.users()?,
+            _ => gw.store.users().await?,
         };
         // A user may be named by email here too; an unknown one simply has no events.
         let user = user.map(|key| find_user(users.clone(), &key).map_or(key, |u| u.id));
@@ -255,10 +240,12 @@ async fn audit(gw: &Arc<Gateway>, query: &HashMap<String, String>) -> Result<Adm
                 .collect(),
             None => HashSet::new(),
         };
-        g.store
+        gw.store
             .audit_query(limit, |e| about(e, user.as_deref(), account.as_deref(), &members))
-    })
-    .await?;
+            .await
+    }
+    .await
+    .map_err(store_failed)?;
     Ok(AdminReply::json(200, json!({ "events": events })))
 }
 

@@ -1,13 +1,12 @@
 //! Bulk import for tools that prepare a data folder before a gateway starts
 //! on it (the load harness seeds a million users this way): whole batches
-//! of records written per tree with one sled batch each, no reads, no
-//! per-record flush. Not used by the gateway itself.
-
-use sled::Batch;
+//! of records written per table in one commit each, no reads. Not used by
+//! the gateway itself.
 
 use super::factors::FACTORS_V;
 use super::{
-    record, AccountRecord, FactorsRecord, SessionRecord, Store, StoreError, UserRecord, ACCOUNT_V, SESSION_V, USER_V,
+    record, AccountRecord, Entry, FactorsRecord, SessionRecord, Store, StoreError, Table, UserRecord, ACCOUNT_V,
+    SESSION_V, USER_V,
 };
 
 /// Records to write as they are, replacing any with the same key.
@@ -21,30 +20,41 @@ pub struct Import {
 }
 
 impl Store {
-    /// Writes every record of `import`, one batch per tree. Call `flush`
-    /// afterwards to have them on disk.
-    pub fn import(&self, import: &Import) -> Result<(), StoreError> {
-        let mut users = Batch::default();
-        for u in &import.users {
-            users.insert(u.id.as_bytes(), record::encode(USER_V, u)?);
-        }
-        let mut accounts = Batch::default();
-        for a in &import.accounts {
-            accounts.insert(a.id.as_bytes(), record::encode(ACCOUNT_V, a)?);
-        }
-        let mut factors = Batch::default();
-        for (id, f) in &import.factors {
-            factors.insert(id.as_bytes(), record::encode(FACTORS_V, f)?);
-        }
-        let mut sessions = Batch::default();
-        for s in &import.sessions {
-            sessions.insert(&s.token_hash, record::encode(SESSION_V, s)?);
-        }
-        self.users.apply_batch(users)?;
-        self.accounts.apply_batch(accounts)?;
-        self.factors.apply_batch(factors)?;
-        self.sessions.apply_batch(sessions)?;
-        Ok(())
+    /// Writes every record of `import`, one commit per table.
+    pub async fn import(&self, import: &Import) -> Result<(), StoreError> {
+        let encode = |items: Vec<Result<Entry, StoreError>>| items.into_iter().collect::<Result<Vec<_>, _>>();
+        let users = encode(
+            import
+                .users
+                .iter()
+                .map(|u| Ok((u.id.as_bytes().to_vec(), record::encode(USER_V, u)?)))
+                .collect(),
+        )?;
+        let accounts = encode(
+            import
+                .accounts
+                .iter()
+                .map(|a| Ok((a.id.as_bytes().to_vec(), record::encode(ACCOUNT_V, a)?)))
+                .collect(),
+        )?;
+        let factors = encode(
+            import
+                .factors
+                .iter()
+                .map(|(id, f)| Ok((id.as_bytes().to_vec(), record::encode(FACTORS_V, f)?)))
+                .collect(),
+        )?;
+        let sessions = encode(
+            import
+                .sessions
+                .iter()
+                .map(|s| Ok((s.token_hash.to_vec(), record::encode(SESSION_V, s)?)))
+                .collect(),
+        )?;
+        self.backend.put_many(Table::Users, users).await?;
+        self.backend.put_many(Table::Accounts, accounts).await?;
+        self.backend.put_many(Table::Factors, factors).await?;
+        self.backend.put_many(Table::Sessions, sessions).await
     }
 }
 
@@ -52,8 +62,8 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[test]
-    fn imported_records_read_back_as_written() {
+    #[tokio::test]
+    async fn imported_records_read_back_as_written() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let import = Import {
@@ -75,10 +85,10 @@ mod tests {
                 sealed_upstream_cookie: None,
             }],
         };
-        s.import(&import).unwrap();
-        assert_eq!(s.users().unwrap(), import.users);
-        assert_eq!(s.account("a").unwrap(), Some(import.accounts[0].clone()));
-        assert_eq!(s.factor_users().unwrap(), ["u-1"]);
-        assert_eq!(s.sessions().0, import.sessions);
+        s.import(&import).await.unwrap();
+        assert_eq!(s.users().await.unwrap(), import.users);
+        assert_eq!(s.account("a").await.unwrap(), Some(import.accounts[0].clone()));
+        assert_eq!(s.factor_users().await.unwrap(), ["u-1"]);
+        assert_eq!(s.sessions().await.unwrap().0, import.sessions);
     }
 }

@@ -1,12 +1,13 @@
 //! Second-factor records: one per user, holding the sealed TOTP secret, its
 //! replay guard (the last accepted time step), an enrollment in progress and
 //! the recovery code hashes. Updates are compare-and-swap, so two sessions
-//! racing with the same code cannot both consume it, and are flushed before
-//! the caller answers: a consumed code must stay consumed after a crash.
+//! (or replicas) racing with the same code cannot both consume it, and are
+//! durable before the caller answers: a consumed code must stay consumed
+//! after a crash.
 
 use serde::{Deserialize, Serialize};
 
-use super::{record, Store, StoreError};
+use super::{Store, StoreError, Table};
 use crate::env::UnixSeconds;
 
 pub(super) const FACTORS_V: u8 = 1;
@@ -73,51 +74,35 @@ impl FactorsRecord {
 
 impl Store {
     /// The ids of every user with a second-factor record.
-    pub fn factor_users(&self) -> Result<Vec<String>, StoreError> {
-        self.count_read();
-        self.factors
-            .iter()
-            .keys()
-            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
-            .collect()
-    }
-
-    pub fn factors(&self, user_id: &str) -> Result<FactorsRecord, StoreError> {
+    pub async fn factor_users(&self) -> Result<Vec<String>, StoreError> {
         self.count_read();
         Ok(self
-            .factors
-            .get(user_id.as_bytes())?
-            .map(|b| record::decode("factors", FACTORS_V, &b))
-            .transpose()?
+            .backend
+            .keys(Table::Factors)
+            .await?
+            .into_iter()
+            .map(|k| String::from_utf8_lossy(&k).into_owned())
+            .collect())
+    }
+
+    pub async fn factors(&self, user_id: &str) -> Result<FactorsRecord, StoreError> {
+        Ok(self
+            .get(Table::Factors, FACTORS_V, user_id.as_bytes())
+            .await?
             .unwrap_or_default())
     }
 
-    /// Applies `change` atomically to the user's record and flushes it.
-    /// `change` may run more than once if another update wins the race, so it
-    /// must only compute from its input. Its error aborts without writing.
-    pub fn update_factors<T, E: From<StoreError>>(
+    /// Applies `change` atomically to the user's record and commits it
+    /// before returning. `change` may run more than once if another update
+    /// wins the race, so it must only compute from its input. Its error
+    /// aborts without writing.
+    pub async fn update_factors<T, E: From<StoreError>>(
         &self,
         user_id: &str,
-        mut change: impl FnMut(&mut FactorsRecord) -> Result<T, E>,
+        change: impl FnMut(&mut FactorsRecord) -> Result<T, E>,
     ) -> Result<T, E> {
-        loop {
-            self.count_read();
-            let old = self.factors.get(user_id.as_bytes()).map_err(StoreError::from)?;
-            let mut rec: FactorsRecord = match &old {
-                Some(b) => record::decode("factors", FACTORS_V, b)?,
-                None => FactorsRecord::default(),
-            };
-            let out = change(&mut rec)?;
-            let new = record::encode(FACTORS_V, &rec)?;
-            let swapped = self
-                .factors
-                .compare_and_swap(user_id.as_bytes(), old, Some(new))
-                .map_err(StoreError::from)?;
-            if swapped.is_ok() {
-                self.flush()?;
-                return Ok(out);
-            }
-        }
+        self.update(Table::Factors, FACTORS_V, user_id.as_bytes(), FactorsRecord::default, change)
+            .await
     }
 }
 
@@ -125,11 +110,11 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[test]
-    fn factors_default_to_nothing_and_updates_persist() {
+    #[tokio::test]
+    async fn factors_default_to_nothing_and_updates_persist() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
-        assert!(!s.factors("u").unwrap().enabled());
+        assert!(!s.factors("u").await.unwrap().enabled());
         s.update_factors::<_, StoreError>("u", |f| {
             f.totp = Some(TotpFactor {
                 sealed_secret: vec![1],
@@ -142,16 +127,17 @@ mod tests {
             }];
             Ok(())
         })
+        .await
         .unwrap();
         drop(s);
         let s = super::super::tests::reopen(dir.path());
-        let f = s.factors("u").unwrap();
+        let f = s.factors("u").await.unwrap();
         assert!(f.enabled());
         assert_eq!(f.recovery_left(), 1);
     }
 
-    #[test]
-    fn failed_change_writes_nothing() {
+    #[tokio::test]
+    async fn failed_change_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let r: Result<(), StoreError> = s.update_factors("u", |f| {
@@ -160,8 +146,9 @@ mod tests {
                 used_at: None,
             });
             Err(StoreError::Encode("no".into()))
-        });
+        })
+        .await;
         assert!(r.is_err());
-        assert_eq!(s.factors("u").unwrap().recovery_left(), 0);
+        assert_eq!(s.factors("u").await.unwrap().recovery_left(), 0);
     }
 }

@@ -1,13 +1,18 @@
-//! The gateway's durable state in sled: users, accounts, sessions, second
-//! factors and the audit trail, each in its own tree, each record versioned. This is the only
-//! module that knows sled; everything else sees typed records. Calls block,
-//! so async callers run them on the blocking pool. Every read is counted
-//! (`reads`), so tests and metrics can show that requests do not read it.
+//! The gateway's durable state: users, accounts, sessions, second factors,
+//! failure counters and the audit trail as typed, versioned records. The
+//! domain talks to `Store`, whose calls are async and durable when they
+//! return; a `Backend` (`sled.rs`, the embedded default, or `postgres.rs`)
+//! keeps the encoded records. Nothing outside this module knows which one.
+//! Every read is counted (`reads`), so tests and metrics can show that
+//! requests do not read it.
 
+mod backend;
 mod bulk;
 mod factors;
 mod record;
+mod sled;
 
+pub use backend::{AuditCursor, Backend, Entry, Table};
 pub use bulk::Import;
 
 pub use factors::{FactorsRecord, PendingTotp, RecoveryCode, SmsFactor, TotpFactor};
@@ -16,6 +21,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::env::UnixSeconds;
@@ -24,10 +30,11 @@ use crate::throttle::Counter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the store at {path}: {source} (is another gateway running on this data directory?)")]
-    Open { path: String, source: sled::Error },
+    #[error("cannot open {what}: {detail}")]
+    Open { what: String, detail: String },
+    /// The database failed or cannot be reached; the change was not made.
     #[error("store I/O failed: {0}")]
-    Io(#[from] sled::Error),
+    Io(String),
     #[error("cannot encode a record: {0}")]
     Encode(String),
     #[error("a record in tree {tree} is unreadable: {detail}")]
@@ -111,50 +118,40 @@ pub struct AuditEvent {
     pub detail: String,
 }
 
+/// The audit trail is read in pages of this many events.
+const AUDIT_PAGE: usize = 256;
+
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    users: sled::Tree,
-    accounts: sled::Tree,
-    sessions: sled::Tree,
-    audit: sled::Tree,
-    factors: sled::Tree,
-    throttle: sled::Tree,
+    backend: Arc<dyn Backend>,
     /// Reads of records since the store was opened, shared by every clone.
     reads: Arc<AtomicU64>,
 }
 
-/// sled's page cache. Its default, 1 GiB, is for a database that serves
-/// reads; this one is read in full once at start-up (into the in-memory
-/// directory and session table) and then mostly written, so a large cache
-/// only holds pages nobody asks for again (BENCHMARKS.md: 1.6 GiB resident
-/// with a million users at the default).
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
-
 impl Store {
+    /// Opens (or creates) the embedded store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir.join("store"))
-            .flush_every_ms(Some(500))
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|source| StoreError::Open {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        Ok(Store {
-            users: db.open_tree("users")?,
-            accounts: db.open_tree("accounts")?,
-            sessions: db.open_tree("sessions")?,
-            audit: db.open_tree("audit")?,
-            factors: db.open_tree("factors")?,
-            throttle: db.open_tree("throttle")?,
-            db,
-            reads: Arc::default(),
-        })
+        Ok(Store::with_backend(Arc::new(sled::SledBackend::open(dir)?)))
     }
 
-    /// How many reads (single records or whole-tree scans) this store has
+    pub fn with_backend(backend: Arc<dyn Backend>) -> Store {
+        Store {
+            backend,
+            reads: Arc::default(),
+        }
+    }
+
+    /// The backend's own calls, for the conformance suite and `store copy`.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// Which store this is, for logs: never a password.
+    pub fn describe(&self) -> String {
+        self.backend.describe()
+    }
+
+    /// How many reads (single records or whole-table scans) this store has
     /// served since it was opened. Writes that only replace a record are
     /// not counted; read-modify-write updates are.
     pub fn reads(&self) -> u64 {
@@ -165,187 +162,225 @@ impl Store {
         self.reads.fetch_add(1, Ordering::Relaxed);
     }
 
+    async fn get<T: DeserializeOwned>(&self, table: Table, version: u8, key: &[u8]) -> Result<Option<T>, StoreError> {
+        self.count_read();
+        self.backend
+            .get(table, key)
+            .await?
+            .map(|b| record::decode(table.name(), version, &b))
+            .transpose()
+    }
+
+    async fn all<T: DeserializeOwned>(&self, table: Table, version: u8) -> Result<Vec<T>, StoreError> {
+        self.count_read();
+        self.backend
+            .scan(table)
+            .await?
+            .iter()
+            .map(|(_, v)| record::decode(table.name(), version, v))
+            .collect()
+    }
+
+    /// Applies `change` atomically to one record (`fresh` when there is
+    /// none) and commits it. `change` may run more than once if another
+    /// writer wins the race, so it must only compute from its input; its
+    /// error aborts without writing.
+    async fn update<R, T, E>(
+        &self,
+        table: Table,
+        version: u8,
+        key: &[u8],
+        fresh: impl Fn() -> R,
+        mut change: impl FnMut(&mut R) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        R: Serialize + DeserializeOwned,
+        E: From<StoreError>,
+    {
+        loop {
+            self.count_read();
+            let old = self.backend.get(table, key).await?;
+            let mut rec = match &old {
+                Some(b) => record::decode(table.name(), version, b)?,
+                None => fresh(),
+            };
+            let out = change(&mut rec)?;
+            let new = record::encode(version, &rec)?;
+            if self.backend.swap(table, key, old, Some(new)).await? {
+                return Ok(out);
+            }
+        }
+    }
+
     /// Records what the upstream said about a user at sign-in, keeping the
     /// first time the gateway saw them.
-    pub fn remember_user(&self, who: &Identity, now: UnixSeconds) -> Result<UserRecord, StoreError> {
-        self.put_identity(who, now, true)
+    pub async fn remember_user(&self, who: &Identity, now: UnixSeconds) -> Result<UserRecord, StoreError> {
+        self.put_identity(who, now, true).await
     }
 
     /// Records memberships learned by a refresh; not a sign-in.
-    pub fn refresh_user(&self, who: &Identity, now: UnixSeconds) -> Result<UserRecord, StoreError> {
-        self.put_identity(who, now, false)
+    pub async fn refresh_user(&self, who: &Identity, now: UnixSeconds) -> Result<UserRecord, StoreError> {
+        self.put_identity(who, now, false).await
     }
 
-    fn put_identity(&self, who: &Identity, now: UnixSeconds, login: bool) -> Result<UserRecord, StoreError> {
-        let known = self.user(&who.user_id)?;
-        let rec = UserRecord {
+    async fn put_identity(&self, who: &Identity, now: UnixSeconds, login: bool) -> Result<UserRecord, StoreError> {
+        let fresh = || UserRecord {
             id: who.user_id.clone(),
-            email: who.email.clone(),
-            accounts: who.accounts.clone(),
-            first_seen: known.as_ref().map_or(now, |u| u.first_seen),
-            last_login: match (&known, login) {
-                (Some(u), false) => u.last_login,
-                _ => now,
-            },
+            email: String::new(),
+            accounts: Vec::new(),
+            first_seen: now,
+            last_login: now,
         };
-        self.users.insert(rec.id.as_bytes(), record::encode(USER_V, &rec)?)?;
+        let rec = self
+            .update(Table::Users, USER_V, who.user_id.as_bytes(), fresh, |u: &mut UserRecord| {
+                u.email = who.email.clone();
+                u.accounts = who.accounts.clone();
+                if login {
+                    u.last_login = now;
+                }
+                Ok::<_, StoreError>(u.clone())
+            })
+            .await?;
         for m in &who.accounts {
             // Only the name comes from the upstream; the flags are ours.
-            let mut acc = self
-                .account(&m.account_id)?
-                .unwrap_or_else(|| AccountRecord::new(&m.account_id, &m.account_name));
-            acc.name = m.account_name.clone();
-            self.put_account(&acc)?;
+            self.update_account(&m.account_id, &m.account_name, |a| {
+                a.name = m.account_name.clone();
+                Ok::<_, StoreError>(())
+            })
+            .await?;
         }
         Ok(rec)
     }
 
-    pub fn put_account(&self, acc: &AccountRecord) -> Result<(), StoreError> {
-        self.accounts
-            .insert(acc.id.as_bytes(), record::encode(ACCOUNT_V, acc)?)?;
-        Ok(())
+    /// Changes an account's record atomically (a new one is named
+    /// `name`) and returns it as committed.
+    pub async fn update_account<E: From<StoreError>>(
+        &self,
+        id: &str,
+        name: &str,
+        mut change: impl FnMut(&mut AccountRecord) -> Result<(), E>,
+    ) -> Result<AccountRecord, E> {
+        let fresh = || AccountRecord::new(id, name);
+        self.update(Table::Accounts, ACCOUNT_V, id.as_bytes(), fresh, |a| {
+            change(a)?;
+            Ok(a.clone())
+        })
+        .await
     }
 
     /// Every account the gateway knows.
-    pub fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
-        self.count_read();
-        self.accounts
-            .iter()
-            .map(|item| {
-                let (_, v) = item?;
-                record::decode("accounts", ACCOUNT_V, &v)
-            })
-            .collect()
+    pub async fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
+        self.all(Table::Accounts, ACCOUNT_V).await
     }
 
     /// Every user the gateway knows.
-    pub fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        self.count_read();
-        self.users
-            .iter()
-            .map(|item| {
-                let (_, v) = item?;
-                record::decode("users", USER_V, &v)
-            })
-            .collect()
+    pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.all(Table::Users, USER_V).await
     }
 
-    pub fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.count_read();
-        self.users
-            .get(id.as_bytes())?
-            .map(|b| record::decode("users", USER_V, &b))
-            .transpose()
+    pub async fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.get(Table::Users, USER_V, id.as_bytes()).await
     }
 
-    pub fn account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
-        self.count_read();
-        self.accounts
-            .get(id.as_bytes())?
-            .map(|b| record::decode("accounts", ACCOUNT_V, &b))
-            .transpose()
+    pub async fn account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
+        self.get(Table::Accounts, ACCOUNT_V, id.as_bytes()).await
     }
 
-    pub fn put_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
-        self.sessions.insert(s.token_hash, record::encode(SESSION_V, s)?)?;
-        Ok(())
+    pub async fn put_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        self.backend
+            .put(Table::Sessions, &s.token_hash, record::encode(SESSION_V, s)?)
+            .await
     }
 
     /// Updates a stored session only if it is still there, so activity saved
     /// late can never bring back a session that was ended meanwhile.
-    pub fn touch_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
-        let bytes = record::encode(SESSION_V, s)?;
-        self.sessions
-            .update_and_fetch(s.token_hash, |old| old.map(|_| bytes.clone()))?;
-        Ok(())
+    pub async fn touch_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        self.backend
+            .replace(Table::Sessions, &s.token_hash, record::encode(SESSION_V, s)?)
+            .await
+            .map(drop)
     }
 
-    pub fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
-        self.sessions.remove(token_hash)?;
-        Ok(())
+    pub async fn delete_sessions(&self, token_hashes: &[[u8; 32]]) -> Result<(), StoreError> {
+        if token_hashes.is_empty() {
+            return Ok(());
+        }
+        let keys = token_hashes.iter().map(|h| h.to_vec()).collect();
+        self.backend.delete(Table::Sessions, keys).await
     }
 
     /// Every stored session; unreadable ones are skipped and reported, since
     /// one bad record must not keep the gateway from starting.
-    pub fn sessions(&self) -> (Vec<SessionRecord>, Vec<StoreError>) {
+    pub async fn sessions(&self) -> Result<(Vec<SessionRecord>, Vec<StoreError>), StoreError> {
         self.count_read();
         let mut ok = Vec::new();
         let mut bad = Vec::new();
-        for item in self.sessions.iter() {
-            match item
-                .map_err(StoreError::from)
-                .and_then(|(_, v)| record::decode("sessions", SESSION_V, &v))
-            {
+        for (_, v) in self.backend.scan(Table::Sessions).await? {
+            match record::decode("sessions", SESSION_V, &v) {
                 Ok(s) => ok.push(s),
                 Err(e) => bad.push(e),
             }
         }
-        (ok, bad)
+        Ok((ok, bad))
     }
 
-    /// Appends an event. Keys are a time-ordered id so the newest are read first.
-    pub fn audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        let seq = self.db.generate_id()?;
-        let mut key = event.at.to_be_bytes().to_vec();
-        key.extend_from_slice(&seq.to_be_bytes());
-        self.audit.insert(key, record::encode(AUDIT_V, event)?)?;
-        Ok(())
+    /// Appends an event to the audit trail.
+    pub async fn audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.backend
+            .append_audit(event.at, record::encode(AUDIT_V, event)?)
+            .await
     }
 
     /// The newest `limit` audit events that `wanted` keeps.
-    pub fn audit_query(
+    pub async fn audit_query(
         &self,
         limit: usize,
         wanted: impl Fn(&AuditEvent) -> bool,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         self.count_read();
         let mut out = Vec::new();
-        for item in self.audit.iter().rev() {
-            if out.len() >= limit {
-                break;
-            }
-            let (_, v) = item?;
-            let e: AuditEvent = record::decode("audit", AUDIT_V, &v)?;
-            if wanted(&e) {
-                out.push(e);
+        let mut before = None;
+        while out.len() < limit {
+            let page = self.backend.audit_page(before.take(), AUDIT_PAGE).await?;
+            let Some((last, _)) = page.last() else { break };
+            before = Some(last.clone());
+            for (_, v) in &page {
+                let e: AuditEvent = record::decode("audit", AUDIT_V, v)?;
+                if wanted(&e) && out.len() < limit {
+                    out.push(e);
+                }
             }
         }
         Ok(out)
     }
 
     /// Saves a user's failure counter; `None` removes it (after a success).
-    pub fn put_throttle(&self, user_id: &str, counter: Option<&Counter>) -> Result<(), StoreError> {
+    pub async fn put_throttle(&self, user_id: &str, counter: Option<&Counter>) -> Result<(), StoreError> {
+        let key = user_id.as_bytes();
         match counter {
             Some(c) => {
-                self.throttle
-                    .insert(user_id.as_bytes(), record::encode(THROTTLE_V, c)?)?;
+                self.backend
+                    .put(Table::Throttle, key, record::encode(THROTTLE_V, c)?)
+                    .await
             }
-            None => {
-                self.throttle.remove(user_id.as_bytes())?;
-            }
+            None => self.backend.delete(Table::Throttle, vec![key.to_vec()]).await,
         }
-        Ok(())
     }
 
     /// Every saved user failure counter.
-    pub fn throttles(&self) -> Result<Vec<(String, Counter)>, StoreError> {
+    pub async fn throttles(&self) -> Result<Vec<(String, Counter)>, StoreError> {
         self.count_read();
-        self.throttle
+        self.backend
+            .scan(Table::Throttle)
+            .await?
             .iter()
-            .map(|item| {
-                let (k, v) = item?;
+            .map(|(k, v)| {
                 Ok((
-                    String::from_utf8_lossy(&k).into_owned(),
-                    record::decode("throttle", THROTTLE_V, &v)?,
+                    String::from_utf8_lossy(k).into_owned(),
+                    record::decode("throttle", THROTTLE_V, v)?,
                 ))
             })
             .collect()
-    }
-
-    /// Waits until everything written so far is on disk.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
     }
 }
 
@@ -378,12 +413,12 @@ mod tests {
         Store::open(dir).unwrap()
     }
 
-    #[test]
-    fn users_and_sessions_survive_reopening() {
+    #[tokio::test]
+    async fn users_and_sessions_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = Store::open(dir.path()).unwrap();
-            s.remember_user(&bob(), 100).unwrap();
+            s.remember_user(&bob(), 100).await.unwrap();
             s.put_session(&SessionRecord {
                 token_hash: [1; 32],
                 user_id: "u-bob".into(),
@@ -392,19 +427,19 @@ mod tests {
                 last_seen: 100,
                 sealed_upstream_cookie: None,
             })
+            .await
             .unwrap();
-            s.flush().unwrap();
         }
         let s = reopen(dir.path());
-        assert_eq!(s.user("u-bob").unwrap().unwrap().email, "bob@acme.test");
-        assert_eq!(s.account("acme").unwrap().unwrap().name, "Acme");
-        let (sessions, errors) = s.sessions();
+        assert_eq!(s.user("u-bob").await.unwrap().unwrap().email, "bob@acme.test");
+        assert_eq!(s.account("acme").await.unwrap().unwrap().name, "Acme");
+        let (sessions, errors) = s.sessions().await.unwrap();
         assert_eq!(sessions.len(), 1);
         assert!(errors.is_empty());
     }
 
-    #[test]
-    fn touching_an_ended_session_does_not_bring_it_back() {
+    #[tokio::test]
+    async fn touching_an_ended_session_does_not_bring_it_back() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let r = SessionRecord {
@@ -415,23 +450,23 @@ mod tests {
             last_seen: 1,
             sealed_upstream_cookie: None,
         };
-        s.put_session(&r).unwrap();
-        s.delete_session(&r.token_hash).unwrap();
-        s.touch_session(&SessionRecord { last_seen: 9, ..r }).unwrap();
-        assert!(s.sessions().0.is_empty());
+        s.put_session(&r).await.unwrap();
+        s.delete_sessions(&[r.token_hash]).await.unwrap();
+        s.touch_session(&SessionRecord { last_seen: 9, ..r }).await.unwrap();
+        assert!(s.sessions().await.unwrap().0.is_empty());
     }
 
-    #[test]
-    fn second_sign_in_keeps_first_seen() {
+    #[tokio::test]
+    async fn second_sign_in_keeps_first_seen() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
-        s.remember_user(&bob(), 100).unwrap();
-        let again = s.remember_user(&bob(), 200).unwrap();
+        s.remember_user(&bob(), 100).await.unwrap();
+        let again = s.remember_user(&bob(), 200).await.unwrap();
         assert_eq!((again.first_seen, again.last_login), (100, 200));
     }
 
-    #[test]
-    fn audit_reads_newest_first() {
+    #[tokio::test]
+    async fn audit_reads_newest_first() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         for (at, kind) in [(1, "login"), (2, "logout")] {
@@ -443,10 +478,12 @@ mod tests {
                 client: None,
                 detail: String::new(),
             })
+            .await
             .unwrap();
         }
         let kinds: Vec<_> = s
             .audit_query(10, |_| true)
+            .await
             .unwrap()
             .into_iter()
             .map(|e| e.kind)
@@ -454,15 +491,15 @@ mod tests {
         assert_eq!(kinds, ["logout", "login"]);
     }
 
-    #[test]
-    fn reads_are_counted_and_writes_are_not() {
+    #[tokio::test]
+    async fn reads_are_counted_and_writes_are_not() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
-        s.put_account(&AccountRecord::new("acme", "Acme")).unwrap();
-        assert_eq!(s.reads(), 0);
-        s.account("acme").unwrap();
-        s.clone().factors("u").unwrap();
-        assert_eq!(s.reads(), 2, "clones share the counter");
+        s.update_account::<StoreError>("acme", "Acme", |_| Ok(())).await.unwrap();
+        let before = s.reads();
+        s.account("acme").await.unwrap();
+        s.clone().factors("u").await.unwrap();
+        assert_eq!(s.reads() - before, 2, "clones share the counter");
     }
 
     #[test]

@@ -1,0 +1,96 @@
+//! The seam between the gateway's typed records and a database. A backend
+//! stores opaque records (`record.rs` encodes them) in a few tables of
+//! key → value, and every call that returns `Ok` is durable: a crash after
+//! it loses nothing. Conditional writes (`swap`, `replace`) are the one
+//! atomic check-and-change the domain needs: a code consumed through one
+//! replica, or one task, cannot be consumed again through another.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::env::UnixSeconds;
+
+/// The kinds of record, one table (sled tree, PostgreSQL table) each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    Users,
+    Accounts,
+    Sessions,
+    Factors,
+    Throttle,
+}
+
+impl Table {
+    pub const ALL: [Table; 5] = [
+        Table::Users,
+        Table::Accounts,
+        Table::Sessions,
+        Table::Factors,
+        Table::Throttle,
+    ];
+
+    /// The name of its sled tree and PostgreSQL table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Users => "users",
+            Table::Accounts => "accounts",
+            Table::Sessions => "sessions",
+            Table::Factors => "factors",
+            Table::Throttle => "throttle",
+        }
+    }
+}
+
+/// A record with its key.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// Where a page of the audit trail ends; pass it back to read older events.
+pub type AuditCursor = Vec<u8>;
+
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// What this backend is, for logs and errors: `sled:DIR` or the
+    /// PostgreSQL host and database (never the password).
+    fn describe(&self) -> String;
+
+    async fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Inserts or replaces.
+    async fn put(&self, table: Table, key: &[u8], value: Vec<u8>) -> Result<(), StoreError>;
+
+    /// Writes all of `entries` in one commit.
+    async fn put_many(&self, table: Table, entries: Vec<Entry>) -> Result<(), StoreError>;
+
+    /// Replaces a record only if it exists; `false` if it did not.
+    async fn replace(&self, table: Table, key: &[u8], value: Vec<u8>) -> Result<bool, StoreError>;
+
+    /// Removes the records of `keys` (absent ones are no error), in one commit.
+    async fn delete(&self, table: Table, keys: Vec<Vec<u8>>) -> Result<(), StoreError>;
+
+    /// Sets the record to `new` (`None`: removes it) only if it is still
+    /// `old` (`None`: absent); `false` if someone changed it first.
+    async fn swap(
+        &self,
+        table: Table,
+        key: &[u8],
+        old: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, StoreError>;
+
+    /// Every record of the table, in key order.
+    async fn scan(&self, table: Table) -> Result<Vec<Entry>, StoreError>;
+
+    /// Every key of the table, in key order.
+    async fn keys(&self, table: Table) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Appends an event to the audit trail.
+    async fn append_audit(&self, at: UnixSeconds, value: Vec<u8>) -> Result<(), StoreError>;
+
+    /// Up to `limit` audit events older than `before` (all when `None`),
+    /// newest first, each with the cursor to continue from.
+    async fn audit_page(
+        &self,
+        before: Option<AuditCursor>,
+        limit: usize,
+    ) -> Result<Vec<(AuditCursor, Vec<u8>)>, StoreError>;
+}

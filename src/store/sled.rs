@@ -1,0 +1,210 @@
+//! The embedded backend: one sled database in the data folder, one tree per
+//! table. The only code that knows sled. sled's calls block, so each runs
+//! on tokio's blocking pool; each write is flushed before it returns, which
+//! is the durability the `Backend` contract promises.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+
+use super::backend::{AuditCursor, Backend, Entry, Table};
+use super::StoreError;
+use crate::env::UnixSeconds;
+
+/// sled's page cache. Its default, 1 GiB, is for a database that serves
+/// reads; this one is read once per user or session first seen and then
+/// mostly written, so a large cache only holds pages nobody asks for again
+/// (BENCHMARKS.md: 1.6 GiB resident with a million users at the default).
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct SledBackend {
+    dir: PathBuf,
+    db: sled::Db,
+    trees: [sled::Tree; Table::ALL.len()],
+    audit: sled::Tree,
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}
+
+impl SledBackend {
+    pub fn open(dir: &Path) -> Result<SledBackend, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("store"))
+            .flush_every_ms(Some(500))
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(|e| StoreError::Open {
+                what: format!(
+                    "the store at {} (is another gateway running on this data directory?)",
+                    dir.display()
+                ),
+                detail: e.to_string(),
+            })?;
+        let open = |t: Table| db.open_tree(t.name());
+        Ok(SledBackend {
+            dir: dir.to_path_buf(),
+            trees: [
+                open(Table::ALL[0])?,
+                open(Table::ALL[1])?,
+                open(Table::ALL[2])?,
+                open(Table::ALL[3])?,
+                open(Table::ALL[4])?,
+            ],
+            audit: db.open_tree("audit")?,
+            db,
+        })
+    }
+
+    fn tree(&self, table: Table) -> &sled::Tree {
+        let i = Table::ALL.iter().position(|t| *t == table).expect("every table has a tree");
+        &self.trees[i]
+    }
+
+    /// Runs `op` on the blocking pool with its own handle to the database.
+    async fn run<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&SledBackend) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || op(&me))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Io(format!("store task failed: {e}"))))
+    }
+
+    /// Makes what was written so far durable.
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Backend for SledBackend {
+    fn describe(&self) -> String {
+        format!("sled:{}", self.dir.display())
+    }
+
+    async fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = key.to_vec();
+        self.run(move |b| Ok(b.tree(table).get(key)?.map(|v| v.to_vec())))
+            .await
+    }
+
+    async fn put(&self, table: Table, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+        let key = key.to_vec();
+        self.run(move |b| {
+            b.tree(table).insert(key, value)?;
+            b.flush()
+        })
+        .await
+    }
+
+    async fn put_many(&self, table: Table, entries: Vec<Entry>) -> Result<(), StoreError> {
+        self.run(move |b| {
+            let mut batch = sled::Batch::default();
+            for (k, v) in entries {
+                batch.insert(k, v);
+            }
+            b.tree(table).apply_batch(batch)?;
+            b.flush()
+        })
+        .await
+    }
+
+    async fn replace(&self, table: Table, key: &[u8], value: Vec<u8>) -> Result<bool, StoreError> {
+        let key = key.to_vec();
+        self.run(move |b| {
+            let before = b.tree(table).fetch_and_update(key, |old| old.map(|_| value.clone()))?;
+            b.flush()?;
+            Ok(before.is_some())
+        })
+        .await
+    }
+
+    async fn delete(&self, table: Table, keys: Vec<Vec<u8>>) -> Result<(), StoreError> {
+        self.run(move |b| {
+            let mut batch = sled::Batch::default();
+            for k in keys {
+                batch.remove(k);
+            }
+            b.tree(table).apply_batch(batch)?;
+            b.flush()
+        })
+        .await
+    }
+
+    async fn swap(
+        &self,
+        table: Table,
+        key: &[u8],
+        old: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, StoreError> {
+        let key = key.to_vec();
+        self.run(move |b| {
+            let swapped = b.tree(table).compare_and_swap(key, old, new)?.is_ok();
+            if swapped {
+                b.flush()?;
+            }
+            Ok(swapped)
+        })
+        .await
+    }
+
+    async fn scan(&self, table: Table) -> Result<Vec<Entry>, StoreError> {
+        self.run(move |b| {
+            b.tree(table)
+                .iter()
+                .map(|item| {
+                    let (k, v) = item?;
+                    Ok((k.to_vec(), v.to_vec()))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn keys(&self, table: Table) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.run(move |b| b.tree(table).iter().keys().map(|k| Ok(k?.to_vec())).collect())
+            .await
+    }
+
+    async fn append_audit(&self, at: UnixSeconds, value: Vec<u8>) -> Result<(), StoreError> {
+        self.run(move |b| {
+            // Time first, so the newest are last; the id keeps events of
+            // one second apart.
+            let mut key = at.to_be_bytes().to_vec();
+            key.extend_from_slice(&b.db.generate_id()?.to_be_bytes());
+            b.audit.insert(key, value)?;
+            b.flush()
+        })
+        .await
+    }
+
+    async fn audit_page(
+        &self,
+        before: Option<AuditCursor>,
+        limit: usize,
+    ) -> Result<Vec<(AuditCursor, Vec<u8>)>, StoreError> {
+        self.run(move |b| {
+            let range = match before {
+                Some(c) => b.audit.range(..c),
+                None => b.audit.iter(),
+            };
+            range
+                .rev()
+                .take(limit)
+                .map(|item| {
+                    let (k, v) = item?;
+                    Ok((k.to_vec(), v.to_vec()))
+                })
+                .collect()
+        })
+        .await
+    }
+}
