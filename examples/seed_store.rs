@@ -56,12 +56,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|hash| RecoveryCode { hash, used_at: None })
         .collect();
 
-    runtime.block_on(store.import(&Import {
-        accounts: (0..ACCOUNTS.min(users.max(1)))
-            .map(|a| AccountRecord::new(&format!("acct-{a}"), &format!("acct-{a}")))
-            .collect(),
-        ..Import::default()
-    }))?;
+    runtime.block_on(
+        store.import(&Import {
+            accounts: (0..ACCOUNTS.min(users.max(1)))
+                .map(|a| AccountRecord::new(&format!("acct-{a}"), &format!("acct-{a}")))
+                .collect(),
+            ..Import::default()
+        }),
+    )?;
     for start in (0..users).step_by(CHUNK) {
         let mut import = Import::default();
         for i in start..(start + CHUNK).min(users) {

@@ -101,16 +101,18 @@ impl Factors {
         let secret = Secret::generate(&self.env);
         let sealed = self.key.seal(&self.env, secret.as_bytes(), user_id.as_bytes())?;
         let now = self.env.now();
-        self.store.update_factors(user_id, |f| {
-            if f.totp_on() {
-                return Err(FactorError::AlreadyEnabled);
-            }
-            f.pending_totp = Some(PendingTotp {
-                sealed_secret: sealed.clone(),
-                created: now,
-            });
-            Ok(())
-        }).await?;
+        self.store
+            .update_factors(user_id, |f| {
+                if f.totp_on() {
+                    return Err(FactorError::AlreadyEnabled);
+                }
+                f.pending_totp = Some(PendingTotp {
+                    sealed_secret: sealed.clone(),
+                    created: now,
+                });
+                Ok(())
+            })
+            .await?;
         self.enrollment(&secret, email)
     }
 
@@ -136,50 +138,56 @@ impl Factors {
             .ok_or(FactorError::NoEnrollment)?;
         let step = totp::verify(&secret, code, now, None).ok_or(FactorError::WrongCode)?;
         let (codes, hashes) = self.new_recovery_codes().await?;
-        self.store.update_factors(user_id, |f| {
-            if f.totp_on() {
-                return Err(FactorError::AlreadyEnabled);
-            }
-            let pending = f.pending_totp.take().ok_or(FactorError::NoEnrollment)?;
-            f.totp = Some(TotpFactor {
-                sealed_secret: pending.sealed_secret,
-                enabled_at: now,
-                last_step: Some(step),
-            });
-            // An SMS user who adds TOTP keeps the recovery codes they have.
-            if f.recovery.is_empty() || !f.sms_on() {
-                f.recovery = hashes.clone();
-            }
-            Ok(())
-        }).await?;
+        self.store
+            .update_factors(user_id, |f| {
+                if f.totp_on() {
+                    return Err(FactorError::AlreadyEnabled);
+                }
+                let pending = f.pending_totp.take().ok_or(FactorError::NoEnrollment)?;
+                f.totp = Some(TotpFactor {
+                    sealed_secret: pending.sealed_secret,
+                    enabled_at: now,
+                    last_step: Some(step),
+                });
+                // An SMS user who adds TOTP keeps the recovery codes they have.
+                if f.recovery.is_empty() || !f.sms_on() {
+                    f.recovery = hashes.clone();
+                }
+                Ok(())
+            })
+            .await?;
         Ok(codes)
     }
 
     /// Removes TOTP; the recovery codes go too unless SMS remains.
     pub async fn disable(&self, user_id: &str) -> Result<(), FactorError> {
-        self.store.update_factors(user_id, |f| {
-            if !f.totp_on() {
-                return Err(FactorError::NotEnabled);
-            }
-            f.totp = None;
-            f.pending_totp = None;
-            if !f.sms_on() {
-                f.recovery.clear();
-            }
-            Ok(())
-        }).await
+        self.store
+            .update_factors(user_id, |f| {
+                if !f.totp_on() {
+                    return Err(FactorError::NotEnabled);
+                }
+                f.totp = None;
+                f.pending_totp = None;
+                if !f.sms_on() {
+                    f.recovery.clear();
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// Replaces every recovery code; the old set stops working at once.
     pub async fn regenerate(&self, user_id: &str) -> Result<Vec<String>, FactorError> {
         let (codes, hashes) = self.new_recovery_codes().await?;
-        self.store.update_factors(user_id, |f| {
-            if !f.enabled() {
-                return Err(FactorError::NotEnabled);
-            }
-            f.recovery = hashes.clone();
-            Ok(())
-        }).await?;
+        self.store
+            .update_factors(user_id, |f| {
+                if !f.enabled() {
+                    return Err(FactorError::NotEnabled);
+                }
+                f.recovery = hashes.clone();
+                Ok(())
+            })
+            .await?;
         Ok(codes)
     }
 
@@ -196,14 +204,17 @@ impl Factors {
         let shape = CodeShape::of(typed);
         if let (Some(t), CodeShape::SixDigits) = (&current.totp, shape) {
             let secret = Secret::from_bytes(&self.key.open(&t.sealed_secret, user_id.as_bytes())?)?;
-            let result = self.store.update_factors(user_id, |f| {
-                let Some(t) = f.totp.as_mut() else {
-                    return Err(FactorError::NotEnabled);
-                };
-                let step = totp::verify(&secret, &digits, now, t.last_step).ok_or(FactorError::WrongCode)?;
-                t.last_step = Some(step);
-                Ok(())
-            }).await;
+            let result = self
+                .store
+                .update_factors(user_id, |f| {
+                    let Some(t) = f.totp.as_mut() else {
+                        return Err(FactorError::NotEnabled);
+                    };
+                    let step = totp::verify(&secret, &digits, now, t.last_step).ok_or(FactorError::WrongCode)?;
+                    t.last_step = Some(step);
+                    Ok(())
+                })
+                .await;
             return match result {
                 Ok(()) => Ok(Some(Passed::Totp)),
                 Err(FactorError::WrongCode) => Ok(None),
@@ -252,31 +263,35 @@ impl Factors {
     pub async fn enable_sms(&self, user_id: &str, phone: &Phone) -> Result<(), FactorError> {
         let sealed = self.key.seal(&self.env, phone.e164().as_bytes(), user_id.as_bytes())?;
         let now = self.env.now();
-        self.store.update_factors(user_id, |f| {
-            if f.sms_on() {
-                return Err(FactorError::AlreadyEnabled);
-            }
-            f.sms = Some(SmsFactor {
-                sealed_phone: sealed.clone(),
-                masked: phone.masked(),
-                enabled_at: now,
-            });
-            Ok(())
-        }).await
+        self.store
+            .update_factors(user_id, |f| {
+                if f.sms_on() {
+                    return Err(FactorError::AlreadyEnabled);
+                }
+                f.sms = Some(SmsFactor {
+                    sealed_phone: sealed.clone(),
+                    masked: phone.masked(),
+                    enabled_at: now,
+                });
+                Ok(())
+            })
+            .await
     }
 
     /// Turns SMS off; the recovery codes go too unless TOTP remains.
     pub async fn disable_sms(&self, user_id: &str) -> Result<(), FactorError> {
-        self.store.update_factors(user_id, |f| {
-            if !f.sms_on() {
-                return Err(FactorError::NotEnabled);
-            }
-            f.sms = None;
-            if !f.totp_on() {
-                f.recovery.clear();
-            }
-            Ok(())
-        }).await
+        self.store
+            .update_factors(user_id, |f| {
+                if !f.sms_on() {
+                    return Err(FactorError::NotEnabled);
+                }
+                f.sms = None;
+                if !f.totp_on() {
+                    f.recovery.clear();
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// The user's SMS number, decrypted.
@@ -299,22 +314,25 @@ impl Factors {
                 let plain = self.key.open(sealed, ctx)?;
                 Ok(new.seal(&self.env, &plain, ctx)?)
             };
-            let touched = self.store.update_factors(&user_id, |f| {
-                let mut touched = false;
-                if let Some(t) = f.totp.as_mut() {
-                    t.sealed_secret = reseal(&t.sealed_secret)?;
-                    touched = true;
-                }
-                if let Some(p) = f.pending_totp.as_mut() {
-                    p.sealed_secret = reseal(&p.sealed_secret)?;
-                    touched = true;
-                }
-                if let Some(s) = f.sms.as_mut() {
-                    s.sealed_phone = reseal(&s.sealed_phone)?;
-                    touched = true;
-                }
-                Ok::<_, FactorError>(touched)
-            }).await?;
+            let touched = self
+                .store
+                .update_factors(&user_id, |f| {
+                    let mut touched = false;
+                    if let Some(t) = f.totp.as_mut() {
+                        t.sealed_secret = reseal(&t.sealed_secret)?;
+                        touched = true;
+                    }
+                    if let Some(p) = f.pending_totp.as_mut() {
+                        p.sealed_secret = reseal(&p.sealed_secret)?;
+                        touched = true;
+                    }
+                    if let Some(s) = f.sms.as_mut() {
+                        s.sealed_phone = reseal(&s.sealed_phone)?;
+                        touched = true;
+                    }
+                    Ok::<_, FactorError>(touched)
+                })
+                .await?;
             changed += usize::from(touched);
         }
         Ok(changed)
@@ -394,7 +412,10 @@ mod tests {
     async fn enrollment_needs_the_current_code_and_gives_ten_recovery_codes() {
         let (f, clock, _d) = factors();
         let e = f.begin_totp("u", "u@x").await.unwrap();
-        assert!(matches!(f.confirm_totp("u", "000000").await, Err(FactorError::WrongCode)));
+        assert!(matches!(
+            f.confirm_totp("u", "000000").await,
+            Err(FactorError::WrongCode)
+        ));
         let now = clock.now();
         let codes = f.confirm_totp("u", &totp::code_at(&secret_of(&e), now)).await.unwrap();
         assert_eq!(codes.len(), 10);
@@ -426,7 +447,11 @@ mod tests {
         assert_eq!(f.verify_login("u", &code).await.unwrap(), Some(Passed::Totp));
         assert_eq!(f.verify_login("u", &code).await.unwrap(), None, "replayed");
         let older = totp::code_at(&s, clock.now() - 30);
-        assert_eq!(f.verify_login("u", &older).await.unwrap(), None, "older than the last used");
+        assert_eq!(
+            f.verify_login("u", &older).await.unwrap(),
+            None,
+            "older than the last used"
+        );
     }
 
     #[tokio::test]
@@ -434,7 +459,8 @@ mod tests {
         let (f, clock, _d) = factors();
         let e = f.begin_totp("u", "u@x").await.unwrap();
         let codes = f
-            .confirm_totp("u", &totp::code_at(&secret_of(&e), clock.now())).await
+            .confirm_totp("u", &totp::code_at(&secret_of(&e), clock.now()))
+            .await
             .unwrap();
         assert_eq!(
             f.verify_login("u", &codes[0]).await.unwrap(),
@@ -455,7 +481,10 @@ mod tests {
         let e = f.begin_totp("u", "u@x").await.unwrap();
         clock.advance(ENROLLMENT_TTL_SECS + 1);
         let code = totp::code_at(&secret_of(&e), clock.now());
-        assert!(matches!(f.confirm_totp("u", &code).await, Err(FactorError::NoEnrollment)));
+        assert!(matches!(
+            f.confirm_totp("u", &code).await,
+            Err(FactorError::NoEnrollment)
+        ));
     }
 
     #[tokio::test]
@@ -475,9 +504,12 @@ mod tests {
     async fn rotated_key_opens_every_secret_and_the_old_one_none() {
         let (f, clock, dir) = factors();
         let e = f.begin_totp("u", "u@x").await.unwrap();
-        f.confirm_totp("u", &totp::code_at(&secret_of(&e), clock.now())).await
+        f.confirm_totp("u", &totp::code_at(&secret_of(&e), clock.now()))
+            .await
             .unwrap();
-        f.enable_sms("v", &Phone::parse("GB", "07400 123456").unwrap()).await.unwrap();
+        f.enable_sms("v", &Phone::parse("GB", "07400 123456").unwrap())
+            .await
+            .unwrap();
         let (new_key, _) = SecretKey::generate(&f.env);
         assert_eq!(f.reseal_all(&new_key).await.unwrap(), 2);
         let rotated = Factors {
@@ -489,7 +521,8 @@ mod tests {
         clock.advance(30);
         assert_eq!(
             rotated
-                .verify_login("u", &totp::code_at(&secret_of(&e), clock.now())).await
+                .verify_login("u", &totp::code_at(&secret_of(&e), clock.now()))
+                .await
                 .unwrap(),
             Some(Passed::Totp)
         );
@@ -502,7 +535,8 @@ mod tests {
     async fn disable_removes_everything() {
         let (f, clock, _d) = factors();
         let e = f.begin_totp("u", "u@x").await.unwrap();
-        f.confirm_totp("u", &totp::code_at(&secret_of(&e), clock.now())).await
+        f.confirm_totp("u", &totp::code_at(&secret_of(&e), clock.now()))
+            .await
             .unwrap();
         f.disable("u").await.unwrap();
         assert_eq!(f.status("u").await.unwrap(), FactorsRecord::default());

@@ -134,7 +134,7 @@ fn rotate_key(config: &std::path::Path, new_key_file: &std::path::Path) -> Resul
     let text =
         std::fs::read_to_string(new_key_file).with_context(|| format!("cannot read {}", new_key_file.display()))?;
     let new = tfa_gateway::secretbox::SecretKey::parse(&text).with_context(|| format!("{}", new_key_file.display()))?;
-    let store = tfa_gateway::store::Store::open(&c.data_dir)?;
+    let store = server::open_store(&c)?;
     let factors = tfa_gateway::factors::Factors {
         store: store.clone(),
         env: Env::real(),

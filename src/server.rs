@@ -10,7 +10,7 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 
-use crate::config::{Config, KeySource, SmsProviderSettings};
+use crate::config::{Config, KeySource, SmsProviderSettings, StoreLocation};
 use crate::env::Env;
 use crate::gateway::Gateway;
 use crate::proxy::GatewayProxy;
@@ -33,6 +33,8 @@ pub enum ServerError {
     Admin(#[from] crate::admin::AdminError),
     #[error("sms: {0}")]
     Sms(String),
+    #[error("store.url_env: {0}")]
+    StoreUrl(String),
     #[error("cannot start the loading runtime: {0}")]
     Runtime(String),
 }
@@ -88,6 +90,17 @@ pub fn load_key(source: &KeySource) -> Result<SecretKey, ServerError> {
     SecretKey::parse(&text).map_err(|e| ServerError::Key(format!("{origin}: {e}")))
 }
 
+/// Opens the store the configuration names: the embedded one in the data
+/// folder, or the shared PostgreSQL database.
+pub fn open_store(config: &Config) -> Result<Store, ServerError> {
+    let store = match &config.store {
+        StoreLocation::Embedded => Store::open(&config.data_dir)?,
+        StoreLocation::Postgres(url) => Store::connect(&url.resolve().map_err(ServerError::StoreUrl)?)?,
+    };
+    tracing::info!(store = %store.describe(), "store opened");
+    Ok(store)
+}
+
 /// Opens the store and builds a server ready for `run_forever`. Must be
 /// called outside any tokio runtime, like `run_forever` itself.
 pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerError> {
@@ -100,7 +113,7 @@ pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerE
         );
     }
     let key = load_key(&config.second_factor.key)?;
-    let store = Store::open(&config.data_dir)?;
+    let store = open_store(&config)?;
 
     let conf = ServerConf {
         threads: config.threads,

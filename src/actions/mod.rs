@@ -176,13 +176,19 @@ fn require_confirmation(gw: &Gateway, found: &Found) -> Result<(), Refusal> {
 pub async fn begin_totp(gw: &Arc<Gateway>, found: &Found) -> Result<Enrollment, Refusal> {
     require_confirmation(gw, found)?;
     let user = user(gw, found).await?;
-    gw.factors.begin_totp(&user.id, &user.email).await.map_err(Refusal::from)
+    gw.factors
+        .begin_totp(&user.id, &user.email)
+        .await
+        .map_err(Refusal::from)
 }
 
 pub async fn current_enrollment(gw: &Arc<Gateway>, found: &Found) -> Result<Option<Enrollment>, Refusal> {
     require_confirmation(gw, found)?;
     let user = user(gw, found).await?;
-    gw.factors.current_enrollment(&user.id, &user.email).await.map_err(Refusal::from)
+    gw.factors
+        .current_enrollment(&user.id, &user.email)
+        .await
+        .map_err(Refusal::from)
 }
 
 /// Turns TOTP on with the first code from the app; returns recovery codes.

@@ -155,7 +155,11 @@ pub async fn send_sign_in_code(gw: &Arc<Gateway>, found: &Found, client: Option<
     service(gw)?;
     let user_id = found.session.user_id.to_string();
     let id = user_id.clone();
-    let phone = gw.factors.sms_phone(&id).await.map_err(Refusal::from)?
+    let phone = gw
+        .factors
+        .sms_phone(&id)
+        .await
+        .map_err(Refusal::from)?
         .ok_or_else(|| Refusal::new(409, "sms_not_enabled", "SMS codes are not set up for this account."))?;
     send_code(gw, &user_id, &phone, Purpose::SignIn, client).await?;
     Ok(phone.masked())

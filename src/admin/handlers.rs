@@ -41,7 +41,6 @@ fn store_failed(e: impl std::fmt::Display) -> AdminReply {
     AdminReply::error(503, "unavailable", "The store could not be read or written.")
 }
 
-
 /// Routes one admin request. `path` has no query; `query` is parsed.
 pub async fn route(
     gw: &Arc<Gateway>,

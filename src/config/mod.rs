@@ -6,9 +6,11 @@ mod file;
 mod proxies;
 mod session;
 mod sms;
+mod store;
 
 pub use session::{SessionSettings, DEFAULT_MAX_PENDING_PER_USER, DEFAULT_MAX_SESSIONS_PER_USER};
 pub use sms::{SmsProviderSettings, SmsSettings};
+pub use store::{StoreLocation, UrlSource};
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -57,6 +59,7 @@ pub struct Config {
     pub accounts: AccountSettings,
     pub admin: Option<AdminSettings>,
     pub sms: SmsSettings,
+    pub store: StoreLocation,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -379,9 +382,11 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
     };
 
     let sms = sms::validate(raw.sms, &raw.gateway.data_dir).map_err(keyed)?;
+    let store = store::validate(&raw.store).map_err(keyed)?;
 
     Ok(Config {
         sms,
+        store,
         accounts,
         admin,
         dashboard_name,

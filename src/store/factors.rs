@@ -101,8 +101,14 @@ impl Store {
         user_id: &str,
         change: impl FnMut(&mut FactorsRecord) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.update(Table::Factors, FACTORS_V, user_id.as_bytes(), FactorsRecord::default, change)
-            .await
+        self.update(
+            Table::Factors,
+            FACTORS_V,
+            user_id.as_bytes(),
+            FactorsRecord::default,
+            change,
+        )
+        .await
     }
 }
 
@@ -140,14 +146,15 @@ mod tests {
     async fn failed_change_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
-        let r: Result<(), StoreError> = s.update_factors("u", |f| {
-            f.recovery.push(RecoveryCode {
-                hash: "h".into(),
-                used_at: None,
-            });
-            Err(StoreError::Encode("no".into()))
-        })
-        .await;
+        let r: Result<(), StoreError> = s
+            .update_factors("u", |f| {
+                f.recovery.push(RecoveryCode {
+                    hash: "h".into(),
+                    used_at: None,
+                });
+                Err(StoreError::Encode("no".into()))
+            })
+            .await;
         assert!(r.is_err());
         assert_eq!(s.factors("u").await.unwrap().recovery_left(), 0);
     }

@@ -9,6 +9,7 @@
 mod backend;
 mod bulk;
 mod factors;
+mod postgres;
 mod record;
 mod sled;
 
@@ -134,6 +135,12 @@ impl Store {
         Ok(Store::with_backend(Arc::new(sled::SledBackend::open(dir)?)))
     }
 
+    /// Connects to a shared PostgreSQL store, creating or migrating its
+    /// schema.
+    pub fn connect(url: &str) -> Result<Store, StoreError> {
+        Ok(Store::with_backend(Arc::new(postgres::PgBackend::connect(url)?)))
+    }
+
     pub fn with_backend(backend: Arc<dyn Backend>) -> Store {
         Store {
             backend,
@@ -232,14 +239,20 @@ impl Store {
             last_login: now,
         };
         let rec = self
-            .update(Table::Users, USER_V, who.user_id.as_bytes(), fresh, |u: &mut UserRecord| {
-                u.email = who.email.clone();
-                u.accounts = who.accounts.clone();
-                if login {
-                    u.last_login = now;
-                }
-                Ok::<_, StoreError>(u.clone())
-            })
+            .update(
+                Table::Users,
+                USER_V,
+                who.user_id.as_bytes(),
+                fresh,
+                |u: &mut UserRecord| {
+                    u.email = who.email.clone();
+                    u.accounts = who.accounts.clone();
+                    if login {
+                        u.last_login = now;
+                    }
+                    Ok::<_, StoreError>(u.clone())
+                },
+            )
             .await?;
         for m in &who.accounts {
             // Only the name comes from the upstream; the flags are ours.
@@ -495,7 +508,9 @@ mod tests {
     async fn reads_are_counted_and_writes_are_not() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
-        s.update_account::<StoreError>("acme", "Acme", |_| Ok(())).await.unwrap();
+        s.update_account::<StoreError>("acme", "Acme", |_| Ok(()))
+            .await
+            .unwrap();
         let before = s.reads();
         s.account("acme").await.unwrap();
         s.clone().factors("u").await.unwrap();

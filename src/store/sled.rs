@@ -61,7 +61,10 @@ impl SledBackend {
     }
 
     fn tree(&self, table: Table) -> &sled::Tree {
-        let i = Table::ALL.iter().position(|t| *t == table).expect("every table has a tree");
+        let i = Table::ALL
+            .iter()
+            .position(|t| *t == table)
+            .expect("every table has a tree");
         &self.trees[i]
     }
 
@@ -91,8 +94,7 @@ impl Backend for SledBackend {
 
     async fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let key = key.to_vec();
-        self.run(move |b| Ok(b.tree(table).get(key)?.map(|v| v.to_vec())))
-            .await
+        self.run(move |b| Ok(b.tree(table).get(key)?.map(|v| v.to_vec()))).await
     }
 
     async fn put(&self, table: Table, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
