@@ -259,6 +259,23 @@ impl Gateway {
         }
     }
 
+    /// Reads a session another replica started into this one's table;
+    /// `false` if the store has none (remembered, so a replayed token is
+    /// not read again) or cannot be read now.
+    pub async fn adopt_session(&self, hash: TokenHash) -> bool {
+        match self.store.session(&hash).await {
+            Ok(Some(record)) => self.sessions.adopt(&self.env, &record).is_some(),
+            Ok(None) => {
+                self.sessions.mark_absent(hash, self.env.now());
+                false
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read a session from the store");
+                false
+            }
+        }
+    }
+
     /// Releases a pending session after its second factor: a new token,
     /// persisted, and the upstream Set-Cookie headers that were held back.
     pub async fn release(self: &Arc<Self>, pending: &TokenHash) -> Result<Option<(String, Vec<String>)>, StoreError> {

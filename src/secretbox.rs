@@ -12,6 +12,14 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD
 use base64::Engine as _;
 
 use crate::env::Env;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    m.update(data);
+    m.finalize().into_bytes().into()
+}
 
 const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 12;
@@ -28,9 +36,13 @@ pub enum SecretBoxError {
     TooLarge,
 }
 
-/// A 256-bit AES-GCM key for secrets at rest.
+/// A 256-bit AES-GCM key for secrets at rest, and a MAC key derived from
+/// it for values the gateway hands out and must recognise as its own.
 #[derive(Clone)]
-pub struct SecretKey(Aes256Gcm);
+pub struct SecretKey {
+    cipher: Aes256Gcm,
+    mac: [u8; 32],
+}
 
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -41,7 +53,23 @@ impl fmt::Debug for SecretKey {
 
 impl SecretKey {
     fn from_bytes(bytes: [u8; KEY_LEN]) -> SecretKey {
-        SecretKey(Aes256Gcm::new(&Key::<Aes256Gcm>::from(bytes)))
+        // A separate key for MACs, so no value is ever both encrypted and
+        // authenticated under the same key.
+        let mac = hmac_sha256(&bytes, b"tfa-gateway mac key v1");
+        SecretKey {
+            cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(bytes)),
+            mac,
+        }
+    }
+
+    /// A MAC of `data` for `purpose` (a fixed label per use, so a tag made
+    /// for one use is never valid for another).
+    pub fn tag(&self, purpose: &[u8], data: &[u8]) -> [u8; 32] {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.mac).expect("HMAC takes any key length");
+        m.update(purpose);
+        m.update(&[0]);
+        m.update(data);
+        m.finalize().into_bytes().into()
     }
 
     /// Parses a key written as base64 (standard or url-safe, padding
@@ -89,7 +117,7 @@ impl SecretKey {
             aad: context,
         };
         let sealed = self
-            .0
+            .cipher
             .encrypt(&Nonce::from(nonce), payload)
             .map_err(|_| SecretBoxError::TooLarge)?;
         let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
@@ -106,7 +134,7 @@ impl SecretKey {
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SecretBoxError::Tampered)?;
-        self.0
+        self.cipher
             .decrypt(
                 &Nonce::from(nonce),
                 Payload {

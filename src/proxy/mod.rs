@@ -137,14 +137,24 @@ impl ProxyHttp for GatewayProxy {
         // less than the allocations a list of them would.
         let pairs = || cookies::pairs_iter(wire::cookie_headers(req));
         let token = cookies::values(pairs(), &cfg.cookie.name).next();
-        let candidates = cookies::values(pairs(), &cfg.upstream.session_cookie);
-        ctx.found = match gw.sessions.lookup(token, candidates, gw.env.now()) {
+        let candidates = || cookies::values(pairs(), &cfg.upstream.session_cookie);
+        let now = gw.env.now();
+        let mut lookup = gw.sessions.lookup(token, candidates(), now);
+        if let Lookup::Unknown(hash) = lookup {
+            // Another replica's session, seen here for the first time:
+            // one store read, then memory like any other.
+            lookup = match gw.adopt_session(hash).await {
+                true => gw.sessions.lookup(token, candidates(), now),
+                false => Lookup::None,
+            };
+        }
+        ctx.found = match lookup {
             Lookup::Live(found) => Some(found),
             Lookup::Expired(ended) => {
                 gw.end_expired(ended);
                 None
             }
-            Lookup::None => None,
+            Lookup::None | Lookup::Unknown(_) => None,
         };
         ctx.kind = ClientKind::classify(
             wire::header(req, http::header::ACCEPT),

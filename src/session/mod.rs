@@ -11,11 +11,12 @@
 //! must not outlive it. A user has at most `max_per_user` signed-in and
 //! `max_pending_per_user` pending sessions; past that the oldest ends.
 
+mod token;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::SessionSettings;
@@ -23,11 +24,11 @@ use crate::env::{Env, UnixSeconds};
 use crate::secretbox::SecretKey;
 use crate::store::SessionRecord;
 
-pub type TokenHash = [u8; 32];
+pub use token::{hash, TokenHash};
 
-pub fn hash(value: &str) -> TokenHash {
-    Sha256::digest(value.as_bytes()).into()
-}
+/// How many tokens a replica remembers as having no session in the store,
+/// so a replayed old token costs one store read, not one per request.
+const ABSENT_CAP: usize = 100_000;
 
 /// How far a sign-in has got.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +154,9 @@ pub struct Swept {
 pub enum Lookup {
     /// No token, or no session of it.
     None,
+    /// A token this gateway issued (its MAC is valid) whose session this
+    /// replica has not seen: another replica's, to be read from the store.
+    Unknown(TokenHash),
     /// A session that has just expired, now out of the table.
     Expired(Ended),
     Live(Found),
@@ -173,6 +177,8 @@ pub struct SessionTable {
     /// Each user's sessions, to cap them without scanning the table. Locked
     /// only after `map`'s guards are dropped, never the other way round.
     by_user: DashMap<Arc<str>, Vec<TokenHash>>,
+    /// Issued tokens the store had no session for, and when that was seen.
+    absent: DashMap<TokenHash, UnixSeconds>,
     settings: SessionSettings,
     key: SecretKey,
 }
@@ -182,6 +188,7 @@ impl SessionTable {
         SessionTable {
             map: DashMap::new(),
             by_user: DashMap::new(),
+            absent: DashMap::new(),
             settings,
             key,
         }
@@ -208,7 +215,11 @@ impl SessionTable {
         let Some(token) = token else { return Lookup::None };
         let token_hash = hash(token);
         let Some(session) = self.map.get(&token_hash).map(|s| s.value().clone()) else {
-            return Lookup::None;
+            return if !self.absent.contains_key(&token_hash) && token::is_ours(&self.key, token) {
+                Lookup::Unknown(token_hash)
+            } else {
+                Lookup::None
+            };
         };
         if session.expired(now, &self.settings) {
             return match self.end(&token_hash) {
@@ -267,7 +278,7 @@ impl SessionTable {
             upstream_cookie,
             sealed_cookie,
             created,
-            csrf: env.token::<24>(),
+            csrf: token::csrf(&self.key, token_hash),
             last_seen: AtomicU64::new(created),
             confirmed_at: AtomicU64::new(0),
             grace_acknowledged: AtomicBool::new(false),
@@ -301,8 +312,7 @@ impl SessionTable {
         stage: Stage,
     ) -> (String, TokenHash, Arc<Session>) {
         let now = env.now();
-        let token = env.token::<32>();
-        let token_hash = hash(&token);
+        let (token, token_hash) = token::issue(env, &self.key);
         let session = Arc::new(self.session(
             env,
             &token_hash,
@@ -327,8 +337,7 @@ impl SessionTable {
         };
         self.unindex(&old.user_id, pending);
         let now = env.now();
-        let token = env.token::<32>();
-        let token_hash = hash(&token);
+        let (token, token_hash) = token::issue(env, &self.key);
         let mut session = self.session(
             env,
             &token_hash,
@@ -356,7 +365,6 @@ impl SessionTable {
             Some(Arc::from(upstream_cookie)),
             old.created,
         );
-        session.csrf = old.csrf.clone();
         session.last_seen = AtomicU64::new(old.last_seen());
         session.confirmed_at = AtomicU64::new(old.confirmed_at.load(Ordering::Relaxed));
         session.grace_acknowledged = AtomicBool::new(old.grace_acknowledged());
@@ -407,6 +415,25 @@ impl SessionTable {
 
     /// Puts back a session read from the store at start-up, unless expired.
     pub fn restore(&self, env: &Env, r: &SessionRecord) -> bool {
+        self.adopt(env, r).is_some()
+    }
+
+    /// Remembers that the store holds no session for `token_hash`. The
+    /// set is bounded: past its cap it starts again, which costs at most
+    /// one more store read per token.
+    pub fn mark_absent(&self, token_hash: TokenHash, now: UnixSeconds) {
+        if self.absent.len() >= ABSENT_CAP {
+            self.absent.clear();
+        }
+        self.absent.insert(token_hash, now);
+    }
+
+    /// Takes a session read from the store into the table, unless expired
+    /// (or another request took it in first); returns the table's session.
+    pub fn adopt(&self, env: &Env, r: &SessionRecord) -> Option<Arc<Session>> {
+        if let Some(known) = self.map.get(&r.token_hash) {
+            return Some(known.value().clone());
+        }
         let now = env.now();
         let cookie = r.sealed_upstream_cookie.as_deref().and_then(|sealed| {
             let opened = self.key.open(sealed, &r.token_hash).ok();
@@ -423,7 +450,7 @@ impl SessionTable {
             upstream_cookie: cookie.map(Arc::from),
             sealed_cookie: r.sealed_upstream_cookie.as_deref().map(Arc::from),
             created: r.created,
-            csrf: env.token::<24>(),
+            csrf: token::csrf(&self.key, &r.token_hash),
             last_seen: AtomicU64::new(r.last_seen),
             confirmed_at: AtomicU64::new(0),
             grace_acknowledged: AtomicBool::new(false),
@@ -433,10 +460,11 @@ impl SessionTable {
             session.sealed_cookie = None;
         }
         if session.expired(now, &self.settings) {
-            return false;
+            return None;
         }
-        self.insert(r.token_hash, Arc::new(session));
-        true
+        let session = Arc::new(session);
+        self.insert(r.token_hash, session.clone());
+        Some(session)
     }
 
     /// Removes expired sessions; returns the hashes of signed-in ones removed
@@ -464,6 +492,11 @@ impl SessionTable {
         for (user, h) in removed {
             self.unindex(&user, &h);
         }
+        // A token absent a while ago may be worth asking about again only
+        // if it could still be live, which no token older than a session's
+        // lifetime is.
+        let horizon = now.saturating_sub(self.settings.lifetime_secs);
+        self.absent.retain(|_, seen| *seen > horizon);
         swept
     }
 }

@@ -305,6 +305,11 @@ impl Store {
             .await
     }
 
+    /// One stored session, by its token's hash.
+    pub async fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        self.get(Table::Sessions, SESSION_V, token_hash).await
+    }
+
     /// Updates a stored session only if it is still there, so activity saved
     /// late can never bring back a session that was ended meanwhile.
     pub async fn touch_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
