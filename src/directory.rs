@@ -144,6 +144,16 @@ impl Directory {
         );
     }
 
+    /// Whether this replica holds the user (loaded, or seen since).
+    pub fn knows(&self, user_id: &str) -> bool {
+        self.users.contains_key(user_id)
+    }
+
+    /// When the user's memberships were last asked of the upstream.
+    pub fn refreshed_at(&self, user_id: &str) -> Option<UnixSeconds> {
+        self.users.get(user_id).map(|u| u.refreshed_at)
+    }
+
     /// Replaces a user's memberships after a refresh, keeping their 2FA state.
     pub fn refresh_user(&self, user_id: &str, accounts: Vec<Membership>, now: UnixSeconds) {
         let factors = self.users.get(user_id).map_or((false, false), |u| (u.totp, u.sms));

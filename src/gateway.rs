@@ -264,7 +264,17 @@ impl Gateway {
     /// not read again) or cannot be read now.
     pub async fn adopt_session(&self, hash: TokenHash) -> bool {
         match self.store.session(&hash).await {
-            Ok(Some(record)) => self.sessions.adopt(&self.env, &record).is_some(),
+            Ok(Some(record)) => {
+                // Its user may have signed up through another replica since
+                // this one started: enforcement needs their memberships.
+                if !self.directory.knows(&record.user_id) {
+                    if let Err(e) = crate::replicas::load_user(self, &record.user_id).await {
+                        tracing::debug!(error = %e, "cannot read a session's user from the store");
+                        return false;
+                    }
+                }
+                self.sessions.adopt(&self.env, &record).is_some()
+            }
             Ok(None) => {
                 self.sessions.mark_absent(hash, self.env.now());
                 false

@@ -22,6 +22,7 @@ pub mod policy;
 pub mod private;
 pub mod proxy;
 pub mod recovery;
+pub mod replicas;
 pub mod secretbox;
 pub mod server;
 pub mod session;

@@ -49,7 +49,8 @@ impl Metrics {
 
     /// The Prometheus text exposition; `sessions` is the live session count,
     /// `store_reads` the store's read counter (see `Store::reads`).
-    pub fn render(&self, sessions: usize, store_reads: u64) -> String {
+    pub fn render(&self, sessions: usize, store: StoreGauges) -> String {
+        let StoreGauges { reads: store_reads, up } = store;
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut out = String::new();
         out.push_str(
@@ -99,6 +100,11 @@ impl Metrics {
              # TYPE tfa_store_reads_total counter\n",
         );
         let _ = writeln!(out, "tfa_store_reads_total {store_reads}");
+        out.push_str(
+            "# HELP tfa_store_up Whether the store answered when last asked (1) or not (0).\n\
+             # TYPE tfa_store_up gauge\n",
+        );
+        let _ = writeln!(out, "tfa_store_up {}", u8::from(up));
         out.push_str("# HELP tfa_check_seconds Time of the per-request session check and decision.\n");
         out.push_str("# TYPE tfa_check_seconds histogram\n");
         for (i, bound) in BUCKETS_US.iter().enumerate() {
@@ -117,6 +123,13 @@ impl Metrics {
     }
 }
 
+/// What the store reports about itself.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreGauges {
+    pub reads: u64,
+    pub up: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,7 +139,7 @@ mod tests {
         let m = Metrics::default();
         m.check_latency(7);
         m.check_latency(300);
-        let text = m.render(3, 5);
+        let text = m.render(3, StoreGauges { reads: 5, up: true });
         assert!(text.contains("tfa_check_seconds_bucket{le=\"0.00001\"} 1"), "{text}");
         assert!(text.contains("tfa_check_seconds_bucket{le=\"0.001\"} 2"), "{text}");
         assert!(text.contains("tfa_check_seconds_count 2"));
@@ -140,6 +153,8 @@ mod tests {
         m.decision("forward");
         m.decision("forward");
         m.decision("unknown");
-        assert!(m.render(0, 0).contains("tfa_requests_total{decision=\"forward\"} 2"));
+        assert!(m
+            .render(0, StoreGauges { reads: 0, up: false })
+            .contains("tfa_requests_total{decision=\"forward\"} 2"));
     }
 }

@@ -165,7 +165,23 @@ pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerE
         server.add_service(service);
     }
     server.add_service(background_service("session sweeper", Sweeper { gw: gw.clone() }));
+    server.add_service(background_service("store changes", Follower { gw: gw.clone() }));
     Ok((server, gw))
+}
+
+/// Applies what other replicas announce (`replicas::follow`).
+struct Follower {
+    gw: Arc<Gateway>,
+}
+
+#[async_trait]
+impl BackgroundService for Follower {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            _ = crate::replicas::follow(self.gw.clone()) => {}
+        }
+    }
 }
 
 /// Every minute: drop expired sessions, save recent activity.

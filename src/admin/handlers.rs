@@ -64,7 +64,16 @@ pub async fn route(
         ("GET", ["metrics"]) => Ok(AdminReply {
             status: 200,
             content_type: "text/plain; version=0.0.4",
-            body: gw.metrics.render(gw.sessions.len(), gw.store.reads()).into_bytes(),
+            body: gw
+                .metrics
+                .render(
+                    gw.sessions.len(),
+                    crate::metrics::StoreGauges {
+                        reads: gw.store.reads(),
+                        up: gw.store.health().is_up(),
+                    },
+                )
+                .into_bytes(),
         }),
         _ => Err(AdminReply::error(404, "not_found", "There is no such admin endpoint.")),
     };

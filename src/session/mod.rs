@@ -380,6 +380,20 @@ impl SessionTable {
         Some(session)
     }
 
+    pub fn get(&self, token_hash: &TokenHash) -> Option<Arc<Session>> {
+        self.map.get(token_hash).map(|s| s.value().clone())
+    }
+
+    /// The hashes of every session in the table.
+    pub fn hashes(&self) -> Vec<TokenHash> {
+        self.map.iter().map(|e| *e.key()).collect()
+    }
+
+    /// The users with a session in the table.
+    pub fn users(&self) -> Vec<Arc<str>> {
+        self.by_user.iter().map(|e| e.key().clone()).collect()
+    }
+
     /// The user's sessions, live or not yet swept.
     pub fn of_user(&self, user_id: &str) -> Vec<Ended> {
         let hashes = self.by_user.get(user_id).map(|h| h.clone()).unwrap_or_default();

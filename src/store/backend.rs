@@ -3,10 +3,13 @@
 //! key → value, and every call that returns `Ok` is durable: a crash after
 //! it loses nothing. Conditional writes (`swap`, `replace`) are the one
 //! atomic check-and-change the domain needs: a code consumed through one
-//! replica, or one task, cannot be consumed again through another.
+//! replica, or one task, cannot be consumed again through another. A write
+//! that others may have cached carries the `Change`s to announce, sent in
+//! the same commit, so no replica can miss a change that was made.
 
 use async_trait::async_trait;
 
+use super::changes::{Change, Health};
 use super::StoreError;
 use crate::env::UnixSeconds;
 
@@ -64,17 +67,23 @@ pub trait Backend: Send + Sync + 'static {
     /// Replaces a record only if it exists; `false` if it did not.
     async fn replace(&self, table: Table, key: &[u8], value: Vec<u8>) -> Result<bool, StoreError>;
 
-    /// Removes the records of `keys` (absent ones are no error), in one commit.
-    async fn delete(&self, table: Table, keys: Vec<Vec<u8>>) -> Result<(), StoreError>;
+    /// Removes the records of `keys` (absent ones are no error), in one
+    /// commit with the announcement of `announce`.
+    async fn delete(&self, table: Table, keys: Vec<Vec<u8>>, announce: Vec<Change>) -> Result<(), StoreError>;
+
+    /// Which of `keys` have a record.
+    async fn present(&self, table: Table, keys: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, StoreError>;
 
     /// Sets the record to `new` (`None`: removes it) only if it is still
-    /// `old` (`None`: absent); `false` if someone changed it first.
+    /// `old` (`None`: absent); `false` if someone changed it first. A
+    /// change made announces `announce` in the same commit.
     async fn swap(
         &self,
         table: Table,
         key: &[u8],
         old: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
+        announce: Option<Change>,
     ) -> Result<bool, StoreError>;
 
     /// Every record of the table, in key order.
@@ -82,6 +91,13 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Every key of the table, in key order.
     async fn keys(&self, table: Table) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Changes announced by any replica (this one included), and `Resync`
+    /// after a lost connection.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change>;
+
+    /// Whether the database answered last time it was asked.
+    fn health(&self) -> Health;
 
     /// Appends an event to the audit trail.
     async fn append_audit(&self, at: UnixSeconds, value: Vec<u8>) -> Result<(), StoreError>;

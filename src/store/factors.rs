@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, Table};
+use super::{Change, Store, StoreError, Table};
 use crate::env::UnixSeconds;
 
 pub(super) const FACTORS_V: u8 = 1;
@@ -101,9 +101,9 @@ impl Store {
         user_id: &str,
         change: impl FnMut(&mut FactorsRecord) -> Result<T, E>,
     ) -> Result<T, E> {
+        let announce = Change::UserChanged(user_id.to_string());
         self.update(
-            Table::Factors,
-            FACTORS_V,
+            (Table::Factors, FACTORS_V, announce),
             user_id.as_bytes(),
             FactorsRecord::default,
             change,

@@ -8,13 +8,16 @@
 
 mod backend;
 mod bulk;
+mod changes;
 mod factors;
+mod pg_listen;
 mod postgres;
 mod record;
 mod sled;
 
 pub use backend::{AuditCursor, Backend, Entry, Table};
 pub use bulk::Import;
+pub use changes::{Change, Health};
 
 pub use factors::{FactorsRecord, PendingTotp, RecoveryCode, SmsFactor, TotpFactor};
 
@@ -119,6 +122,12 @@ pub struct AuditEvent {
     pub detail: String,
 }
 
+/// The users table, with the change that tells other replicas a user's
+/// record (memberships, factors) changed.
+fn users(id: &str) -> (Table, u8, Change) {
+    (Table::Users, USER_V, Change::UserChanged(id.to_string()))
+}
+
 /// The audit trail is read in pages of this many events.
 const AUDIT_PAGE: usize = 256;
 
@@ -151,6 +160,17 @@ impl Store {
     /// The backend's own calls, for the conformance suite and `store copy`.
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend
+    }
+
+    /// Changes announced through any replica, and `Resync` after a lost
+    /// connection (see `changes`).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.backend.subscribe()
+    }
+
+    /// Whether the store answers.
+    pub fn health(&self) -> Health {
+        self.backend.health()
     }
 
     /// Which store this is, for logs: never a password.
@@ -194,8 +214,7 @@ impl Store {
     /// error aborts without writing.
     async fn update<R, T, E>(
         &self,
-        table: Table,
-        version: u8,
+        (table, version, announce): (Table, u8, Change),
         key: &[u8],
         fresh: impl Fn() -> R,
         mut change: impl FnMut(&mut R) -> Result<T, E>,
@@ -213,7 +232,11 @@ impl Store {
             };
             let out = change(&mut rec)?;
             let new = record::encode(version, &rec)?;
-            if self.backend.swap(table, key, old, Some(new)).await? {
+            if self
+                .backend
+                .swap(table, key, old, Some(new), Some(announce.clone()))
+                .await?
+            {
                 return Ok(out);
             }
         }
@@ -240,8 +263,7 @@ impl Store {
         };
         let rec = self
             .update(
-                Table::Users,
-                USER_V,
+                users(&who.user_id),
                 who.user_id.as_bytes(),
                 fresh,
                 |u: &mut UserRecord| {
@@ -274,7 +296,8 @@ impl Store {
         mut change: impl FnMut(&mut AccountRecord) -> Result<(), E>,
     ) -> Result<AccountRecord, E> {
         let fresh = || AccountRecord::new(id, name);
-        self.update(Table::Accounts, ACCOUNT_V, id.as_bytes(), fresh, |a| {
+        let announce = Change::AccountChanged(id.to_string());
+        self.update((Table::Accounts, ACCOUNT_V, announce), id.as_bytes(), fresh, |a| {
             change(a)?;
             Ok(a.clone())
         })
@@ -324,7 +347,21 @@ impl Store {
             return Ok(());
         }
         let keys = token_hashes.iter().map(|h| h.to_vec()).collect();
-        self.backend.delete(Table::Sessions, keys).await
+        let ended = token_hashes.iter().map(|h| Change::SessionEnded(*h)).collect();
+        self.backend.delete(Table::Sessions, keys, ended).await
+    }
+
+    /// Which of `token_hashes` still have a stored session.
+    pub async fn sessions_present(&self, token_hashes: &[[u8; 32]]) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.count_read();
+        let keys = token_hashes.iter().map(|h| h.to_vec()).collect();
+        Ok(self
+            .backend
+            .present(Table::Sessions, keys)
+            .await?
+            .into_iter()
+            .filter_map(|k| k.try_into().ok())
+            .collect())
     }
 
     /// Every stored session; unreadable ones are skipped and reported, since
@@ -381,7 +418,11 @@ impl Store {
                     .put(Table::Throttle, key, record::encode(THROTTLE_V, c)?)
                     .await
             }
-            None => self.backend.delete(Table::Throttle, vec![key.to_vec()]).await,
+            None => {
+                self.backend
+                    .delete(Table::Throttle, vec![key.to_vec()], Vec::new())
+                    .await
+            }
         }
     }
 

@@ -18,6 +18,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::types::ToSql;
 
 use super::backend::{AuditCursor, Backend, Entry, Table};
+use super::changes::{Change, Health, CHANNEL};
 use super::StoreError;
 use crate::env::UnixSeconds;
 
@@ -76,7 +77,12 @@ pub struct PgBackend {
     pool: Pool,
     runtime: Arc<OwnedRuntime>,
     describe: String,
+    changes: tokio::sync::broadcast::Sender<Change>,
+    health: Health,
 }
+
+/// Changes a subscriber may fall behind by before it is told to resync.
+const CHANGES_BUFFER: usize = 4096;
 
 impl PgBackend {
     /// Connects to `url`, creating or migrating the schema, and waits for
@@ -95,8 +101,8 @@ impl PgBackend {
         let describe = describe(&config);
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config().map_err(opening)?);
         let manager = Manager::from_config(
-            config,
-            tls,
+            config.clone(),
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -122,6 +128,8 @@ impl PgBackend {
             pool,
             runtime: Arc::new(OwnedRuntime(Some(runtime))),
             describe,
+            changes: tokio::sync::broadcast::channel(CHANGES_BUFFER).0,
+            health: Health::default(),
         };
         // Waited for on a channel rather than with `block_on`, so that a
         // caller inside another runtime (a test, a command) may connect too.
@@ -133,6 +141,13 @@ impl PgBackend {
             .recv()
             .unwrap_or_else(|_| Err(io("the migration task stopped")))
             .map_err(|e| opening(format!("{}: {e}", backend.describe)))?;
+        rt.spawn(super::pg_listen::listen(
+            config,
+            tls,
+            backend.changes.clone(),
+            backend.health.clone(),
+            backend.describe.clone(),
+        ));
         Ok(backend)
     }
 
@@ -190,6 +205,36 @@ impl PgBackend {
             let statement = client.prepare_cached(&sql).await.map_err(io)?;
             let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
             client.execute(&statement, &refs).await.map_err(io)
+        })
+        .await
+    }
+
+    /// Runs one statement and, if it touched a row, announces `announce`
+    /// in the same transaction: PostgreSQL delivers a `NOTIFY` on commit,
+    /// so a change is announced exactly when it is made.
+    async fn execute_announcing(
+        &self,
+        sql: String,
+        params: Vec<Box<dyn ToSql + Send + Sync>>,
+        announce: Vec<Change>,
+    ) -> Result<u64, StoreError> {
+        if announce.is_empty() {
+            return self.execute(sql, params).await;
+        }
+        let pool = self.pool.clone();
+        self.run(async move {
+            let mut client = pool.get().await.map_err(io)?;
+            let tx = client.transaction().await.map_err(io)?;
+            let statement = tx.prepare_cached(&sql).await.map_err(io)?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
+            let touched = tx.execute(&statement, &refs).await.map_err(io)?;
+            if touched > 0 {
+                let payloads: Vec<String> = announce.iter().map(Change::encode).collect();
+                let notify = format!("SELECT pg_notify('{CHANNEL}', p) FROM unnest($1::text[]) p");
+                tx.execute(&notify, &[&payloads]).await.map_err(io)?;
+            }
+            tx.commit().await.map_err(io)?;
+            Ok(touched)
         })
         .await
     }
@@ -290,15 +335,42 @@ impl Backend for PgBackend {
         Ok(self.execute(sql, vec![key(k), body(v)]).await? == 1)
     }
 
-    async fn delete(&self, t: Table, keys: Vec<Vec<u8>>) -> Result<(), StoreError> {
+    async fn delete(&self, t: Table, keys: Vec<Vec<u8>>, announce: Vec<Change>) -> Result<(), StoreError> {
         if keys.is_empty() {
             return Ok(());
         }
         let sql = format!("DELETE FROM {} WHERE key = ANY($1)", table(t));
-        self.execute(sql, vec![Box::new(keys)]).await.map(drop)
+        self.execute_announcing(sql, vec![Box::new(keys)], announce)
+            .await
+            .map(drop)
     }
 
-    async fn swap(&self, t: Table, k: &[u8], old: Option<Vec<u8>>, new: Option<Vec<u8>>) -> Result<bool, StoreError> {
+    async fn present(&self, t: Table, keys: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, StoreError> {
+        let sql = format!("SELECT key, ''::bytea FROM {} WHERE key = ANY($1)", table(t));
+        Ok(self
+            .pairs(sql, vec![Box::new(keys)])
+            .await?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
+    fn health(&self) -> Health {
+        self.health.clone()
+    }
+
+    async fn swap(
+        &self,
+        t: Table,
+        k: &[u8],
+        old: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+        announce: Option<Change>,
+    ) -> Result<bool, StoreError> {
         let name = table(t);
         let (sql, params) = match (old, new) {
             (None, Some(new)) => (
@@ -318,7 +390,8 @@ impl Backend for PgBackend {
                 return Ok(self.pairs(sql, vec![key(k)]).await?.is_empty());
             }
         };
-        Ok(self.execute(sql, params).await? == 1)
+        let announce = announce.into_iter().collect();
+        Ok(self.execute_announcing(sql, params, announce).await? == 1)
     }
 
     async fn scan(&self, t: Table) -> Result<Vec<Entry>, StoreError> {

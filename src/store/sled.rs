@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 
 use super::backend::{AuditCursor, Backend, Entry, Table};
+use super::changes::{Change, Health};
 use super::StoreError;
 use crate::env::UnixSeconds;
 
@@ -23,6 +24,10 @@ pub struct SledBackend {
     db: sled::Db,
     trees: [sled::Tree; Table::ALL.len()],
     audit: sled::Tree,
+    /// One process holds the folder, so there is no one to tell of a
+    /// change: subscribers hear nothing, and the store is always up.
+    changes: tokio::sync::broadcast::Sender<Change>,
+    health: Health,
 }
 
 impl From<sled::Error> for StoreError {
@@ -57,6 +62,8 @@ impl SledBackend {
             ],
             audit: db.open_tree("audit")?,
             db,
+            changes: tokio::sync::broadcast::channel(1).0,
+            health: Health::default(),
         })
     }
 
@@ -128,7 +135,7 @@ impl Backend for SledBackend {
         .await
     }
 
-    async fn delete(&self, table: Table, keys: Vec<Vec<u8>>) -> Result<(), StoreError> {
+    async fn delete(&self, table: Table, keys: Vec<Vec<u8>>, _announce: Vec<Change>) -> Result<(), StoreError> {
         self.run(move |b| {
             let mut batch = sled::Batch::default();
             for k in keys {
@@ -146,6 +153,7 @@ impl Backend for SledBackend {
         key: &[u8],
         old: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
+        _announce: Option<Change>,
     ) -> Result<bool, StoreError> {
         let key = key.to_vec();
         self.run(move |b| {
@@ -156,6 +164,28 @@ impl Backend for SledBackend {
             Ok(swapped)
         })
         .await
+    }
+
+    async fn present(&self, table: Table, keys: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.run(move |b| {
+            let tree = b.tree(table);
+            let mut found = Vec::new();
+            for k in keys {
+                if tree.contains_key(&k)? {
+                    found.push(k);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
+    fn health(&self) -> Health {
+        self.health.clone()
     }
 
     async fn scan(&self, table: Table) -> Result<Vec<Entry>, StoreError> {
