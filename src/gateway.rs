@@ -13,7 +13,7 @@ use crate::factors::Factors;
 use crate::identity::Identity;
 use crate::metrics::Metrics;
 use crate::secretbox::SecretKey;
-use crate::session::{Ended, Session, SessionTable, Stage, TokenHash};
+use crate::session::{Ended, Found, Session, SessionTable, Stage, TokenHash};
 use crate::sign_in_limit::SignInLimit;
 use crate::sms::SmsService;
 use crate::store::{AuditEvent, Store, StoreError};
@@ -207,9 +207,8 @@ impl Gateway {
             Stage::Authenticated
         };
         let (token, hash, session) = self.sessions.start(&self.env, &user.id, upstream_cookie, stage);
-        if !held {
-            self.persist_new(hash, &session).await?;
-        }
+        // Pending too: the challenge may reach another replica.
+        self.persist_new(hash, &session).await?;
         self.end_over_cap(&user.id, client.clone()).await;
         self.audit(
             "login",
@@ -289,6 +288,12 @@ impl Gateway {
     /// Releases a pending session after its second factor: a new token,
     /// persisted, and the upstream Set-Cookie headers that were held back.
     pub async fn release(self: &Arc<Self>, pending: &TokenHash) -> Result<Option<(String, Vec<String>)>, StoreError> {
+        // Taken from the store first, atomically: of two replicas releasing
+        // one sign-in (a double submit, a race), only one goes on.
+        if !self.store.take_session(pending).await? {
+            self.sessions.end(pending);
+            return Ok(None);
+        }
         let Some((token, hash, session, held)) = self.sessions.release(&self.env, pending) else {
             return Ok(None);
         };
@@ -321,7 +326,7 @@ impl Gateway {
         self.ended(ended, EndReason::LockedOut, client).await;
     }
 
-    /// Writes a new signed-in session, durably: a sign-in the browser
+    /// Writes a new session, durably: a sign-in the browser
     /// was told about must survive a crash. If it cannot be written, the
     /// session is ended rather than left to vanish at the next restart.
     async fn persist_new(self: &Arc<Self>, hash: TokenHash, session: &Session) -> Result<(), StoreError> {
@@ -367,9 +372,7 @@ impl Gateway {
                 client.clone(),
                 why.as_str().to_string(),
             );
-            if session.stage == Stage::Authenticated {
-                stored.push(*hash);
-            }
+            stored.push(*hash);
             if why != EndReason::SignedOutUpstream {
                 sign_out.extend(session.upstream_cookie().cloned());
             }
@@ -381,6 +384,28 @@ impl Gateway {
         if let Err(e) = self.store.delete_sessions(&stored).await {
             tracing::error!(error = %e, "cannot delete an ended session; it may return at a restart");
         }
+    }
+
+    /// Records a password confirmation in the session, in memory and in
+    /// the store, so the next request may reach any replica.
+    pub async fn confirm_password(&self, found: &Found, now: crate::env::UnixSeconds) -> Result<(), StoreError> {
+        found.session.confirm_password(now);
+        self.store
+            .touch_session(&found.session.to_record(found.token_hash))
+            .await
+    }
+
+    /// Whether the password was confirmed recently in this session, through
+    /// this replica or, as the store says, another.
+    pub async fn password_confirmed(&self, found: &Found) -> bool {
+        let (now, window) = (self.env.now(), self.config.second_factor.confirm_window_secs);
+        if found.session.password_confirmed(now, window) {
+            return true;
+        }
+        if let Ok(Some(stored)) = self.store.session(&found.token_hash).await {
+            found.session.confirmed_elsewhere(stored.confirmed_at);
+        }
+        found.session.password_confirmed(now, window)
     }
 
     /// Signs out an upstream session the gateway will not release. Best

@@ -73,16 +73,7 @@ async fn resync(gw: &Arc<Gateway>) -> Result<(), StoreError> {
     let present: std::collections::HashSet<_> = present.into_iter().collect();
     let mut ended = 0;
     for hash in cached.iter().filter(|h| !present.contains(*h)) {
-        // Pending sessions are not stored yet; only signed-in ones can be
-        // checked against the store.
-        if gw
-            .sessions
-            .get(hash)
-            .is_some_and(|s| s.stage == crate::session::Stage::Authenticated)
-        {
-            gw.sessions.end(hash);
-            ended += 1;
-        }
+        ended += usize::from(gw.sessions.end(hash).is_some());
     }
     for account in gw.store.accounts().await? {
         gw.directory.put_account(&account);

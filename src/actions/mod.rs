@@ -124,8 +124,9 @@ pub async fn confirm_password(
         return Err(guard::refusal(&after, wrong));
     }
     guess.right().await;
-    found.session.confirm_password(now);
-    Ok(())
+    gw.confirm_password(found, now)
+        .await
+        .map_err(|e| Refusal::internal("cannot save a password confirmation", e))
 }
 
 const PASSWORD: Secret = Secret {
@@ -161,11 +162,8 @@ const SIGN_IN_SHAPES: &[CodeShape] = &[CodeShape::SixDigits, CodeShape::Recovery
 const SIGN_IN_HINT: &str = "enter the 6 digits, or a recovery code like xxxx-xxxx-xxxx";
 pub(crate) const ENROLLMENT_SHAPES: &[CodeShape] = &[CodeShape::SixDigits];
 
-fn require_confirmation(gw: &Gateway, found: &Found) -> Result<(), Refusal> {
-    if found
-        .session
-        .password_confirmed(gw.env.now(), gw.config.second_factor.confirm_window_secs)
-    {
+async fn require_confirmation(gw: &Gateway, found: &Found) -> Result<(), Refusal> {
+    if gw.password_confirmed(found).await {
         Ok(())
     } else {
         Err(Refusal::new(403, "password_required", "Confirm your password first."))
@@ -174,7 +172,7 @@ fn require_confirmation(gw: &Gateway, found: &Found) -> Result<(), Refusal> {
 
 /// Starts a TOTP enrollment; the password must have been confirmed.
 pub async fn begin_totp(gw: &Arc<Gateway>, found: &Found) -> Result<Enrollment, Refusal> {
-    require_confirmation(gw, found)?;
+    require_confirmation(gw, found).await?;
     let user = user(gw, found).await?;
     gw.factors
         .begin_totp(&user.id, &user.email)
@@ -183,7 +181,7 @@ pub async fn begin_totp(gw: &Arc<Gateway>, found: &Found) -> Result<Enrollment, 
 }
 
 pub async fn current_enrollment(gw: &Arc<Gateway>, found: &Found) -> Result<Option<Enrollment>, Refusal> {
-    require_confirmation(gw, found)?;
+    require_confirmation(gw, found).await?;
     let user = user(gw, found).await?;
     gw.factors
         .current_enrollment(&user.id, &user.email)

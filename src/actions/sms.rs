@@ -93,10 +93,7 @@ pub async fn enroll(
             "SMS is not allowed for your account: use an authenticator app.",
         ));
     }
-    if !found
-        .session
-        .password_confirmed(gw.env.now(), gw.config.second_factor.confirm_window_secs)
-    {
+    if !gw.password_confirmed(found).await {
         return Err(Refusal::new(403, "password_required", "Confirm your password first."));
     }
     if super::factors(gw, found).await?.sms_on() {

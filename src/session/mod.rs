@@ -2,7 +2,9 @@
 //! token to one upstream session (by a hash of the upstream's cookie) and
 //! records how far the sign-in has got. The per-request check is a hash and
 //! one map lookup: no disk, and the same cost for ten sessions or a million.
-//! Persisting signed-in sessions is the caller's job (see `store`).
+//! Every session, signed in or waiting for its second factor, is also in
+//! the store (the caller's job, see `gateway`), so that any replica can
+//! take it into its table on first sight (`adopt`).
 //!
 //! Each session also keeps the dashboard's cookie it is bound to, so that
 //! whenever it ends for a reason other than the dashboard's own sign-out
@@ -34,7 +36,7 @@ const ABSENT_CAP: usize = 100_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stage {
     /// The upstream accepted the password; its Set-Cookie headers are held
-    /// here until the second factor is passed. Never written to disk.
+    /// here until the second factor is passed (stored sealed only).
     Pending { held_set_cookies: Vec<String> },
     /// Fully signed in: the upstream's cookie is in the browser and requests
     /// carrying it are forwarded.
@@ -52,6 +54,8 @@ pub struct Session {
     /// `upstream_cookie` sealed under the secret key and bound to the token
     /// hash: what the store keeps. Sealed once, not at every save.
     sealed_cookie: Option<Arc<[u8]>>,
+    /// The held Set-Cookie headers of a pending session, sealed.
+    sealed_held: Option<Arc<[u8]>>,
     pub created: UnixSeconds,
     /// The token every form of this session must carry back.
     pub csrf: String,
@@ -95,6 +99,11 @@ impl Session {
         at != 0 && now.saturating_sub(at) <= window
     }
 
+    /// Takes a confirmation made through another replica (never an older one).
+    pub fn confirmed_elsewhere(&self, at: UnixSeconds) {
+        self.confirmed_at.fetch_max(at, Ordering::Relaxed);
+    }
+
     /// Whether `value` is the upstream cookie this session was bound to,
     /// compared in constant time.
     pub fn owns_upstream_cookie(&self, value: &str) -> bool {
@@ -130,6 +139,8 @@ impl Session {
             created: self.created,
             last_seen: self.last_seen(),
             sealed_upstream_cookie: self.sealed_cookie.as_deref().map(<[u8]>::to_vec),
+            sealed_held: self.sealed_held.as_deref().map(<[u8]>::to_vec),
+            confirmed_at: self.confirmed_at.load(Ordering::Relaxed),
         }
     }
 }
@@ -140,7 +151,7 @@ pub type Ended = (TokenHash, Arc<Session>);
 /// What a sweep removed or found worth saving.
 #[derive(Debug, Default)]
 pub struct Swept {
-    /// Signed-in sessions that expired: delete them from disk.
+    /// Sessions that expired: delete them from the store.
     pub gone: Vec<TokenHash>,
     /// Signed-in sessions used since the last sweep: save their activity.
     pub active: Vec<SessionRecord>,
@@ -264,19 +275,28 @@ impl SessionTable {
         upstream_cookie: Option<Arc<str>>,
         created: UnixSeconds,
     ) -> Session {
-        let sealed_cookie = upstream_cookie.as_ref().and_then(|c| {
+        let seal = |plain: &[u8], context: &[u8]| {
             self.key
-                .seal(env, c.as_bytes(), token_hash)
+                .seal(env, plain, context)
                 .map_err(|e| tracing::error!(error = %e, "cannot seal a dashboard cookie"))
                 .ok()
                 .map(Arc::from)
-        });
+        };
+        let sealed_cookie = upstream_cookie.as_ref().and_then(|c| seal(c.as_bytes(), token_hash));
+        let sealed_held = match &stage {
+            Stage::Pending { held_set_cookies } => {
+                let json = serde_json::to_vec(held_set_cookies).unwrap_or_default();
+                seal(&json, &held_context(token_hash))
+            }
+            Stage::Authenticated => None,
+        };
         Session {
             user_id,
             stage,
             upstream_cookie_hash: upstream_cookie.as_deref().map_or([0; 32], hash),
             upstream_cookie,
             sealed_cookie,
+            sealed_held,
             created,
             csrf: token::csrf(&self.key, token_hash),
             last_seen: AtomicU64::new(created),
@@ -457,16 +477,29 @@ impl SessionTable {
             }
             text
         });
+        let stage = match &r.sealed_held {
+            None => Stage::Authenticated,
+            // A pending sign-in whose held cookies do not open can never be
+            // released: it is as good as absent.
+            Some(sealed) => Stage::Pending {
+                held_set_cookies: self
+                    .key
+                    .open(sealed, &held_context(&r.token_hash))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())?,
+            },
+        };
         let mut session = Session {
             user_id: Arc::from(r.user_id.as_str()),
-            stage: Stage::Authenticated,
+            stage,
             upstream_cookie_hash: r.upstream_cookie_hash,
             upstream_cookie: cookie.map(Arc::from),
             sealed_cookie: r.sealed_upstream_cookie.as_deref().map(Arc::from),
+            sealed_held: r.sealed_held.as_deref().map(Arc::from),
             created: r.created,
             csrf: token::csrf(&self.key, &r.token_hash),
             last_seen: AtomicU64::new(r.last_seen),
-            confirmed_at: AtomicU64::new(0),
+            confirmed_at: AtomicU64::new(r.confirmed_at),
             grace_acknowledged: AtomicBool::new(false),
             enrollment_forced: AtomicBool::new(false),
         };
@@ -490,9 +523,7 @@ impl SessionTable {
         let mut removed = Vec::new();
         self.map.retain(|h, s| {
             if s.expired(now, &self.settings) {
-                if s.stage == Stage::Authenticated {
-                    swept.gone.push(*h);
-                }
+                swept.gone.push(*h);
                 swept.sign_out.extend(s.upstream_cookie.clone());
                 removed.push((s.user_id.clone(), *h));
                 return false;
@@ -515,20 +546,34 @@ impl SessionTable {
     }
 }
 
-/// For `rotate-key`: the records whose dashboard cookie is sealed, sealed
-/// again under `new`. A cookie that does not open under `old` is dropped
-/// (the session stays; only its dashboard sign-out is lost).
+/// What the held Set-Cookie headers are sealed to: the session, and their
+/// use, so they never open as the session's dashboard cookie or vice versa.
+fn held_context(token_hash: &TokenHash) -> Vec<u8> {
+    [token_hash.as_slice(), b"held"].concat()
+}
+
+/// For `rotate-key`: the records with anything sealed, sealed again under
+/// `new`. A dashboard cookie that does not open under `old` is dropped (the
+/// session stays; only its dashboard sign-out is lost); a pending sign-in
+/// whose held cookies do not open is dropped whole, since it could never
+/// be released.
 pub fn reseal(env: &Env, records: Vec<SessionRecord>, old: &SecretKey, new: &SecretKey) -> Vec<SessionRecord> {
+    let again = |sealed: &[u8], context: &[u8]| {
+        old.open(sealed, context)
+            .and_then(|plain| new.seal(env, &plain, context))
+            .ok()
+    };
     records
         .into_iter()
-        .filter(|r| r.sealed_upstream_cookie.is_some())
-        .map(|mut r| {
-            let sealed = r.sealed_upstream_cookie.take().unwrap_or_default();
-            r.sealed_upstream_cookie = old
-                .open(&sealed, &r.token_hash)
-                .and_then(|plain| new.seal(env, &plain, &r.token_hash))
-                .ok();
-            r
+        .filter(|r| r.sealed_upstream_cookie.is_some() || r.sealed_held.is_some())
+        .filter_map(|mut r| {
+            if let Some(sealed) = r.sealed_upstream_cookie.take() {
+                r.sealed_upstream_cookie = again(&sealed, &r.token_hash);
+            }
+            if let Some(sealed) = r.sealed_held.take() {
+                r.sealed_held = Some(again(&sealed, &held_context(&r.token_hash))?);
+            }
+            Some(r)
         })
         .collect()
 }

@@ -83,6 +83,8 @@ mod tests {
                 created: 1,
                 last_seen: 1,
                 sealed_upstream_cookie: None,
+                sealed_held: None,
+                confirmed_at: 0,
             }],
         };
         s.import(&import).await.unwrap();

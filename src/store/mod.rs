@@ -110,6 +110,19 @@ pub struct SessionRecord {
     /// works, but its dashboard session is left to the dashboard's expiry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed_upstream_cookie: Option<Vec<u8>>,
+    /// Present while the sign-in waits for its second factor: the
+    /// dashboard's Set-Cookie headers held back until then, sealed like the
+    /// cookie (they are the dashboard session itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_held: Option<Vec<u8>>,
+    /// When the user last confirmed their password in this session (0:
+    /// never), so a confirmation made through one replica counts on all.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub confirmed_at: UnixSeconds,
+}
+
+fn is_zero(n: &UnixSeconds) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -351,6 +364,19 @@ impl Store {
         self.backend.delete(Table::Sessions, keys, ended).await
     }
 
+    /// Removes a stored session if it is still there, atomically: of two
+    /// replicas releasing one pending sign-in, only one gets `true`.
+    pub async fn take_session(&self, token_hash: &[u8; 32]) -> Result<bool, StoreError> {
+        self.count_read();
+        let Some(old) = self.backend.get(Table::Sessions, token_hash).await? else {
+            return Ok(false);
+        };
+        let ended = Some(Change::SessionEnded(*token_hash));
+        self.backend
+            .swap(Table::Sessions, token_hash, Some(old), None, ended)
+            .await
+    }
+
     /// Which of `token_hashes` still have a stored session.
     pub async fn sessions_present(&self, token_hashes: &[[u8; 32]]) -> Result<Vec<[u8; 32]>, StoreError> {
         self.count_read();
@@ -485,6 +511,8 @@ mod tests {
                 created: 100,
                 last_seen: 100,
                 sealed_upstream_cookie: None,
+                sealed_held: None,
+                confirmed_at: 0,
             })
             .await
             .unwrap();
@@ -508,6 +536,8 @@ mod tests {
             created: 1,
             last_seen: 1,
             sealed_upstream_cookie: None,
+            sealed_held: None,
+            confirmed_at: 0,
         };
         s.put_session(&r).await.unwrap();
         s.delete_sessions(&[r.token_hash]).await.unwrap();
