@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod crowd;
+pub mod pg;
 pub mod recorder;
 pub mod tools;
 
