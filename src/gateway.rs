@@ -288,15 +288,24 @@ impl Gateway {
     /// Releases a pending session after its second factor: a new token,
     /// persisted, and the upstream Set-Cookie headers that were held back.
     pub async fn release(self: &Arc<Self>, pending: &TokenHash) -> Result<Option<(String, Vec<String>)>, StoreError> {
-        // Taken from the store first, atomically: of two replicas releasing
-        // one sign-in (a double submit, a race), only one goes on.
-        if !self.store.take_session(pending).await? {
-            self.sessions.end(pending);
-            return Ok(None);
-        }
         let Some((token, hash, session, held)) = self.sessions.release(&self.env, pending) else {
             return Ok(None);
         };
+        // Then taken from the store, atomically: of two replicas releasing
+        // one sign-in (a double submit, a race), only one goes on. Memory
+        // goes first, since the store's announcement of the end comes back
+        // to this replica too.
+        match self.store.take_session(pending).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.sessions.end(&hash);
+                return Ok(None);
+            }
+            Err(e) => {
+                self.sessions.end(&hash);
+                return Err(e);
+            }
+        }
         self.persist_new(hash, &session).await?;
         self.end_over_cap(&session.user_id, None).await;
         Ok(Some((token, held)))
