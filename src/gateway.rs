@@ -120,11 +120,8 @@ impl Gateway {
             key,
             issuer: config.second_factor.issuer.clone(),
         };
-        let throttle = Throttle::new(config.second_factor.limits);
+        let throttle = Throttle::new(config.second_factor.limits, store.clone());
         let sign_ins = SignInLimit::new(config.sign_ins_per_minute);
-        for (user, counter) in store.throttles().await? {
-            throttle.restore_user(&user, counter);
-        }
         let sms_rule = SmsRule {
             offered: sms.is_some() && config.sms.allowed,
             disallowed_accounts: config.sms.disallowed_accounts.clone(),
@@ -247,15 +244,6 @@ impl Gateway {
                 tracing::error!(error = %e, "cannot save refreshed memberships");
             }
         });
-    }
-
-    /// Saves the user's failure counter after it changed, durable before
-    /// the answer: a crash or restart right after a lockout must not lift it.
-    pub async fn save_throttle(self: &Arc<Self>, user_id: &str) {
-        let counter = self.throttle.user_counter(user_id).filter(|c| *c != Default::default());
-        if let Err(e) = self.store.put_throttle(user_id, counter.as_ref()).await {
-            tracing::error!(error = %e, "cannot save a failure counter");
-        }
     }
 
     /// Reads a session another replica started into this one's table;

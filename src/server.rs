@@ -201,7 +201,9 @@ impl BackgroundService for Sweeper {
                 _ = tick.tick() => {
                     let now = self.gw.env.now();
                     self.gw.sweep(since).await;
-                    self.gw.throttle.sweep(now);
+                    if let Err(e) = self.gw.throttle.sweep(now).await {
+                        tracing::debug!(error = %e, "cannot forget stale failure counters");
+                    }
                     self.gw.sign_ins.sweep(now);
                     since = now;
                 }

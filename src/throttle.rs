@@ -19,24 +19,24 @@
 //! attacker holding many users' passwords thus gets a couple of guesses per
 //! user past the address's limit, not the per-user limit per lockout.
 //!
-//! Counting happens here, in memory; a user's counter is also
-//! saved to the store after each change and put back at start-up
-//! (`Gateway::save_throttle`, `restore_user`), so a restart or a crash
-//! neither lifts a user's lockout nor resets their count. Per-address
-//! counters are not saved: a restart starts them afresh, and the per-user
-//! limit, which an attacker cannot shed by changing address, still holds.
+//! The counters live in the store, changed by atomic updates, so every
+//! replica counts toward one lockout per user and per address, and a
+//! restart or a crash lifts none. An attempt is counted as a failure
+//! *before* its guess is checked (`reserve`) and taken back if it was right
+//! (`Throttle::right`): concurrent guesses through several replicas are
+//! thus each counted before any is judged, and the limit holds exactly.
 //!
 //! This is a consecutive-failure lockout, not a request-rate limit, so it is
 //! a few lines here rather than a token-bucket crate.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 
-use dashmap::{DashMap, DashSet};
+use dashmap::DashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::client_addr::limit_key_of;
 use crate::env::UnixSeconds;
+use crate::store::{Store, StoreError};
 
 /// The longest lockout, however often it repeats.
 const MAX_LOCKOUT_SECS: u64 = 24 * 3600;
@@ -65,7 +65,7 @@ pub enum Verdict {
 }
 
 /// What a failure led to, for the audit trail and the page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct AfterFailure {
     /// Attempts left before the user is locked out (0 when locked now).
     pub attempts_left: u32,
@@ -90,6 +90,11 @@ impl Counter {
         (self.locked_until > now).then(|| self.locked_until - now)
     }
 
+    /// No failure for a day and no lockout running: worth forgetting.
+    pub fn stale(&self, now: UnixSeconds) -> bool {
+        self.locked_until <= now && self.last_failure + MAX_LOCKOUT_SECS < now
+    }
+
     /// Counts a failure; returns true if it started a lockout.
     fn fail(&mut self, now: UnixSeconds, limit: u32, base: u64) -> bool {
         if self.locked_until != 0 && self.locked_until <= now {
@@ -110,8 +115,8 @@ impl Counter {
 }
 
 /// An address's failures, and against whom, to forgive a user's own.
-#[derive(Debug, Default)]
-struct ClientCounter {
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCounter {
     counter: Counter,
     against: HashMap<String, u32>,
 }
@@ -131,6 +136,10 @@ impl ClientCounter {
         locked
     }
 
+    pub fn stale(&self, now: UnixSeconds) -> bool {
+        self.counter.stale(now)
+    }
+
     /// Takes back this address's failures against `user`; a lockout that
     /// is running keeps running.
     fn forgive(&mut self, user: &str) {
@@ -142,10 +151,8 @@ impl ClientCounter {
 
 pub struct Throttle {
     limits: Limits,
-    users: DashMap<String, Counter>,
-    /// Keyed by `client_addr::limit_key`.
-    clients: DashMap<IpAddr, ClientCounter>,
-    /// Users with a guess being checked right now.
+    store: Store,
+    /// Users with a guess being checked right now through this replica.
     checking: DashSet<String>,
 }
 
@@ -161,20 +168,41 @@ impl Drop for Checking<'_> {
     }
 }
 
+/// Why an attempt may not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("locked out for {retry_after_secs} s")]
+    Locked { retry_after_secs: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An attempt already counted as a failure, to be taken back if right.
+#[derive(Debug)]
+pub struct Reserved {
+    user: String,
+    client: Option<String>,
+    before: Counter,
+    counted: Counter,
+    /// The address's counter before and after this attempt.
+    address: Option<(ClientCounter, ClientCounter)>,
+    /// What the failure led to, should the guess be wrong.
+    pub after: AfterFailure,
+}
+
 impl Throttle {
-    pub fn new(limits: Limits) -> Self {
+    pub fn new(limits: Limits, store: Store) -> Self {
         Throttle {
             limits,
-            users: DashMap::new(),
-            clients: DashMap::new(),
+            store,
             checking: DashSet::new(),
         }
     }
 
-    /// Claims the one check a user may have running; `None` while another
-    /// runs. Without this, a burst of concurrent wrong guesses would all
-    /// pass `check` before the first failure was counted, and each would
-    /// cost a hash or an upstream call: the limit would bound nothing.
+    /// Claims the one check a user may have running through this replica;
+    /// `None` while another runs. Without this, a burst of concurrent
+    /// guesses would each cost a hash or an upstream call before the
+    /// lockout could refuse them.
     pub fn begin(&self, user: &str) -> Option<Checking<'_>> {
         self.checking.insert(user.to_string()).then(|| Checking {
             throttle: self,
@@ -182,73 +210,116 @@ impl Throttle {
         })
     }
 
-    /// Whether an attempt by `user` from `client` may be checked at all.
-    pub fn check(&self, user: &str, client: Option<&str>, now: UnixSeconds) -> Verdict {
-        let own = self.users.get(user).map(|c| *c).unwrap_or_default();
-        let by_user = own.retry_after(now);
-        // A user with a clean count is never held back by their address.
-        let by_client = (own.failures >= LOCKED_ADDRESS_GRACE)
-            .then(|| client.and_then(limit_key_of))
-            .flatten()
-            .and_then(|ip| self.clients.get(&ip).and_then(|c| c.counter.retry_after(now)));
-        match by_user.into_iter().chain(by_client).max() {
-            Some(retry_after_secs) => Verdict::Locked { retry_after_secs },
-            None => Verdict::Allowed,
-        }
-    }
-
-    pub fn failure(&self, user: &str, client: Option<&str>, now: UnixSeconds) -> AfterFailure {
-        let (locked_now, failures) = {
-            let mut c = self.users.entry(user.to_string()).or_default();
-            let locked = c.fail(now, self.limits.per_user, self.limits.lockout_secs);
-            (locked, c.failures)
+    /// Counts an attempt by `user` from `client` as a failure, unless the
+    /// user (or, for a user who already failed, the address) is locked out.
+    /// A right guess then takes it back (`right`).
+    pub async fn reserve(&self, user: &str, client: Option<&str>, now: UnixSeconds) -> Result<Reserved, Refused> {
+        let limits = self.limits;
+        let client = client.and_then(limit_key_of).map(|ip| ip.to_string());
+        let address = match &client {
+            Some(key) => self.store.client_counter(key).await?.unwrap_or_default(),
+            None => ClientCounter::default(),
         };
-        let client_locked = client.and_then(limit_key_of).is_some_and(|ip| {
-            self.clients
-                .entry(ip)
-                .or_default()
-                .fail(user, now, self.limits.per_client, self.limits.lockout_secs)
-        });
-        let retry_after = match self.check(user, client, now) {
-            Verdict::Locked { retry_after_secs } => Some(retry_after_secs),
-            Verdict::Allowed => None,
-        };
-        AfterFailure {
-            attempts_left: self.limits.per_user.saturating_sub(failures),
-            locked_now: locked_now || client_locked,
-            retry_after,
-        }
-    }
-
-    /// The user's counter, to be saved after it changed.
-    pub fn user_counter(&self, user: &str) -> Option<Counter> {
-        self.users.get(user).map(|c| *c)
-    }
-
-    /// Puts back a user's counter saved before a restart.
-    pub fn restore_user(&self, user: &str, counter: Counter) {
-        self.users.insert(user.to_string(), counter);
-    }
-
-    /// A right guess by `user`: their count starts again, and `client`'s
-    /// failures against them are forgiven; its failures against others stay.
-    pub fn success(&self, user: &str, client: Option<&str>) {
-        if let Some(mut c) = self.users.get_mut(user) {
-            c.failures = 0;
-        }
-        if let Some(ip) = client.and_then(limit_key_of) {
-            if let Some(mut c) = self.clients.get_mut(&ip) {
-                c.forgive(user);
+        let (before, counted, user_locked) = self
+            .store
+            .update_user_counter(user, |c| {
+                // A user with a clean count is never held back by their address.
+                let by_address = (c.failures >= LOCKED_ADDRESS_GRACE)
+                    .then(|| address.counter.retry_after(now))
+                    .flatten();
+                if let Some(retry_after_secs) = c.retry_after(now).into_iter().chain(by_address).max() {
+                    return Err(Refused::Locked { retry_after_secs });
+                }
+                let before = *c;
+                let locked = c.fail(now, limits.per_user, limits.lockout_secs);
+                Ok((before, *c, locked))
+            })
+            .await?;
+        let (address_locked, address) = match &client {
+            Some(key) => {
+                self.store
+                    .update_client_counter::<_, StoreError>(key, |a| {
+                        let before = a.clone();
+                        let locked = a.fail(user, now, limits.per_client, limits.lockout_secs);
+                        Ok((locked, Some((before, a.clone()))))
+                    })
+                    .await?
             }
+            None => (false, None),
+        };
+        let by_address = (counted.failures >= LOCKED_ADDRESS_GRACE)
+            .then(|| address.as_ref().and_then(|(_, a)| a.counter.retry_after(now)))
+            .flatten();
+        Ok(Reserved {
+            user: user.to_string(),
+            client,
+            before,
+            counted,
+            address,
+            after: AfterFailure {
+                attempts_left: limits.per_user.saturating_sub(counted.failures),
+                locked_now: user_locked || address_locked,
+                retry_after: counted.retry_after(now).into_iter().chain(by_address).max(),
+            },
+        })
+    }
+
+    /// A right guess: the user's count starts again (and a lockout that
+    /// its own reservation began is undone), and the address's failures
+    /// against this user are forgiven; its failures against others stay.
+    pub async fn right(&self, r: Reserved) -> Result<(), StoreError> {
+        self.store
+            .update_user_counter::<_, StoreError>(&r.user, |c| {
+                if *c == r.counted {
+                    *c = r.before;
+                }
+                c.failures = 0;
+                Ok(())
+            })
+            .await?;
+        if let (Some(key), Some((before, counted))) = (&r.client, &r.address) {
+            self.store
+                .update_client_counter::<_, StoreError>(key, |a| {
+                    if a == counted {
+                        *a = before.clone();
+                    }
+                    a.forgive(&r.user);
+                    Ok(())
+                })
+                .await?;
         }
+        Ok(())
+    }
+
+    /// An attempt that was never judged (the dashboard or the store failed
+    /// meanwhile): its count is taken back where nothing else counted since,
+    /// so an outage locks nobody out.
+    pub async fn cancel(&self, r: Reserved) -> Result<(), StoreError> {
+        self.store
+            .update_user_counter::<_, StoreError>(&r.user, |c| {
+                if *c == r.counted {
+                    *c = r.before;
+                }
+                Ok(())
+            })
+            .await?;
+        if let (Some(key), Some((before, counted))) = (&r.client, &r.address) {
+            self.store
+                .update_client_counter::<_, StoreError>(key, |a| {
+                    if a == counted {
+                        *a = before.clone();
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+        Ok(())
     }
 
     /// Forgets counters with no failure for a day and no lockout running,
     /// so addresses that tried once do not pile up.
-    pub fn sweep(&self, now: UnixSeconds) {
-        let stale = |c: &Counter| c.locked_until <= now && c.last_failure + MAX_LOCKOUT_SECS < now;
-        self.users.retain(|_, c| !stale(c));
-        self.clients.retain(|_, c| !stale(&c.counter));
+    pub async fn sweep(&self, now: UnixSeconds) -> Result<(), StoreError> {
+        self.store.forget_stale_counters(now).await
     }
 }
 
@@ -256,122 +327,154 @@ impl Throttle {
 mod tests {
     use super::*;
 
-    fn throttle() -> Throttle {
-        Throttle::new(Limits {
+    fn throttle() -> (Throttle, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
             per_user: 3,
             per_client: 5,
             lockout_secs: 60,
-        })
+        };
+        (Throttle::new(limits, Store::open(dir.path()).unwrap()), dir)
     }
 
-    #[test]
-    fn user_is_locked_after_the_limit_in_any_session() {
-        let t = throttle();
-        assert_eq!(t.failure("bob", Some("1.1.1.1"), 100).attempts_left, 2);
-        assert_eq!(t.failure("bob", Some("2.2.2.2"), 101).attempts_left, 1);
-        let last = t.failure("bob", None, 102);
+    /// A wrong guess: counted, never taken back.
+    async fn failure(t: &Throttle, user: &str, client: Option<&str>, now: UnixSeconds) -> AfterFailure {
+        t.reserve(user, client, now).await.expect("not locked").after
+    }
+
+    async fn check(t: &Throttle, user: &str, client: Option<&str>, now: UnixSeconds) -> Verdict {
+        match t.reserve(user, client, now).await {
+            Ok(r) => {
+                t.right(r).await.unwrap();
+                Verdict::Allowed
+            }
+            Err(Refused::Locked { retry_after_secs }) => Verdict::Locked { retry_after_secs },
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn user_is_locked_after_the_limit_in_any_session() {
+        let (t, _d) = throttle();
+        assert_eq!(failure(&t, "bob", Some("1.1.1.1"), 100).await.attempts_left, 2);
+        assert_eq!(failure(&t, "bob", Some("2.2.2.2"), 101).await.attempts_left, 1);
+        let last = failure(&t, "bob", None, 102).await;
         assert!(last.locked_now);
         assert_eq!(
-            t.check("bob", Some("3.3.3.3"), 110),
+            check(&t, "bob", Some("3.3.3.3"), 110).await,
             Verdict::Locked { retry_after_secs: 52 }
         );
-        assert_eq!(t.check("alice", Some("3.3.3.3"), 110), Verdict::Allowed);
+        assert_eq!(check(&t, "alice", Some("3.3.3.3"), 110).await, Verdict::Allowed);
     }
 
-    #[test]
-    fn lockout_ends_and_the_next_one_lasts_longer() {
-        let t = throttle();
+    #[tokio::test]
+    async fn lockout_ends_and_the_next_one_lasts_longer() {
+        let (t, _d) = throttle();
         for s in 0..3 {
-            t.failure("bob", None, 100 + s);
+            failure(&t, "bob", None, 100 + s).await;
         }
-        assert_eq!(t.check("bob", None, 162), Verdict::Allowed);
         for s in 0..3 {
-            t.failure("bob", None, 200 + s);
+            failure(&t, "bob", None, 200 + s).await;
         }
-        assert_eq!(t.check("bob", None, 202), Verdict::Locked { retry_after_secs: 120 });
+        assert_eq!(
+            check(&t, "bob", None, 202).await,
+            Verdict::Locked { retry_after_secs: 120 }
+        );
     }
 
-    #[test]
-    fn success_resets_the_consecutive_count() {
-        let t = throttle();
-        t.failure("bob", None, 100);
-        t.failure("bob", None, 101);
-        t.success("bob", None);
-        assert_eq!(t.failure("bob", None, 102).attempts_left, 2);
+    #[tokio::test]
+    async fn a_right_guess_resets_the_consecutive_count() {
+        let (t, _d) = throttle();
+        failure(&t, "bob", None, 100).await;
+        failure(&t, "bob", None, 101).await;
+        assert_eq!(check(&t, "bob", None, 102).await, Verdict::Allowed);
+        assert_eq!(failure(&t, "bob", None, 103).await.attempts_left, 2);
     }
 
-    #[test]
-    fn an_address_past_its_limit_is_refused_for_users_who_already_failed() {
-        let t = throttle();
+    #[tokio::test]
+    async fn a_right_guess_at_the_limit_does_not_lock_its_own_user_out() {
+        let (t, _d) = throttle();
+        failure(&t, "bob", None, 100).await;
+        failure(&t, "bob", None, 101).await;
+        // The third attempt is counted (and would lock) before it is judged.
+        assert_eq!(check(&t, "bob", None, 102).await, Verdict::Allowed);
+        assert_eq!(check(&t, "bob", None, 103).await, Verdict::Allowed);
+    }
+
+    #[tokio::test]
+    async fn concurrent_attempts_are_each_counted_before_any_is_judged() {
+        let (t, _d) = throttle();
+        let held: Vec<_> = futures_util::future::join_all((0..3).map(|_| t.reserve("bob", None, 100))).await;
+        assert!(held.iter().all(Result::is_ok), "three attempts fit the limit");
+        assert!(matches!(t.reserve("bob", None, 100).await, Err(Refused::Locked { .. })));
+    }
+
+    #[tokio::test]
+    async fn an_address_past_its_limit_is_refused_for_users_who_already_failed() {
+        let (t, _d) = throttle();
         for (i, user) in ["a", "b", "c", "d", "e"].iter().enumerate() {
-            t.failure(user, Some("6.6.6.6"), 100 + i as u64);
+            failure(&t, user, Some("6.6.6.6"), 100 + i as u64).await;
         }
-        t.failure("a", Some("7.7.7.7"), 106);
-        assert!(matches!(t.check("a", Some("6.6.6.6"), 107), Verdict::Locked { .. }));
-        assert_eq!(t.check("a", Some("7.7.7.7"), 107), Verdict::Allowed, "another address");
+        failure(&t, "a", Some("7.7.7.7"), 106).await;
+        assert!(matches!(
+            check(&t, "a", Some("6.6.6.6"), 107).await,
+            Verdict::Locked { .. }
+        ));
+        assert_eq!(
+            check(&t, "a", Some("7.7.7.7"), 107).await,
+            Verdict::Allowed,
+            "another address"
+        );
     }
 
-    #[test]
-    fn a_locked_address_still_lets_a_user_with_a_clean_count_try() {
-        let t = throttle();
+    #[tokio::test]
+    async fn a_locked_address_still_lets_a_user_with_a_clean_count_try() {
+        let (t, _d) = throttle();
         for i in 0..5 {
-            t.failure("mallory", Some("6.6.6.6"), 100 + i);
+            failure(&t, &format!("mallory{i}"), Some("6.6.6.6"), 100 + i).await;
         }
-        assert_eq!(t.check("alice", Some("6.6.6.6"), 106), Verdict::Allowed);
-        let typo = t.failure("alice", Some("6.6.6.6"), 106);
+        let typo = failure(&t, "alice", Some("6.6.6.6"), 106).await;
         assert_eq!(typo.retry_after, None, "one typo behind a locked address");
-        assert!(t.failure("alice", Some("6.6.6.6"), 107).retry_after.is_some());
+        assert!(failure(&t, "alice", Some("6.6.6.6"), 107).await.retry_after.is_some());
     }
 
-    #[test]
-    fn another_users_success_does_not_reset_the_address() {
-        let t = throttle();
+    #[tokio::test]
+    async fn another_users_success_does_not_reset_the_address() {
+        let (t, _d) = throttle();
         for i in 0..4 {
-            t.failure(&format!("victim{i}"), Some("6.6.6.6"), 100);
+            failure(&t, &format!("victim{i}"), Some("6.6.6.6"), 100).await;
         }
-        t.success("mallory", Some("6.6.6.6"));
+        assert_eq!(check(&t, "mallory", Some("6.6.6.6"), 100).await, Verdict::Allowed);
         assert!(
-            t.failure("victim0", Some("6.6.6.6"), 101).locked_now,
+            failure(&t, "victim0", Some("6.6.6.6"), 101).await.locked_now,
             "the fifth failure"
         );
     }
 
-    #[test]
-    fn a_users_success_forgives_the_addresss_failures_against_them() {
-        let t = throttle();
+    #[tokio::test]
+    async fn a_users_success_forgives_the_addresss_failures_against_them() {
+        let (t, _d) = throttle();
         for _ in 0..2 {
-            t.failure("alice", Some("6.6.6.6"), 100);
+            failure(&t, "alice", Some("6.6.6.6"), 100).await;
         }
-        t.success("alice", Some("6.6.6.6"));
+        assert_eq!(check(&t, "alice", Some("6.6.6.6"), 100).await, Verdict::Allowed);
         for i in 0..4 {
-            assert!(!t.failure(&format!("u{i}"), Some("6.6.6.6"), 101).locked_now);
+            assert!(!failure(&t, &format!("u{i}"), Some("6.6.6.6"), 101).await.locked_now);
         }
     }
 
-    #[test]
-    fn addresses_of_one_ipv6_network_share_a_count() {
-        let t = throttle();
-        for i in 0..5 {
-            t.failure("bob", Some(&format!("2001:db8::{i}")), 100);
+    #[tokio::test]
+    async fn addresses_of_one_ipv6_network_share_a_count() {
+        let (t, _d) = throttle();
+        for i in 0..4 {
+            failure(&t, &format!("u{i}"), Some(&format!("2001:db8::{i}")), 100).await;
         }
-        assert!(t.clients.len() == 1);
+        assert!(failure(&t, "u9", Some("2001:db8::99"), 100).await.locked_now);
     }
 
-    #[test]
-    fn restored_counter_keeps_the_lockout() {
-        let t = throttle();
-        for s in 0..3 {
-            t.failure("bob", None, 100 + s);
-        }
-        let saved = t.user_counter("bob").unwrap();
-        let after_restart = throttle();
-        after_restart.restore_user("bob", saved);
-        assert!(matches!(after_restart.check("bob", None, 110), Verdict::Locked { .. }));
-    }
-
-    #[test]
-    fn a_user_has_one_check_at_a_time() {
-        let t = throttle();
+    #[tokio::test]
+    async fn a_user_has_one_check_at_a_time() {
+        let (t, _d) = throttle();
         let first = t.begin("bob").expect("nothing running");
         assert!(t.begin("bob").is_none(), "a second concurrent check is refused");
         assert!(t.begin("alice").is_some(), "other users are not held up");
@@ -379,11 +482,23 @@ mod tests {
         assert!(t.begin("bob").is_some(), "free again once the check ended");
     }
 
-    #[test]
-    fn sweep_forgets_old_counters_but_not_running_lockouts() {
-        let t = throttle();
-        t.failure("old", None, 0);
-        t.sweep(MAX_LOCKOUT_SECS + 10);
-        assert_eq!(t.users.len(), 0);
+    #[tokio::test]
+    async fn sweep_forgets_old_counters_but_not_running_lockouts() {
+        let (t, _d) = throttle();
+        failure(&t, "old", Some("6.6.6.6"), 0).await;
+        for s in 0..3 {
+            failure(&t, "locked", None, MAX_LOCKOUT_SECS + s).await;
+        }
+        t.sweep(MAX_LOCKOUT_SECS + 10).await.unwrap();
+        assert_eq!(
+            failure(&t, "old", Some("6.6.6.6"), MAX_LOCKOUT_SECS + 10)
+                .await
+                .attempts_left,
+            2
+        );
+        assert!(matches!(
+            check(&t, "locked", None, MAX_LOCKOUT_SECS + 10).await,
+            Verdict::Locked { .. }
+        ));
     }
 }

@@ -23,7 +23,7 @@ use serde_json::json;
 /// Dropped in field order: the gateways stop before their database does.
 struct Cluster {
     replicas: Vec<Gateway>,
-    pg: Postgres,
+    _pg: Postgres,
     _dir: tempfile::TempDir,
 }
 
@@ -50,7 +50,7 @@ async fn cluster(n: usize) -> Cluster {
     }
     Cluster {
         replicas,
-        pg,
+        _pg: pg,
         _dir: dir,
     }
 }
@@ -228,4 +228,58 @@ async fn a_replica_killed_with_sigkill_loses_nothing() {
         Some(StatusCode::NO_CONTENT),
         "the pending sign-in goes on"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_codes_on_every_replica_count_toward_one_lockout() {
+    let c = cluster(3).await;
+    let mut bob = signed_in_as(c.addr(0), "bob@acme.test").await;
+    enable_totp(&mut bob, "bob-password").await;
+    let mut held = Browser::new(c.addr(1));
+    try_held_sign_in(&mut held, "bob@acme.test", "bob-password")
+        .await
+        .unwrap();
+    // The demo allows 10 failures per user; they land on all three replicas.
+    for i in 0..10 {
+        c.at(&mut held, i);
+        let got = try_challenge(&mut held, &format!("{:06}", 100_000 + i)).await;
+        assert!(
+            matches!(got, Some(StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS)),
+            "{got:?}"
+        );
+    }
+    let mut fresh = Browser::new(c.addr(2));
+    try_held_sign_in(&mut fresh, "bob@acme.test", "bob-password")
+        .await
+        .unwrap();
+    for i in 0..3 {
+        c.at(&mut fresh, i);
+        assert_eq!(
+            try_challenge(&mut fresh, "123456").await,
+            Some(StatusCode::TOO_MANY_REQUESTS),
+            "replica {i} knows the lockout"
+        );
+    }
+}
+
+/// Two held sign-ins, on two replicas, send one recovery code at the same
+/// moment: in every round exactly one is let in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_racing_with_one_recovery_code_let_one_in() {
+    let c = cluster(2).await;
+    let mut bob = signed_in_as(c.addr(0), "bob@acme.test").await;
+    let (_, codes) = enable_totp(&mut bob, "bob-password").await;
+    for (round, code) in codes.iter().enumerate() {
+        let mut one = Browser::new(c.addr(0));
+        let mut two = Browser::new(c.addr(1));
+        try_held_sign_in(&mut one, "bob@acme.test", "bob-password")
+            .await
+            .unwrap();
+        try_held_sign_in(&mut two, "bob@acme.test", "bob-password")
+            .await
+            .unwrap();
+        let (a, b) = tokio::join!(try_challenge(&mut one, code), try_challenge(&mut two, code));
+        let passed = [a, b].iter().filter(|s| **s == Some(StatusCode::NO_CONTENT)).count();
+        assert_eq!(passed, 1, "round {round}: {a:?} {b:?}");
+    }
 }

@@ -1,16 +1,17 @@
 //! One guess at a secret the user is asked for (a sign-in code, an
 //! enrollment code, a password), limited the same way wherever it is asked:
-//! one check per user at a time, refused while the user (or their address,
-//! see `throttle`) is locked out, and each wrong guess counted, saved and
-//! audited. An endpoint that takes guesses without going through here is
-//! one an attacker can loop on.
+//! one check per user at a time on each replica, refused while the user (or
+//! their address, see `throttle`) is locked out, counted in the store as a
+//! failure before it is checked and taken back if right, and audited when
+//! wrong. An endpoint that takes guesses without going through here is one
+//! an attacker can loop on.
 
 use std::sync::Arc;
 
 use super::Refusal;
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
-use crate::throttle::{AfterFailure, Checking, Verdict};
+use crate::throttle::{AfterFailure, Checking, Refused, Reserved};
 
 /// What was guessed, for the audit trail.
 #[derive(Debug, Clone, Copy)]
@@ -26,12 +27,27 @@ pub(crate) struct Guess<'a> {
     user_id: String,
     client: Option<String>,
     secret: Secret,
+    /// Taken by `wrong` or `right`; a guess dropped unjudged gives it back.
+    reserved: Option<Reserved>,
     _checking: Checking<'a>,
 }
 
-/// Claims the user's one check and reads the lockout, in that order, so the
-/// count it reads is final until this guess is settled.
-pub(crate) fn start<'a>(
+impl Drop for Guess<'_> {
+    fn drop(&mut self) {
+        if let Some(r) = self.reserved.take() {
+            let gw = self.gw.clone();
+            tokio::spawn(async move {
+                if let Err(e) = gw.throttle.cancel(r).await {
+                    tracing::debug!(error = %e, "cannot take back an unjudged guess's count");
+                }
+            });
+        }
+    }
+}
+
+/// Claims the user's one check here, then counts the guess as a failure
+/// unless a lockout refuses it.
+pub(crate) async fn start<'a>(
     gw: &'a Arc<Gateway>,
     user_id: &str,
     client: Option<&str>,
@@ -40,25 +56,28 @@ pub(crate) fn start<'a>(
     let Some(checking) = gw.throttle.begin(user_id) else {
         return Err(Refusal::busy());
     };
-    if let Verdict::Locked { retry_after_secs } = gw.throttle.check(user_id, client, gw.env.now()) {
-        return Err(Refusal::locked(retry_after_secs));
-    }
+    let reserved = match gw.throttle.reserve(user_id, client, gw.env.now()).await {
+        Ok(r) => r,
+        Err(Refused::Locked { retry_after_secs }) => return Err(Refusal::locked(retry_after_secs)),
+        Err(Refused::Store(e)) => return Err(Refusal::from(crate::factors::FactorError::from(e))),
+    };
     Ok(Guess {
         gw,
         user_id: user_id.to_string(),
         client: client.map(str::to_string),
         secret,
+        reserved: Some(reserved),
         _checking: checking,
     })
 }
 
 impl Guess<'_> {
-    /// Counts a wrong guess; the caller words the refusal, unless it must
-    /// be `Refusal::locked` (`AfterFailure::retry_after`).
-    pub async fn wrong(self) -> AfterFailure {
+    /// A wrong guess, already counted; the caller words the refusal,
+    /// unless it must be `Refusal::locked` (`AfterFailure::retry_after`).
+    pub async fn wrong(mut self) -> AfterFailure {
         let gw = self.gw;
-        let after = gw.throttle.failure(&self.user_id, self.client.as_deref(), gw.env.now());
-        gw.save_throttle(&self.user_id).await;
+        // Always there: `wrong` and `right` take the guess by value.
+        let after = self.reserved.take().map(|r| r.after).unwrap_or_default();
         gw.audit(
             self.secret.failed_event,
             Some(&self.user_id),
@@ -79,10 +98,14 @@ impl Guess<'_> {
         after
     }
 
-    /// A right guess: the user's count starts again (see `Throttle::success`).
-    pub async fn right(self) {
-        self.gw.throttle.success(&self.user_id, self.client.as_deref());
-        self.gw.save_throttle(&self.user_id).await;
+    /// A right guess: its failure is taken back and the user's count starts
+    /// again (see `Throttle::right`).
+    pub async fn right(mut self) {
+        let Some(reserved) = self.reserved.take() else { return };
+        if let Err(e) = self.gw.throttle.right(reserved).await {
+            // The guess still counts as wrong: safe, and the user is in.
+            tracing::debug!(error = %e, "cannot take back a right guess's count");
+        }
     }
 }
 

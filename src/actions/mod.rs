@@ -111,7 +111,7 @@ pub async fn confirm_password(
 ) -> Result<(), Refusal> {
     let user = user(gw, found).await?;
     let now = gw.env.now();
-    let guess = guard::start(gw, &user.id, client, PASSWORD)?;
+    let guess = guard::start(gw, &user.id, client, PASSWORD).await?;
     let up = &gw.config.upstream;
     let ok = gw
         .upstream
@@ -198,7 +198,7 @@ pub async fn confirm_totp(
 ) -> Result<Vec<String>, Refusal> {
     well_formed(&code, ENROLLMENT_SHAPES, "enter the 6 digits the app shows")?;
     let user_id = found.session.user_id.to_string();
-    let guess = guard::start(gw, &user_id, client, ENROLLMENT_CODE)?;
+    let guess = guard::start(gw, &user_id, client, ENROLLMENT_CODE).await?;
     let id = user_id.clone();
     let codes = match gw.factors.confirm_totp(&id, &code).await.map_err(Refusal::from) {
         Ok(codes) => codes,
@@ -255,7 +255,7 @@ pub async fn pass_challenge(
     well_formed(&code, SIGN_IN_SHAPES, SIGN_IN_HINT)?;
     let user_id = found.session.user_id.to_string();
     let owned_client = client.map(str::to_string);
-    let guess = guard::start(gw, &user_id, client, SIGN_IN_CODE)?;
+    let guess = guard::start(gw, &user_id, client, SIGN_IN_CODE).await?;
     let id = user_id.clone();
     let typed = code.clone();
     let mut passed = {

@@ -114,7 +114,7 @@ pub async fn verify(gw: &Arc<Gateway>, found: &Found, code: &str, client: Option
     super::well_formed(code, super::ENROLLMENT_SHAPES, "enter the 6 digits the message shows")?;
     let user_id = found.session.user_id.to_string();
     // Six digits: without the limit, all of them fit in a code's lifetime.
-    let guess = guard::start(gw, &user_id, client, ENROLLMENT_CODE)?;
+    let guess = guard::start(gw, &user_id, client, ENROLLMENT_CODE).await?;
     let Some(Purpose::Enroll(phone)) = sms.codes.redeem(&user_id, code, false, gw.env.now()) else {
         let wrong = Refusal::new(400, "wrong_code", "That code is not right, or it has expired.");
         return Err(guard::refusal(&guess.wrong().await, wrong));

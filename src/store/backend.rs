@@ -20,16 +20,20 @@ pub enum Table {
     Accounts,
     Sessions,
     Factors,
+    /// Failure counters per user.
     Throttle,
+    /// Failure counters per client address (`client_addr::limit_key`).
+    ClientThrottle,
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Users,
         Table::Accounts,
         Table::Sessions,
         Table::Factors,
         Table::Throttle,
+        Table::ClientThrottle,
     ];
 
     /// The name of its sled tree and PostgreSQL table.
@@ -40,6 +44,7 @@ impl Table {
             Table::Sessions => "sessions",
             Table::Factors => "factors",
             Table::Throttle => "throttle",
+            Table::ClientThrottle => "client_throttle",
         }
     }
 }

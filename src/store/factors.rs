@@ -101,7 +101,7 @@ impl Store {
         user_id: &str,
         change: impl FnMut(&mut FactorsRecord) -> Result<T, E>,
     ) -> Result<T, E> {
-        let announce = Change::UserChanged(user_id.to_string());
+        let announce = Some(Change::UserChanged(user_id.to_string()));
         self.update(
             (Table::Factors, FACTORS_V, announce),
             user_id.as_bytes(),

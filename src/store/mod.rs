@@ -9,6 +9,7 @@
 mod backend;
 mod bulk;
 mod changes;
+mod counters;
 mod factors;
 mod pg_listen;
 mod postgres;
@@ -30,7 +31,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::env::UnixSeconds;
 use crate::identity::{Identity, Membership};
-use crate::throttle::Counter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -49,7 +49,6 @@ const USER_V: u8 = 1;
 const ACCOUNT_V: u8 = 1;
 const SESSION_V: u8 = 1;
 const AUDIT_V: u8 = 1;
-const THROTTLE_V: u8 = 1;
 
 /// What the gateway remembers of a user between sign-ins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,8 +136,8 @@ pub struct AuditEvent {
 
 /// The users table, with the change that tells other replicas a user's
 /// record (memberships, factors) changed.
-fn users(id: &str) -> (Table, u8, Change) {
-    (Table::Users, USER_V, Change::UserChanged(id.to_string()))
+fn users(id: &str) -> (Table, u8, Option<Change>) {
+    (Table::Users, USER_V, Some(Change::UserChanged(id.to_string())))
 }
 
 /// The audit trail is read in pages of this many events.
@@ -227,7 +226,7 @@ impl Store {
     /// error aborts without writing.
     async fn update<R, T, E>(
         &self,
-        (table, version, announce): (Table, u8, Change),
+        (table, version, announce): (Table, u8, Option<Change>),
         key: &[u8],
         fresh: impl Fn() -> R,
         mut change: impl FnMut(&mut R) -> Result<T, E>,
@@ -245,11 +244,7 @@ impl Store {
             };
             let out = change(&mut rec)?;
             let new = record::encode(version, &rec)?;
-            if self
-                .backend
-                .swap(table, key, old, Some(new), Some(announce.clone()))
-                .await?
-            {
+            if self.backend.swap(table, key, old, Some(new), announce.clone()).await? {
                 return Ok(out);
             }
         }
@@ -309,7 +304,7 @@ impl Store {
         mut change: impl FnMut(&mut AccountRecord) -> Result<(), E>,
     ) -> Result<AccountRecord, E> {
         let fresh = || AccountRecord::new(id, name);
-        let announce = Change::AccountChanged(id.to_string());
+        let announce = Some(Change::AccountChanged(id.to_string()));
         self.update((Table::Accounts, ACCOUNT_V, announce), id.as_bytes(), fresh, |a| {
             change(a)?;
             Ok(a.clone())
@@ -433,39 +428,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// Saves a user's failure counter; `None` removes it (after a success).
-    pub async fn put_throttle(&self, user_id: &str, counter: Option<&Counter>) -> Result<(), StoreError> {
-        let key = user_id.as_bytes();
-        match counter {
-            Some(c) => {
-                self.backend
-                    .put(Table::Throttle, key, record::encode(THROTTLE_V, c)?)
-                    .await
-            }
-            None => {
-                self.backend
-                    .delete(Table::Throttle, vec![key.to_vec()], Vec::new())
-                    .await
-            }
-        }
-    }
-
-    /// Every saved user failure counter.
-    pub async fn throttles(&self) -> Result<Vec<(String, Counter)>, StoreError> {
-        self.count_read();
-        self.backend
-            .scan(Table::Throttle)
-            .await?
-            .iter()
-            .map(|(k, v)| {
-                Ok((
-                    String::from_utf8_lossy(k).into_owned(),
-                    record::decode("throttle", THROTTLE_V, v)?,
-                ))
-            })
-            .collect()
     }
 }
 

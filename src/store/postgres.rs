@@ -41,6 +41,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE tfa_factors (key bytea PRIMARY KEY, body bytea NOT NULL);
      CREATE TABLE tfa_throttle (key bytea PRIMARY KEY, body bytea NOT NULL);
      CREATE TABLE tfa_audit (id bigserial PRIMARY KEY, at bigint NOT NULL, body bytea NOT NULL);",
+    // 2: failure counters per client address, shared by every replica.
+    "CREATE TABLE tfa_client_throttle (key bytea PRIMARY KEY, body bytea NOT NULL);",
 ];
 
 /// The advisory lock that serialises migrations between replicas.
@@ -53,6 +55,7 @@ fn table(t: Table) -> &'static str {
         Table::Sessions => "tfa_sessions",
         Table::Factors => "tfa_factors",
         Table::Throttle => "tfa_throttle",
+        Table::ClientThrottle => "tfa_client_throttle",
     }
 }
 

@@ -22,7 +22,7 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 pub struct SledBackend {
     dir: PathBuf,
     db: sled::Db,
-    trees: [sled::Tree; Table::ALL.len()],
+    trees: Vec<sled::Tree>,
     audit: sled::Tree,
     /// One process holds the folder, so there is no one to tell of a
     /// change: subscribers hear nothing, and the store is always up.
@@ -50,16 +50,13 @@ impl SledBackend {
                 ),
                 detail: e.to_string(),
             })?;
-        let open = |t: Table| db.open_tree(t.name());
+        let trees = Table::ALL
+            .iter()
+            .map(|t| db.open_tree(t.name()))
+            .collect::<Result<_, _>>()?;
         Ok(SledBackend {
             dir: dir.to_path_buf(),
-            trees: [
-                open(Table::ALL[0])?,
-                open(Table::ALL[1])?,
-                open(Table::ALL[2])?,
-                open(Table::ALL[3])?,
-                open(Table::ALL[4])?,
-            ],
+            trees,
             audit: db.open_tree("audit")?,
             db,
             changes: tokio::sync::broadcast::channel(1).0,
