@@ -168,7 +168,7 @@ impl Gateway {
         let gw = self.clone();
         tokio::spawn(async move {
             if let Err(e) = gw.store.audit(&event).await {
-                tracing::error!(error = %e, "cannot write an audit event");
+                e.log("cannot write an audit event");
             }
         });
     }
@@ -241,7 +241,7 @@ impl Gateway {
             let now = gw.env.now();
             gw.directory.refresh_user(&user_id, who.accounts.clone(), now);
             if let Err(e) = gw.store.refresh_user(&who, now).await {
-                tracing::error!(error = %e, "cannot save refreshed memberships");
+                e.log("cannot save refreshed memberships");
             }
         });
     }
@@ -379,7 +379,7 @@ impl Gateway {
             return;
         }
         if let Err(e) = self.store.delete_sessions(&stored).await {
-            tracing::error!(error = %e, "cannot delete an ended session; it may return at a restart");
+            e.log("cannot delete an ended session; it may return at a restart");
         }
     }
 
@@ -434,7 +434,7 @@ impl Gateway {
             let gw = self.clone();
             tokio::spawn(async move {
                 if let Err(e) = gw.store.touch_session(&record).await {
-                    tracing::error!(error = %e, "cannot save a rotated session");
+                    e.log("cannot save a rotated session");
                 }
             });
         }
@@ -456,7 +456,7 @@ impl Gateway {
             }
         }
         if let Err(e) = result {
-            tracing::error!(error = %e, "session sweep could not write to the store");
+            e.log("session sweep could not write to the store");
         }
     }
 }

@@ -9,91 +9,15 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::api::{enable_totp, try_challenge, try_held_sign_in};
-use common::pg::Postgres;
+use common::cluster::{cluster, status_at, within_a_second};
 use common::tools::oathtool;
-use common::{signed_in_as, Browser, Gateway};
+use common::{signed_in_as, Browser};
 use http::{Method, StatusCode};
 use serde_json::json;
-
-/// Dropped in field order: the gateways stop before their database does.
-struct Cluster {
-    replicas: Vec<Gateway>,
-    _pg: Postgres,
-    _dir: tempfile::TempDir,
-}
-
-/// `n` gateways sharing one database and one key, each with its own data
-/// folder (pid file, admin token), in front of one demo dashboard.
-async fn cluster(n: usize) -> Cluster {
-    let pg = Postgres::start();
-    pg.create_database("tfa");
-    let dashboard = common::start_dashboard();
-    let dir = tempfile::tempdir().unwrap();
-    let first = dir.path().join("r0").join("data");
-    common::write_secrets(&first);
-    let mut replicas = Vec::new();
-    for i in 0..n {
-        let data = dir.path().join(format!("r{i}")).join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-        for file in ["secret.key", "admin.token"] {
-            if i > 0 {
-                std::fs::copy(first.join(file), data.join(file)).unwrap();
-            }
-        }
-        replicas.push(start_replica(&pg, dashboard, &data).await);
-    }
-    Cluster {
-        replicas,
-        _pg: pg,
-        _dir: dir,
-    }
-}
-
-async fn start_replica(pg: &Postgres, dashboard: SocketAddr, data: &Path) -> Gateway {
-    let addr = common::free_addr();
-    let config = data.parent().unwrap().join("gateway.toml");
-    let text = common::config_text(addr, dashboard, data);
-    std::fs::write(&config, format!("{text}\n[store]\nurl = \"{}\"\n", pg.url("tfa"))).unwrap();
-    Gateway::start_with(addr, config).await
-}
-
-impl Cluster {
-    fn addr(&self, i: usize) -> SocketAddr {
-        self.replicas[i % self.replicas.len()].addr
-    }
-
-    /// The browser, pointed at replica `i` (its cookies go along).
-    fn at(&self, b: &mut Browser, i: usize) {
-        b.addr = self.addr(i);
-    }
-}
-
-/// The gateway's own view of the browser's session on replica `i`.
-async fn status_at(c: &Cluster, b: &mut Browser, i: usize) -> StatusCode {
-    c.at(b, i);
-    b.get_with("/_2fa/api/status", &[("accept", "application/json")])
-        .await
-        .status
-}
-
-/// Waits up to a second for replica `i` to answer the browser with `want`.
-async fn within_a_second(c: &Cluster, b: &mut Browser, i: usize, want: StatusCode, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(1);
-    loop {
-        let got = status_at(c, b, i).await;
-        if got == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "replica {i}: {what}: still {got}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_challenge_and_requests_on_different_replicas() {

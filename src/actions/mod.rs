@@ -73,6 +73,14 @@ impl From<FactorError> for Refusal {
             FactorError::NotEnabled => Refusal::new(409, "not_enabled", e.to_string()),
             FactorError::NoEnrollment => Refusal::new(409, "no_enrollment", e.to_string()),
             FactorError::WrongCode => Refusal::new(400, "wrong_code", e.to_string()),
+            FactorError::Store(e) => {
+                e.log("second-factor operation could not use the store");
+                Refusal::new(
+                    503,
+                    "unavailable",
+                    "The gateway cannot reach its store right now. Please try again in a moment.",
+                )
+            }
             other => Refusal::internal("second-factor operation failed", other),
         }
     }
@@ -126,7 +134,7 @@ pub async fn confirm_password(
     guess.right().await;
     gw.confirm_password(found, now)
         .await
-        .map_err(|e| Refusal::internal("cannot save a password confirmation", e))
+        .map_err(|e| Refusal::from(FactorError::from(e)))
 }
 
 const PASSWORD: Secret = Secret {

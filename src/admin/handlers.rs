@@ -36,8 +36,8 @@ impl AdminReply {
     }
 }
 
-fn store_failed(e: impl std::fmt::Display) -> AdminReply {
-    tracing::error!(error = %e, "admin request could not use the store");
+fn store_failed(e: StoreError) -> AdminReply {
+    e.log("admin request could not use the store");
     AdminReply::error(503, "unavailable", "The store could not be read or written.")
 }
 

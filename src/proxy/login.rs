@@ -155,7 +155,7 @@ async fn sign_in(
     {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!(error = %e, "cannot record a sign-in");
+            e.log("cannot record a sign-in");
             gw.sign_out_upstream(&upstream_cookie).await;
             return Err(pages::error_page(
                 &frame,

@@ -36,13 +36,28 @@ use crate::identity::{Identity, Membership};
 pub enum StoreError {
     #[error("cannot open {what}: {detail}")]
     Open { what: String, detail: String },
-    /// The database failed or cannot be reached; the change was not made.
+    /// The database failed; the change was not made.
     #[error("store I/O failed: {0}")]
     Io(String),
+    /// The database cannot be reached now; the change was not made. The
+    /// outage is logged once when it starts (`Health`), not per request.
+    #[error("the store is unreachable: {0}")]
+    Unavailable(String),
     #[error("cannot encode a record: {0}")]
     Encode(String),
     #[error("a record in tree {tree} is unreadable: {detail}")]
     Corrupt { tree: &'static str, detail: String },
+}
+
+impl StoreError {
+    /// Logs a failed store call: an outage at debug level only, since
+    /// `Health` says it once, and every other failure as an error.
+    pub fn log(&self, what: &str) {
+        match self {
+            StoreError::Unavailable(_) => tracing::debug!(error = %self, "{what}"),
+            _ => tracing::error!(error = %self, "{what}"),
+        }
+    }
 }
 
 const USER_V: u8 = 1;

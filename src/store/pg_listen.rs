@@ -28,6 +28,10 @@ pub(super) async fn listen(
     health: Health,
     what: String,
 ) {
+    // Named apart from the pool's connections, so an operator (or a test)
+    // can tell the listener in pg_stat_activity.
+    let mut config = config;
+    config.application_name("tfa-gateway listener");
     let mut lost = false;
     loop {
         let connected = tokio::time::timeout(PATIENCE, config.connect(tls.clone())).await;
@@ -76,6 +80,6 @@ pub(super) async fn listen(
         driver.abort();
         health.set(false, &what);
         lost = true;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

@@ -63,6 +63,22 @@ fn io(e: impl std::fmt::Display) -> StoreError {
     StoreError::Io(e.to_string())
 }
 
+/// A statement's failure: the database out of reach (closed connection,
+/// shutting down, refusing connections) is `Unavailable`, an outage the
+/// listener reports once; anything else is a real error.
+fn pg(e: tokio_postgres::Error) -> StoreError {
+    let outage_class = |code: &str| ["08", "53", "57"].iter().any(|class| code.starts_with(class));
+    match e.code() {
+        Some(code) if !outage_class(code.code()) => StoreError::Io(e.to_string()),
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+/// No connection from the pool: the database is out of reach.
+fn no_connection(e: deadpool_postgres::PoolError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
 /// A runtime that is shut down without waiting when the store goes, so a
 /// store dropped inside another runtime does not panic.
 struct OwnedRuntime(Option<tokio::runtime::Runtime>);
@@ -166,22 +182,22 @@ impl PgBackend {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut client = self.pool.get().await.map_err(io)?;
-        let tx = client.transaction().await.map_err(io)?;
+        let mut client = self.pool.get().await.map_err(no_connection)?;
+        let tx = client.transaction().await.map_err(pg)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await
-            .map_err(io)?;
+            .map_err(pg)?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS tfa_schema (
                  version integer PRIMARY KEY,
                  applied_at timestamptz NOT NULL DEFAULT now())",
         )
         .await
-        .map_err(io)?;
+        .map_err(pg)?;
         let row = tx
             .query_one("SELECT coalesce(max(version), 0) FROM tfa_schema", &[])
             .await
-            .map_err(io)?;
+            .map_err(pg)?;
         let current: i32 = row.get(0);
         if current as usize > MIGRATIONS.len() {
             return Err(StoreError::Io(format!(
@@ -191,23 +207,23 @@ impl PgBackend {
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
             let version = i as i32 + 1;
-            tx.batch_execute(sql).await.map_err(io)?;
+            tx.batch_execute(sql).await.map_err(pg)?;
             tx.execute("INSERT INTO tfa_schema (version) VALUES ($1)", &[&version])
                 .await
-                .map_err(io)?;
+                .map_err(pg)?;
             tracing::info!(version, "store schema migrated");
         }
-        tx.commit().await.map_err(io)
+        tx.commit().await.map_err(pg)
     }
 
     /// Runs one statement and returns how many rows it touched.
     async fn execute(&self, sql: String, params: Vec<Box<dyn ToSql + Send + Sync>>) -> Result<u64, StoreError> {
         let pool = self.pool.clone();
         self.run(async move {
-            let client = pool.get().await.map_err(io)?;
-            let statement = client.prepare_cached(&sql).await.map_err(io)?;
+            let client = pool.get().await.map_err(no_connection)?;
+            let statement = client.prepare_cached(&sql).await.map_err(pg)?;
             let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
-            client.execute(&statement, &refs).await.map_err(io)
+            client.execute(&statement, &refs).await.map_err(pg)
         })
         .await
     }
@@ -226,17 +242,17 @@ impl PgBackend {
         }
         let pool = self.pool.clone();
         self.run(async move {
-            let mut client = pool.get().await.map_err(io)?;
-            let tx = client.transaction().await.map_err(io)?;
-            let statement = tx.prepare_cached(&sql).await.map_err(io)?;
+            let mut client = pool.get().await.map_err(no_connection)?;
+            let tx = client.transaction().await.map_err(pg)?;
+            let statement = tx.prepare_cached(&sql).await.map_err(pg)?;
             let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
-            let touched = tx.execute(&statement, &refs).await.map_err(io)?;
+            let touched = tx.execute(&statement, &refs).await.map_err(pg)?;
             if touched > 0 {
                 let payloads: Vec<String> = announce.iter().map(Change::encode).collect();
                 let notify = format!("SELECT pg_notify('{CHANNEL}', p) FROM unnest($1::text[]) p");
-                tx.execute(&notify, &[&payloads]).await.map_err(io)?;
+                tx.execute(&notify, &[&payloads]).await.map_err(pg)?;
             }
-            tx.commit().await.map_err(io)?;
+            tx.commit().await.map_err(pg)?;
             Ok(touched)
         })
         .await
@@ -246,10 +262,10 @@ impl PgBackend {
     async fn pairs(&self, sql: String, params: Vec<Box<dyn ToSql + Send + Sync>>) -> Result<Vec<Entry>, StoreError> {
         let pool = self.pool.clone();
         self.run(async move {
-            let client = pool.get().await.map_err(io)?;
-            let statement = client.prepare_cached(&sql).await.map_err(io)?;
+            let client = pool.get().await.map_err(no_connection)?;
+            let statement = client.prepare_cached(&sql).await.map_err(pg)?;
             let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
-            let rows = client.query(&statement, &refs).await.map_err(io)?;
+            let rows = client.query(&statement, &refs).await.map_err(pg)?;
             Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
         })
         .await

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod cluster;
 pub mod crowd;
 pub mod pg;
 pub mod recorder;
