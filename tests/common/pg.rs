@@ -12,7 +12,10 @@
 //! The cluster is tuned for tests, not for keeping data: no fsync, no
 //! synchronous commit, no full-page writes (a test never outlives a power
 //! cut), and no autovacuum, whose workers' transactions would otherwise be
-//! counted in `pg_stat_database` at moments no test chooses.
+//! counted in `pg_stat_database` at moments no test chooses. It loads
+//! `pg_stat_statements` (Debian's server package has it), whose counts,
+//! unlike `pg_stat_database`'s, are up to date the moment a statement ends;
+//! a test enables it in its database with `CREATE EXTENSION`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -254,7 +257,8 @@ impl Postgres {
         let quoted = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "''"));
         let settings = format!(
             "port = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = {}\n\
-             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nautovacuum = off\n",
+             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nautovacuum = off\n\
+             shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = 'all'\n",
             self.port,
             quoted(&self.cluster)
         );
