@@ -1,9 +1,13 @@
 //! Who must use a second factor, answered from memory on every request: each
 //! account's activation and requirement, each user's memberships and whether
-//! they have a second factor. Loaded from the store at start-up and updated
-//! whenever the store is, so a requirement switched on reaches sessions that
-//! already exist at their very next request. The check costs a few map
-//! look-ups per account of the user, whatever the number of users.
+//! they have a second factor. Accounts are loaded from the store at
+//! start-up; a user is loaded when they sign in or a session of theirs is
+//! first seen, and forgotten a while after their last session ends, so
+//! memory and start-up grow with live sessions, not with enrolled users.
+//! Both are updated whenever the store is, so a requirement switched on
+//! reaches sessions that already exist at their very next request. The
+//! check costs a few map look-ups per account of the user, whatever the
+//! number of users.
 
 use dashmap::DashMap;
 
@@ -26,6 +30,8 @@ struct UserState {
     sms: bool,
     /// When the memberships were last asked of the upstream (0: not since start-up).
     refreshed_at: UnixSeconds,
+    /// When this replica loaded or last updated the user.
+    loaded_at: UnixSeconds,
 }
 
 /// Whether a signed-in user must enroll before using the dashboard.
@@ -74,6 +80,7 @@ pub struct Directory {
 }
 
 impl Directory {
+    /// The accounts, from the store; users come later (`load_user`).
     pub async fn load(store: &Store, default_active: bool, sms: SmsRule) -> Result<Directory, StoreError> {
         let d = Directory {
             default_active,
@@ -84,22 +91,46 @@ impl Directory {
         for a in store.accounts().await? {
             d.put_account(&a);
         }
-        for u in store.users().await? {
-            let factors = match store.factors(&u.id).await {
-                Ok(f) => (f.totp_on(), f.sms_on()),
-                Err(e) => {
-                    // One damaged record must not stop everyone's sign-in,
-                    // and must not let its user skip the second factor:
-                    // counted as TOTP on, the user is held at a challenge
-                    // that cannot pass until the record is repaired.
-                    tracing::error!(user = %u.id, error = %e, "unreadable second-factor record; the user cannot sign in");
-                    (true, false)
-                }
-            };
-            // Refreshed at 0: the first request after start-up asks again.
-            d.put_user(&u.id, u.accounts, factors, 0);
-        }
         Ok(d)
+    }
+
+    /// Reads a user's memberships and factors from the store, keeping when
+    /// they were last refreshed from the upstream (0 for a user new here:
+    /// their first request asks the upstream again).
+    pub async fn load_user(&self, store: &Store, id: &str, now: UnixSeconds) -> Result<(), StoreError> {
+        let Some(user) = store.user(id).await? else {
+            return Ok(());
+        };
+        let factors = match store.factors(id).await {
+            Ok(f) => (f.totp_on(), f.sms_on()),
+            Err(StoreError::Corrupt { detail, .. }) => {
+                // One damaged record must not let its user skip the second
+                // factor: counted as TOTP on, the user is held at a
+                // challenge that cannot pass until the record is repaired.
+                tracing::error!(user = %id, %detail, "unreadable second-factor record; the user cannot sign in");
+                (true, false)
+            }
+            Err(e) => return Err(e),
+        };
+        let refreshed = self.refreshed_at(id).unwrap_or(0);
+        self.put_user(id, user.accounts, factors, refreshed);
+        if let Some(mut u) = self.users.get_mut(id) {
+            u.loaded_at = now;
+        }
+        Ok(())
+    }
+
+    /// Forgets users who have no session here (`active` says who has one)
+    /// and were not loaded or changed in the last `keep` seconds, which
+    /// covers a sign-in between loading its user and starting its session.
+    pub fn forget_idle_users(&self, active: impl Fn(&str) -> bool, now: UnixSeconds, keep: u64) {
+        self.users
+            .retain(|id, u| active(id) || now.saturating_sub(u.loaded_at) < keep);
+    }
+
+    /// How many users this replica holds.
+    pub fn users_held(&self) -> usize {
+        self.users.len()
     }
 
     pub fn put_account(&self, a: &AccountRecord) {
@@ -133,6 +164,12 @@ impl Directory {
                     grace_until: None,
                 });
         }
+        // A user put here now is held at least a minute (see
+        // `forget_idle_users`); `refreshed_at` is the upstream's time.
+        let loaded_at = self
+            .users
+            .get(user_id)
+            .map_or(refreshed_at, |u| u.loaded_at.max(refreshed_at));
         self.users.insert(
             user_id.to_string(),
             UserState {
@@ -140,6 +177,7 @@ impl Directory {
                 totp,
                 sms,
                 refreshed_at,
+                loaded_at,
             },
         );
     }
@@ -206,6 +244,18 @@ impl Directory {
     /// and API) and the operator's counts, so they cannot disagree.
     pub fn has_second_factor(&self, user_id: &str) -> bool {
         self.users.get(user_id).is_some_and(|u| self.enrolled(&u, None))
+    }
+
+    /// `has_second_factor` for a user this replica may not hold, from their
+    /// stored memberships and factors.
+    pub fn counts_as_second_factor(&self, accounts: &[Membership], totp: bool, sms: bool) -> bool {
+        let u = UserState {
+            accounts: accounts.to_vec(),
+            totp,
+            sms,
+            ..UserState::default()
+        };
+        self.enrolled(&u, None)
     }
 
     /// The accounts (by name) that would send the user to enroll if

@@ -40,6 +40,9 @@ pub struct Gateway {
     pub sms: Option<SmsService>,
 }
 
+/// How long a user stays in memory after their last session here ended.
+const USER_KEEP_SECS: u64 = 300;
+
 /// One fewer than the cores, at least one.
 fn code_work_permits() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
@@ -127,6 +130,10 @@ impl Gateway {
             disallowed_accounts: config.sms.disallowed_accounts.clone(),
         };
         let directory = Directory::load(&store, config.accounts.activated_by_default, sms_rule).await?;
+        // Users are loaded for the sessions that came back, not all of them.
+        for user in sessions.users() {
+            directory.load_user(&store, &user, env.now()).await?;
+        }
         Ok(Arc::new(Gateway {
             config,
             env,
@@ -244,6 +251,15 @@ impl Gateway {
                 e.log("cannot save refreshed memberships");
             }
         });
+    }
+
+    /// Makes sure the directory holds the user of a live session: one this
+    /// replica forgot, or loaded before a failure, is read again.
+    pub async fn ensure_user(&self, user_id: &str) -> Result<(), StoreError> {
+        if self.directory.knows(user_id) {
+            return Ok(());
+        }
+        crate::replicas::load_user(self, user_id).await
     }
 
     /// Reads a session another replica started into this one's table;
@@ -444,7 +460,11 @@ impl Gateway {
     /// and saves recent activity, so the idle timer survives a restart
     /// without a disk write per request.
     pub async fn sweep(self: &Arc<Self>, since: u64) {
-        let crate::session::Swept { gone, active, sign_out } = self.sessions.sweep(self.env.now(), since);
+        let now = self.env.now();
+        let crate::session::Swept { gone, active, sign_out } = self.sessions.sweep(now, since);
+        // Users without a session here leave memory a while after the last.
+        self.directory
+            .forget_idle_users(|id| self.sessions.has_user(id), now, USER_KEEP_SECS);
         self.sign_out_in_background(sign_out);
         if gone.is_empty() && active.is_empty() {
             return;

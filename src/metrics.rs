@@ -49,7 +49,7 @@ impl Metrics {
 
     /// The Prometheus text exposition; `sessions` is the live session count,
     /// `store_reads` the store's read counter (see `Store::reads`).
-    pub fn render(&self, sessions: usize, store: StoreGauges) -> String {
+    pub fn render(&self, sessions: usize, users_held: usize, store: StoreGauges) -> String {
         let StoreGauges { reads: store_reads, up } = store;
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut out = String::new();
@@ -96,6 +96,11 @@ impl Metrics {
         out.push_str("# HELP tfa_sessions Live gateway sessions.\n# TYPE tfa_sessions gauge\n");
         let _ = writeln!(out, "tfa_sessions {sessions}");
         out.push_str(
+            "# HELP tfa_users_held Users held in memory: those with a session here, and those seen in the last minutes.\n\
+             # TYPE tfa_users_held gauge\n",
+        );
+        let _ = writeln!(out, "tfa_users_held {users_held}");
+        out.push_str(
             "# HELP tfa_store_reads_total Reads of the store; requests of signed-in users add none.\n\
              # TYPE tfa_store_reads_total counter\n",
         );
@@ -139,7 +144,7 @@ mod tests {
         let m = Metrics::default();
         m.check_latency(7);
         m.check_latency(300);
-        let text = m.render(3, StoreGauges { reads: 5, up: true });
+        let text = m.render(3, 1, StoreGauges { reads: 5, up: true });
         assert!(text.contains("tfa_check_seconds_bucket{le=\"0.00001\"} 1"), "{text}");
         assert!(text.contains("tfa_check_seconds_bucket{le=\"0.001\"} 2"), "{text}");
         assert!(text.contains("tfa_check_seconds_count 2"));
@@ -154,7 +159,7 @@ mod tests {
         m.decision("forward");
         m.decision("unknown");
         assert!(m
-            .render(0, StoreGauges { reads: 0, up: false })
+            .render(0, 0, StoreGauges { reads: 0, up: false })
             .contains("tfa_requests_total{decision=\"forward\"} 2"));
     }
 }

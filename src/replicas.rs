@@ -55,14 +55,7 @@ async fn apply(gw: &Arc<Gateway>, change: Change) -> Result<(), StoreError> {
 /// Reads a user's memberships and factors from the store into the
 /// directory, keeping when they were last refreshed from the upstream.
 pub async fn load_user(gw: &Gateway, id: &str) -> Result<(), StoreError> {
-    let Some(user) = gw.store.user(id).await? else {
-        return Ok(());
-    };
-    let factors = gw.store.factors(id).await?;
-    let refreshed = gw.directory.refreshed_at(id).unwrap_or(0);
-    gw.directory
-        .put_user(id, user.accounts, (factors.totp_on(), factors.sms_on()), refreshed);
-    Ok(())
+    gw.directory.load_user(&gw.store, id, gw.env.now()).await
 }
 
 /// After notifications may have been lost: sessions ended meanwhile leave,

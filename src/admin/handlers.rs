@@ -68,6 +68,7 @@ pub async fn route(
                 .metrics
                 .render(
                     gw.sessions.len(),
+                    gw.directory.users_held(),
                     crate::metrics::StoreGauges {
                         reads: gw.store.reads(),
                         up: gw.store.health().is_up(),
@@ -117,7 +118,7 @@ async fn account(gw: &Arc<Gateway>, id: &str) -> Result<AdminReply, AdminReply> 
                 "id": u.id,
                 "email": u.email,
                 "role": match m.role { Role::Owner => "owner", Role::Member => "member" },
-                "has_2fa": gw.directory.has_second_factor(&u.id),
+                "has_2fa": gw.directory.counts_as_second_factor(&u.accounts, f.totp_on(), f.sms_on()),
                 "totp_enabled": f.totp_on(),
                 "sms_enabled": f.sms_on(),
                 "recovery_codes_left": f.recovery_left(),

@@ -148,6 +148,15 @@ impl ProxyHttp for GatewayProxy {
                 false => Lookup::None,
             };
         }
+        if let Lookup::Live(found) = &lookup {
+            // Enforcement needs the user's memberships and factors; a user
+            // this replica does not hold (never so far) is read again, and
+            // if that fails the request is served as signed out: fail closed.
+            if let Err(e) = gw.ensure_user(&found.session.user_id).await {
+                e.log("cannot read a signed-in user from the store");
+                lookup = Lookup::None;
+            }
+        }
         ctx.found = match lookup {
             Lookup::Live(found) => Some(found),
             Lookup::Expired(ended) => {

@@ -409,6 +409,10 @@ impl SessionTable {
         self.map.iter().map(|e| *e.key()).collect()
     }
 
+    pub fn has_user(&self, user_id: &str) -> bool {
+        self.by_user.contains_key(user_id)
+    }
+
     /// The users with a session in the table.
     pub fn users(&self) -> Vec<Arc<str>> {
         self.by_user.iter().map(|e| e.key().clone()).collect()

@@ -69,6 +69,19 @@ impl Cluster {
         self.replicas[i % self.replicas.len()].addr
     }
 
+    /// Replica `i`'s data folder.
+    pub fn data(&self, i: usize) -> std::path::PathBuf {
+        self.dir.path().join(format!("r{i}")).join("data")
+    }
+
+    /// Stops replica `i` and starts it again on the same folder and port
+    /// of the database.
+    pub async fn restart(&mut self, i: usize) {
+        assert!(self.replicas[i].child.kill().is_ok());
+        let _ = self.replicas[i].child.wait();
+        self.replicas[i] = start_replica(&self.pg, self.dashboard, &self.data(i)).await;
+    }
+
     /// What replica `i` has logged so far.
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("r{i}")).join("gateway.log")).unwrap_or_default()

@@ -1,0 +1,90 @@
+//! Memory and start-up grow with live sessions, not with enrolled users: a
+//! gateway on a store of twenty thousand enrolled users reads the accounts
+//! and the live sessions at start-up, holds no user in memory until one
+//! signs in, and lets go of a user some minutes after their last session.
+
+mod common;
+
+use bytes::Bytes;
+use common::cluster::{cluster, Cluster};
+use common::{admin_of, signed_in_as, Browser};
+use http::Method;
+use tfa_gateway::identity::{Membership, Role};
+use tfa_gateway::store::{AccountRecord, FactorsRecord, Import, Store, TotpFactor, UserRecord};
+
+const ENROLLED: usize = 20_000;
+
+async fn metric(c: &Cluster, name: &str) -> u64 {
+    let (addr, token) = admin_of(&c.replicas[0].config);
+    let auth = format!("Bearer {token}");
+    let text = Browser::new(addr)
+        .send(Method::GET, "/metrics", &[("authorization", &auth)], Bytes::new())
+        .await
+        .text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} in {text}"))
+}
+
+fn enrolled_users() -> Import {
+    let mut import = Import {
+        accounts: vec![AccountRecord::new("big", "Big Corp")],
+        ..Import::default()
+    };
+    for i in 0..ENROLLED {
+        let id = format!("u-seeded{i}");
+        import.users.push(UserRecord {
+            id: id.clone(),
+            email: format!("seeded{i}@big.test"),
+            accounts: vec![Membership {
+                account_id: "big".into(),
+                account_name: "Big Corp".into(),
+                role: Role::Member,
+            }],
+            first_seen: 1,
+            last_login: 1,
+        });
+        import.factors.push((
+            id,
+            FactorsRecord {
+                totp: Some(TotpFactor {
+                    sealed_secret: vec![7; 48],
+                    enabled_at: 1,
+                    last_step: None,
+                }),
+                ..FactorsRecord::default()
+            },
+        ));
+    }
+    import
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_reads_and_memory_do_not_grow_with_enrolled_users() {
+    let mut c = cluster(1).await;
+    let url = c.pg.url("tfa");
+    let store = tokio::task::spawn_blocking(move || Store::connect(&url).unwrap())
+        .await
+        .unwrap();
+    store.import(&enrolled_users()).await.unwrap();
+    drop(store);
+
+    c.restart(0).await;
+    assert_eq!(metric(&c, "tfa_users_held").await, 0, "no user loaded at start-up");
+    let reads = metric(&c, "tfa_store_reads_total").await;
+    assert!(
+        reads <= 3,
+        "{reads} store reads at start-up with {ENROLLED} enrolled users"
+    );
+
+    let mut bob = signed_in_as(c.addr(0), "bob@acme.test").await;
+    assert_eq!(bob.get("/").await.status, http::StatusCode::OK);
+    assert_eq!(metric(&c, "tfa_users_held").await, 1, "the one who signed in");
+
+    // After a restart, the users of the sessions that came back, only.
+    c.restart(0).await;
+    assert_eq!(metric(&c, "tfa_users_held").await, 1);
+    c.at(&mut bob, 0);
+    assert!(bob.get("/").await.text().contains("Signed in as bob@acme.test"));
+}
