@@ -41,7 +41,7 @@ pub enum ServerError {
 
 /// Builds the SMS factor from the configuration, with provider secrets
 /// read from the environment now, so a missing one stops start-up.
-pub fn sms_service(config: &Config, env: &Env) -> Result<Option<SmsService>, ServerError> {
+pub fn sms_service(config: &Config, key: &SecretKey, store: &Store) -> Result<Option<SmsService>, ServerError> {
     let s = &config.sms;
     let Some(settings) = &s.provider else {
         return Ok(None);
@@ -69,8 +69,8 @@ pub fn sms_service(config: &Config, env: &Env) -> Result<Option<SmsService>, Ser
     };
     Ok(Some(SmsService {
         provider,
-        codes: Codes::new(env, s.code_ttl_secs),
-        limit: SendLimit::new(s.max_sends, s.send_window_secs),
+        codes: Codes::new(key.clone(), store.clone(), s.code_ttl_secs),
+        limit: SendLimit::new(key.clone(), store.clone(), s.max_sends, s.send_window_secs),
     }))
 }
 
@@ -126,7 +126,7 @@ pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerE
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let sms = sms_service(&config, &env)?;
+    let sms = sms_service(&config, &key, &store)?;
     // Loading runs on a runtime of its own: Pingora starts its runtimes
     // only in `run_forever`.
     let loading = tokio::runtime::Builder::new_current_thread()
@@ -202,7 +202,12 @@ impl BackgroundService for Sweeper {
                     let now = self.gw.env.now();
                     self.gw.sweep(since).await;
                     if let Err(e) = self.gw.throttle.sweep(now).await {
-                        tracing::debug!(error = %e, "cannot forget stale failure counters");
+                        e.log("cannot forget stale failure counters");
+                    }
+                    if let Some(sms) = &self.gw.sms {
+                        if let Err(e) = sms.limit.sweep(now).await {
+                            e.log("cannot forget expired SMS codes");
+                        }
                     }
                     self.gw.sign_ins.sweep(now);
                     since = now;

@@ -207,3 +207,60 @@ async fn two_replicas_racing_with_one_recovery_code_let_one_in() {
         assert_eq!(passed, 1, "round {round}: {a:?} {b:?}");
     }
 }
+
+/// An SMS code sent through one replica is taken through another, once;
+/// the send limit counts the sends of every replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_codes_and_their_limit_are_shared() {
+    let c = cluster(3).await;
+    let outbox = |i: usize| c.data(i).join("sms-outbox.jsonl");
+    let number = "+447400123456";
+    let mut dave = signed_in_as(c.addr(0), "dave@globex.test").await;
+    let body = json!({"password": "dave-password", "country": "GB", "phone": "07400 123456"});
+    let sent = common::api::try_json(&mut dave, Method::POST, "/_2fa/api/sms/enroll", body)
+        .await
+        .unwrap();
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text());
+    c.at(&mut dave, 1);
+    let code = common::tools::last_code(&outbox(0), number);
+    let on = common::api::try_json(&mut dave, Method::POST, "/_2fa/api/sms/verify", json!({"code": code}))
+        .await
+        .unwrap();
+    assert_eq!(on.status, StatusCode::OK, "{}", on.text());
+
+    // Held through 1, the code sent through 1, the challenge passed on 2.
+    let mut held = Browser::new(c.addr(1));
+    try_held_sign_in(&mut held, "dave@globex.test", "dave-password")
+        .await
+        .unwrap();
+    let json_headers = [("content-type", "application/json"), ("accept", "application/json")];
+    let send = held
+        .send(Method::POST, "/_2fa/api/challenge/sms", &json_headers, Bytes::new())
+        .await;
+    assert_eq!(send.status, StatusCode::NO_CONTENT, "{}", send.text());
+    let code = common::tools::last_code(&outbox(1), number);
+    c.at(&mut held, 2);
+    assert_eq!(try_challenge(&mut held, &code).await, Some(StatusCode::NO_CONTENT));
+    // The same code through replica 0, for another held sign-in: spent.
+    let mut again = Browser::new(c.addr(0));
+    try_held_sign_in(&mut again, "dave@globex.test", "dave-password")
+        .await
+        .unwrap();
+    assert_eq!(try_challenge(&mut again, &code).await, Some(StatusCode::UNAUTHORIZED));
+
+    // Two codes went out; the demo allows ten per ten minutes, wherever sent.
+    for n in 2..10 {
+        c.at(&mut again, n);
+        let r = again
+            .send(Method::POST, "/_2fa/api/challenge/sms", &json_headers, Bytes::new())
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "send {n}: {}", r.text());
+    }
+    for i in 0..3 {
+        c.at(&mut again, i);
+        let r = again
+            .send(Method::POST, "/_2fa/api/challenge/sms", &json_headers, Bytes::new())
+            .await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "replica {i}: {}", r.text());
+    }
+}

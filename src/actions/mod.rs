@@ -275,7 +275,7 @@ pub async fn pass_challenge(
             .map_err(|e| Refusal::internal("code checks closed", e))?;
         gw.factors.verify_login(&id, &typed).await.map_err(Refusal::from)?
     };
-    if passed.is_none() && sms::redeem_sign_in(gw, &user_id, &code) {
+    if passed.is_none() && sms::redeem_sign_in(gw, &user_id, &code).await? {
         passed = Some(Passed::Sms);
     }
     let Some(passed) = passed else {

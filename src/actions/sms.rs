@@ -28,7 +28,8 @@ async fn send_code(
 ) -> Result<(), Refusal> {
     let sms = service(gw)?;
     let now = gw.env.now();
-    if let Err(wait) = sms.limit.try_send(user_id, phone, now) {
+    let allowed = sms.limit.try_send(user_id, phone, now).await;
+    if let Err(wait) = allowed.map_err(|e| Refusal::from(crate::factors::FactorError::from(e)))? {
         return Err(Refusal {
             status: 429,
             error: "too_many_codes",
@@ -39,7 +40,11 @@ async fn send_code(
             retry_after: Some(wait),
         });
     }
-    let code = sms.codes.issue(&gw.env, user_id, purpose);
+    let code = sms
+        .codes
+        .issue(&gw.env, user_id, purpose)
+        .await
+        .map_err(|e| Refusal::from(crate::factors::FactorError::from(e)))?;
     let body = format!(
         "{} security code: {code}. It expires in {} minutes.",
         gw.config.dashboard_name,
@@ -115,7 +120,9 @@ pub async fn verify(gw: &Arc<Gateway>, found: &Found, code: &str, client: Option
     let user_id = found.session.user_id.to_string();
     // Six digits: without the limit, all of them fit in a code's lifetime.
     let guess = guard::start(gw, &user_id, client, ENROLLMENT_CODE).await?;
-    let Some(Purpose::Enroll(phone)) = sms.codes.redeem(&user_id, code, false, gw.env.now()) else {
+    let redeemed = sms.codes.redeem(&user_id, code, false, gw.env.now()).await;
+    let Some(Purpose::Enroll(phone)) = redeemed.map_err(|e| Refusal::from(crate::factors::FactorError::from(e)))?
+    else {
         let wrong = Refusal::new(400, "wrong_code", "That code is not right, or it has expired.");
         return Err(guard::refusal(&guess.wrong().await, wrong));
     };
@@ -163,9 +170,12 @@ pub async fn send_sign_in_code(gw: &Arc<Gateway>, found: &Found, client: Option<
 }
 
 /// A sign-in code, checked after TOTP and recovery codes did not match.
-pub fn redeem_sign_in(gw: &Gateway, user_id: &str, typed: &str) -> bool {
-    gw.sms
-        .as_ref()
-        .and_then(|s| s.codes.redeem(user_id, typed, true, gw.env.now()))
-        .is_some()
+pub async fn redeem_sign_in(gw: &Gateway, user_id: &str, typed: &str) -> Result<bool, Refusal> {
+    let Some(sms) = gw.sms.as_ref() else {
+        return Ok(false);
+    };
+    let redeemed = sms.codes.redeem(user_id, typed, true, gw.env.now()).await;
+    Ok(redeemed
+        .map_err(|e| Refusal::from(crate::factors::FactorError::from(e)))?
+        .is_some())
 }

@@ -23,7 +23,12 @@ pub async fn page(gw: &Shared, req: &OwnRequest, next: &str, status: u16, error:
         None => (true, None, true),
     };
     let sms_sent = match (&req.found, &gw.sms) {
-        (Some(found), Some(s)) if sms.is_some() => s.codes.signing_in(&found.session.user_id, gw.env.now()),
+        // Unknown (the store is out of reach): the page offers to send one.
+        (Some(found), Some(s)) if sms.is_some() => s
+            .codes
+            .signing_in(&found.session.user_id, gw.env.now())
+            .await
+            .unwrap_or(false),
         _ => false,
     };
     let view = html::ChallengeView {

@@ -25,9 +25,22 @@ pub async fn enable(gw: &Shared, req: &OwnRequest) -> Reply {
     }
 }
 
+/// The number an enrollment code went to; none when the store cannot say.
+async fn enrolling(
+    gw: &Shared,
+    sms: &crate::sms::SmsService,
+    found: &crate::session::Found,
+) -> Option<crate::sms::Phone> {
+    let pending = sms.codes.enrolling(&found.session.user_id, gw.env.now()).await;
+    pending
+        .map_err(|e| e.log("cannot read an SMS enrollment"))
+        .ok()
+        .flatten()
+}
+
 pub async fn setup(gw: &Shared, req: &OwnRequest) -> Reply {
     let pending = match (&req.found, &gw.sms) {
-        (Some(found), Some(sms)) => sms.codes.enrolling(&found.session.user_id, gw.env.now()),
+        (Some(found), Some(sms)) => enrolling(gw, sms, found).await,
         _ => None,
     };
     match pending {
@@ -42,11 +55,10 @@ pub async fn verify(gw: &Shared, req: &OwnRequest) -> Reply {
         return redirect(&settings_url(gw, None));
     };
     // Read before redeeming: a wrong code leaves the enrollment as it was.
-    let masked = gw
-        .sms
-        .as_ref()
-        .and_then(|s| s.codes.enrolling(&found.session.user_id, gw.env.now()))
-        .map(|p| p.masked());
+    let masked = match &gw.sms {
+        Some(sms) => enrolling(gw, sms, found).await.map(|p| p.masked()),
+        None => None,
+    };
     let code = form.get("code").cloned().unwrap_or_default();
     match actions::sms::verify(gw, found, &code, req.client()).await {
         Ok(()) => redirect(&settings_url(gw, Some("sms_on"))),

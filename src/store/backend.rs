@@ -24,16 +24,22 @@ pub enum Table {
     Throttle,
     /// Failure counters per client address (`client_addr::limit_key`).
     ClientThrottle,
+    /// SMS codes in flight, one per user.
+    SmsCodes,
+    /// When SMS codes were sent, per user and per number.
+    SmsSends,
 }
 
 impl Table {
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 8] = [
         Table::Users,
         Table::Accounts,
         Table::Sessions,
         Table::Factors,
         Table::Throttle,
         Table::ClientThrottle,
+        Table::SmsCodes,
+        Table::SmsSends,
     ];
 
     /// The name of its sled tree and PostgreSQL table.
@@ -45,6 +51,8 @@ impl Table {
             Table::Factors => "factors",
             Table::Throttle => "throttle",
             Table::ClientThrottle => "client_throttle",
+            Table::SmsCodes => "sms_codes",
+            Table::SmsSends => "sms_sends",
         }
     }
 }

@@ -15,12 +15,14 @@ mod pg_listen;
 mod postgres;
 mod record;
 mod sled;
+mod sms;
 
 pub use backend::{AuditCursor, Backend, Entry, Table};
 pub use bulk::Import;
 pub use changes::{Change, Health};
 
 pub use factors::{FactorsRecord, PendingTotp, RecoveryCode, SmsFactor, TotpFactor};
+pub use sms::{SmsCodeRecord, SmsSends};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};

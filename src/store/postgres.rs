@@ -43,6 +43,9 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE tfa_audit (id bigserial PRIMARY KEY, at bigint NOT NULL, body bytea NOT NULL);",
     // 2: failure counters per client address, shared by every replica.
     "CREATE TABLE tfa_client_throttle (key bytea PRIMARY KEY, body bytea NOT NULL);",
+    // 3: SMS codes in flight and codes sent, shared by every replica.
+    "CREATE TABLE tfa_sms_codes (key bytea PRIMARY KEY, body bytea NOT NULL);
+     CREATE TABLE tfa_sms_sends (key bytea PRIMARY KEY, body bytea NOT NULL);",
 ];
 
 /// The advisory lock that serialises migrations between replicas.
@@ -56,6 +59,8 @@ fn table(t: Table) -> &'static str {
         Table::Factors => "tfa_factors",
         Table::Throttle => "tfa_throttle",
         Table::ClientThrottle => "tfa_client_throttle",
+        Table::SmsCodes => "tfa_sms_codes",
+        Table::SmsSends => "tfa_sms_sends",
     }
 }
 
