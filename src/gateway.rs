@@ -421,6 +421,30 @@ impl Gateway {
         found.session.password_confirmed(now, window)
     }
 
+    /// Ends stored sessions that expired where no replica holds them (the
+    /// replica that did stopped or crashed), and signs out the dashboard
+    /// sessions they held. Every replica's own sweep covers what it holds;
+    /// this covers the rest, at a slower pace since it reads every record.
+    pub async fn sweep_store(self: &Arc<Self>) {
+        let now = self.env.now();
+        let records = match self.store.sessions().await {
+            Ok((records, _unreadable)) => records,
+            Err(e) => return e.log("cannot read the stored sessions to sweep them"),
+        };
+        let mut gone = Vec::new();
+        let mut sign_out = Vec::new();
+        for r in records.iter().filter(|r| self.sessions.get(&r.token_hash).is_none()) {
+            if let Some(cookie) = self.sessions.expired_record(r, now) {
+                gone.push(r.token_hash);
+                sign_out.extend(cookie.map(Arc::from));
+            }
+        }
+        if let Err(e) = self.store.delete_sessions(&gone).await {
+            return e.log("cannot delete expired stored sessions");
+        }
+        self.sign_out_in_background(sign_out);
+    }
+
     /// Signs out an upstream session the gateway will not release. Best
     /// effort: a failure is logged, and the upstream's own expiry remains.
     pub async fn sign_out_upstream(&self, cookie: &str) {

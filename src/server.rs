@@ -184,6 +184,9 @@ impl BackgroundService for Follower {
     }
 }
 
+/// Every so many sweeps, the whole store's sessions are swept too.
+const STORE_SWEEP_EVERY: u64 = 10;
+
 /// Every minute: drop expired sessions, save recent activity.
 struct Sweeper {
     gw: Arc<Gateway>,
@@ -195,12 +198,17 @@ impl BackgroundService for Sweeper {
         let mut since = self.gw.env.now();
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         tick.tick().await;
+        let mut ticks: u64 = 0;
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
                 _ = tick.tick() => {
                     let now = self.gw.env.now();
                     self.gw.sweep(since).await;
+                    ticks += 1;
+                    if ticks % STORE_SWEEP_EVERY == 0 {
+                        self.gw.sweep_store().await;
+                    }
                     if let Err(e) = self.gw.throttle.sweep(now).await {
                         e.log("cannot forget stale failure counters");
                     }

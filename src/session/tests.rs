@@ -244,3 +244,30 @@ fn the_dashboard_cookie_survives_a_restart_sealed_and_only_under_its_token() {
     assert!(other.restore(&env, &moved), "the session itself still works");
     assert!(other.of_user("u-bob")[0].1.upstream_cookie().is_none());
 }
+
+#[test]
+fn a_stored_session_is_judged_expired_from_its_record_alone() {
+    let (env, _) = env_at(1000);
+    let t = table(&env);
+    let (_, h, s) = t.start(&env, "u-a", "dash-cookie", Stage::Authenticated);
+    let record = s.to_record(h);
+    let idle = t.settings.idle_timeout_secs;
+    assert_eq!(t.expired_record(&record, 1000 + idle - 1), None);
+    assert_eq!(
+        t.expired_record(&record, 1000 + idle),
+        Some(Some("dash-cookie".to_string())),
+        "with the dashboard cookie to sign out"
+    );
+    let (_, h, s) = t.start(
+        &env,
+        "u-b",
+        "other",
+        Stage::Pending {
+            held_set_cookies: vec!["held".into()],
+        },
+    );
+    let pending = s.to_record(h);
+    let wait = t.settings.pending_timeout_secs;
+    assert_eq!(t.expired_record(&pending, 1000 + wait - 1), None);
+    assert!(t.expired_record(&pending, 1000 + wait).is_some());
+}
