@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::tools::{csrf_token, enc};
-use common::{start_dashboard, Browser, Gateway};
+use common::{start_dashboard, Browser, Gateway, StoreKind};
 use detector::{body_user, header_user, raw, seen_as, Attack};
 use http::StatusCode;
 use victims::Cookies;
@@ -42,11 +42,22 @@ const IDLE_EXPIRED: Duration = Duration::from_secs(62);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_attack_reaches_the_upstream_as_a_user_without_a_passed_second_factor() {
+    attack_suite(StoreKind::Sled, "sled").await;
+}
+
+/// The same suite with the gateway's state in PostgreSQL, where a session
+/// unknown to the gateway's memory is looked up in the store.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_attack_gets_through_a_gateway_on_postgres_either() {
+    attack_suite(StoreKind::postgres(), "postgres").await;
+}
+
+async fn attack_suite(store: StoreKind, name: &str) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let dashboard = start_dashboard();
 
     // First, a session that will expire while everything else runs.
-    let short = Gateway::start_configured(dashboard, &dir.path().join("short"), &[IDLE_TIMEOUT]).await;
+    let short = Gateway::start_on(&store, dashboard, &dir.path().join("short"), &[IDLE_TIMEOUT]).await;
     let expiring = common::signed_in_as(short.addr, "alice@acme.test").await;
     let last_used = Instant::now();
     let expired = Cookies::of(&expiring);
@@ -57,7 +68,7 @@ async fn no_attack_reaches_the_upstream_as_a_user_without_a_passed_second_factor
         "live before: {live}"
     );
 
-    let gw = Gateway::start(dashboard, &dir.path().join("main")).await;
+    let gw = Gateway::start_on(&store, dashboard, &dir.path().join("main"), &[]).await;
     let cast = victims::cast(&gw, dashboard).await;
     let mut attacks: Vec<Attack> = Vec::new();
     for (who, cookies) in &cast.pairings() {
@@ -82,9 +93,13 @@ async fn no_attack_reaches_the_upstream_as_a_user_without_a_passed_second_factor
     attacks.extend(late);
 
     detector_sees_a_signed_in_user(&gw, &signed_in).await;
-    let count = format!("attack suite: {} attacks, {} got through", attacks.len(), leaks.len());
+    let count = format!(
+        "attack suite ({name} store): {} attacks, {} got through",
+        attacks.len(),
+        leaks.len()
+    );
     println!("{count}");
-    let file = concat!(env!("CARGO_TARGET_TMPDIR"), "/attacks-count.txt");
+    let file = format!("{}/attacks-count-{name}.txt", env!("CARGO_TARGET_TMPDIR"));
     std::fs::write(file, format!("{count}\n")).expect("write the count for CI");
     let first: Vec<_> = leaks.iter().take(40).collect();
     assert!(leaks.is_empty(), "reached the upstream (first 40): {first:#?}");

@@ -3,7 +3,7 @@
 //! unrelated traffic, all at once. After a restart on the same data, every
 //! answer the gateway gave before it died still holds: a confirmed
 //! enrollment is there, a disabled one is gone, and no code it accepted is
-//! accepted again.
+//! accepted again. Both on the embedded store and on PostgreSQL.
 
 mod common;
 
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::api::{enable_totp, try_begin_totp, try_challenge, try_confirm_totp, try_held_sign_in, try_json};
 use common::tools::oathtool;
-use common::{start_dashboard, Browser, Gateway};
+use common::{start_dashboard, Browser, Gateway, StoreKind};
 use http::{Method, StatusCode};
 use serde_json::json;
 
@@ -125,8 +125,19 @@ async fn signed_in(addr: std::net::SocketAddr, email: &str, password: &str) -> B
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_under_load_loses_no_enrollment_and_revives_no_spent_code() {
+    crash_under_load(StoreKind::Sled).await;
+}
+
+/// The same with the state in PostgreSQL: the database outlives the
+/// process, and what it committed is what the gateway answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_under_load_on_postgres_loses_nothing_either() {
+    crash_under_load(StoreKind::postgres()).await;
+}
+
+async fn crash_under_load(store: StoreKind) {
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(start_dashboard(), dir.path()).await;
+    let gw = Gateway::start_on(&store, start_dashboard(), dir.path(), &[]).await;
     let addr = gw.addr;
 
     let mut carol = signed_in(addr, "carol@globex.test", "carol-password").await;

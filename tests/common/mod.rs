@@ -136,6 +136,36 @@ pub async fn signed_out_at_dashboard(dashboard: SocketAddr, cookie: &str) -> boo
     false
 }
 
+/// Where a test gateway keeps its state: the embedded default, or a
+/// database of its own on a shared throwaway PostgreSQL (see `pg`), for
+/// suites that must hold on both backends.
+#[derive(Clone)]
+pub enum StoreKind {
+    Sled,
+    Postgres(std::sync::Arc<pg::Postgres>),
+}
+
+impl StoreKind {
+    /// A PostgreSQL cluster for the gateways of one test.
+    pub fn postgres() -> StoreKind {
+        StoreKind::Postgres(std::sync::Arc::new(pg::Postgres::start()))
+    }
+
+    /// `text` pointed at this store: for PostgreSQL, a new database.
+    fn configure(&self, text: String) -> String {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        match self {
+            StoreKind::Sled => text,
+            StoreKind::Postgres(pg) => {
+                let db = format!("tfa_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+                pg.create_database(&db);
+                format!("{text}\n[store]\nurl = \"{}\"\n", pg.url(&db))
+            }
+        }
+    }
+}
+
 /// A running gateway process; killed when dropped.
 pub struct Gateway {
     pub child: Child,
@@ -152,10 +182,16 @@ impl Gateway {
     /// Like `start`, with `settings` changed in the configuration (see
     /// `with_settings`).
     pub async fn start_configured(upstream: SocketAddr, dir: &Path, settings: &[(&str, &str)]) -> Gateway {
+        Gateway::start_on(&StoreKind::Sled, upstream, dir, settings).await
+    }
+
+    /// Like `start_configured`, with its state in `store`.
+    pub async fn start_on(store: &StoreKind, upstream: SocketAddr, dir: &Path, settings: &[(&str, &str)]) -> Gateway {
         let addr = free_addr();
         let config = dir.join("gateway.toml");
         std::fs::create_dir_all(dir).expect("create the gateway's folder");
         let text = with_settings(&config_text(addr, upstream, &dir.join("data")), settings);
+        let text = store.configure(text);
         std::fs::write(&config, text).expect("write config");
         write_secrets(&dir.join("data"));
         Gateway::start_with(addr, config).await
