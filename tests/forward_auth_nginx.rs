@@ -12,30 +12,16 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::api::try_confirm_totp;
+use common::nginx::Nginx;
 use common::tools::oathtool;
 use common::{free_addr, start_dashboard, Browser, Gateway, Response};
 use http::{Method, StatusCode};
 
 const EXAMPLE: &str = include_str!("../docs/nginx-forward-auth.conf");
 
-struct Nginx {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// nginx in one process (no master, no daemon, no user switch), everything
-/// it writes under `dir`, the example included as its `http` block.
+/// nginx with the example's addresses put in.
 async fn start_nginx(dir: &Path, dashboard: SocketAddr, gateway: SocketAddr) -> Nginx {
     let addr = free_addr();
     let example = EXAMPLE
@@ -43,37 +29,7 @@ async fn start_nginx(dir: &Path, dashboard: SocketAddr, gateway: SocketAddr) -> 
         .replace("127.0.0.1:8080;", &format!("{gateway};"))
         .replace("listen 127.0.0.1:8000;", &format!("listen {addr};"));
     assert_ne!(example, EXAMPLE, "the example's addresses were found");
-    let d = dir.display();
-    let conf = format!(
-        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
-         error_log {d}/error.log warn;\nevents {{ worker_connections 256; }}\nhttp {{\n\
-         access_log off;\nclient_body_temp_path {d}/body;\nproxy_temp_path {d}/proxy;\n\
-         fastcgi_temp_path {d}/fastcgi;\nuwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\
-         {example}\n}}\n"
-    );
-    let path = dir.join("nginx.conf");
-    std::fs::write(&path, conf).unwrap();
-    let nginx = ["/usr/sbin/nginx", "nginx"]
-        .into_iter()
-        .find(|n| Command::new(n).arg("-v").stderr(Stdio::null()).status().is_ok())
-        .expect("nginx is installed (apt-get install nginx)");
-    let child = Command::new(nginx)
-        .arg("-p")
-        .arg(dir)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .arg("-c")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start nginx");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(Instant::now() < deadline, "nginx did not start: see {d}/error.log");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Nginx { child, addr }
+    Nginx::start(dir, addr, &example).await
 }
 
 /// The user the dashboard served, if any.

@@ -346,7 +346,10 @@ fn postgres_schema_is_migrated_once_and_a_newer_one_is_refused() {
     drop(Store::connect(&url).unwrap());
     drop(Store::connect(&url).unwrap());
     assert_eq!(
-        pg.psql("tfa", "SELECT count(*) = max(version) AND min(version) = 1 FROM tfa_schema"),
+        pg.psql(
+            "tfa",
+            "SELECT count(*) = max(version) AND min(version) = 1 FROM tfa_schema"
+        ),
         "t",
         "each migration applied once, in order"
     );

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod cluster;
 pub mod crowd;
+pub mod nginx;
 pub mod pg;
 pub mod recorder;
 pub mod tools;
