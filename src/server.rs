@@ -206,7 +206,7 @@ impl BackgroundService for Sweeper {
                     let now = self.gw.env.now();
                     self.gw.sweep(since).await;
                     ticks += 1;
-                    if ticks % STORE_SWEEP_EVERY == 0 {
+                    if ticks.is_multiple_of(STORE_SWEEP_EVERY) {
                         self.gw.sweep_store().await;
                     }
                     if let Err(e) = self.gw.throttle.sweep(now).await {

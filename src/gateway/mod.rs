@@ -18,6 +18,8 @@ use crate::sign_in_limit::SignInLimit;
 use crate::sms::SmsService;
 use crate::store::{AuditEvent, Store, StoreError};
 use crate::throttle::Throttle;
+
+mod sweep;
 use crate::upstream::UpstreamClient;
 
 pub struct Gateway {
@@ -421,30 +423,6 @@ impl Gateway {
         found.session.password_confirmed(now, window)
     }
 
-    /// Ends stored sessions that expired where no replica holds them (the
-    /// replica that did stopped or crashed), and signs out the dashboard
-    /// sessions they held. Every replica's own sweep covers what it holds;
-    /// this covers the rest, at a slower pace since it reads every record.
-    pub async fn sweep_store(self: &Arc<Self>) {
-        let now = self.env.now();
-        let records = match self.store.sessions().await {
-            Ok((records, _unreadable)) => records,
-            Err(e) => return e.log("cannot read the stored sessions to sweep them"),
-        };
-        let mut gone = Vec::new();
-        let mut sign_out = Vec::new();
-        for r in records.iter().filter(|r| self.sessions.get(&r.token_hash).is_none()) {
-            if let Some(cookie) = self.sessions.expired_record(r, now) {
-                gone.push(r.token_hash);
-                sign_out.extend(cookie.map(Arc::from));
-            }
-        }
-        if let Err(e) = self.store.delete_sessions(&gone).await {
-            return e.log("cannot delete expired stored sessions");
-        }
-        self.sign_out_in_background(sign_out);
-    }
-
     /// Signs out an upstream session the gateway will not release. Best
     /// effort: a failure is logged, and the upstream's own expiry remains.
     pub async fn sign_out_upstream(&self, cookie: &str) {
@@ -455,7 +433,7 @@ impl Gateway {
     }
 
     /// Signs the dashboard sessions of `cookies` out without making anyone wait.
-    fn sign_out_in_background(self: &Arc<Self>, cookies: Vec<Arc<str>>) {
+    pub(crate) fn sign_out_in_background(self: &Arc<Self>, cookies: Vec<Arc<str>>) {
         if cookies.is_empty() {
             return;
         }
@@ -477,30 +455,6 @@ impl Gateway {
                     e.log("cannot save a rotated session");
                 }
             });
-        }
-    }
-
-    /// Drops expired sessions, signs out the dashboard sessions they held,
-    /// and saves recent activity, so the idle timer survives a restart
-    /// without a disk write per request.
-    pub async fn sweep(self: &Arc<Self>, since: u64) {
-        let now = self.env.now();
-        let crate::session::Swept { gone, active, sign_out } = self.sessions.sweep(now, since);
-        // Users without a session here leave memory a while after the last.
-        self.directory
-            .forget_idle_users(|id| self.sessions.has_user(id), now, USER_KEEP_SECS);
-        self.sign_out_in_background(sign_out);
-        if gone.is_empty() && active.is_empty() {
-            return;
-        }
-        let mut result = self.store.delete_sessions(&gone).await;
-        for r in &active {
-            if result.is_ok() {
-                result = self.store.touch_session(r).await;
-            }
-        }
-        if let Err(e) = result {
-            e.log("session sweep could not write to the store");
         }
     }
 }
