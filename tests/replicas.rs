@@ -23,7 +23,7 @@ use serde_json::json;
 /// Dropped in field order: the gateways stop before their database does.
 struct Cluster {
     replicas: Vec<Gateway>,
-    pg: Postgres,
+    _pg: Postgres,
     _dir: tempfile::TempDir,
 }
 
@@ -50,7 +50,7 @@ async fn cluster(n: usize) -> Cluster {
     }
     Cluster {
         replicas,
-        pg,
+        _pg: pg,
         _dir: dir,
     }
 }
