@@ -56,8 +56,20 @@ fn table(t: Table) -> &'static str {
     }
 }
 
-fn io(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Io(e.to_string())
+/// The error with its causes: tokio-postgres says only "db error" and
+/// keeps the server's reason (no such database, a refused password) in its
+/// source, which the operator needs to see.
+fn io(e: impl std::error::Error) -> StoreError {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    StoreError::Io(text)
 }
 
 /// A runtime that is shut down without waiting when the store goes, so a
@@ -139,7 +151,7 @@ impl PgBackend {
         rt.spawn(async move { done.send(migrating.migrate().await) });
         migrated
             .recv()
-            .unwrap_or_else(|_| Err(io("the migration task stopped")))
+            .unwrap_or_else(|_| Err(StoreError::Io("the migration task stopped".into())))
             .map_err(|e| opening(format!("{}: {e}", backend.describe)))?;
         rt.spawn(super::pg_listen::listen(
             config,
@@ -159,7 +171,7 @@ impl PgBackend {
         let rt = self.runtime.0.as_ref().expect("runtime present until drop");
         rt.spawn(work)
             .await
-            .unwrap_or_else(|e| Err(io(format!("store task failed: {e}"))))
+            .unwrap_or_else(|e| Err(StoreError::Io(format!("store task failed: {e}"))))
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
