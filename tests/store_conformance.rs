@@ -3,7 +3,7 @@
 //! runs against each through the same public `Store` API the gateway uses:
 //! what a record reads back as, which conditional writes win, that two
 //! writers racing for one code never both win, that the audit trail pages
-//! newest first, and that what was committed survives reopening the store.
+//! newest first (batches in their order), and that what was committed survives reopening the store.
 
 mod common;
 
@@ -163,6 +163,25 @@ async fn audit_pages_newest_first(s: &Store) {
     assert_eq!(carol.last().unwrap().kind, "e0");
 }
 
+/// Events appended in one batch (as `store copy` writes them) come after
+/// every earlier one and keep the order given, also within one second.
+async fn audit_batch_keeps_its_order(s: &Store) {
+    let b = s.backend();
+    let newest = |n| async move {
+        let page = b.audit_page(None, n).await.unwrap();
+        page.into_iter().map(|(_, v)| v).collect::<Vec<_>>()
+    };
+    let mut batch = newest(5).await;
+    batch.reverse();
+    b.append_audit_many(batch.iter().map(|v| (9_000, v.clone())).collect())
+        .await
+        .unwrap();
+    b.append_audit_many(Vec::new()).await.unwrap();
+    let mut expected: Vec<_> = batch.iter().rev().cloned().collect();
+    expected.extend(batch.into_iter().rev());
+    assert_eq!(newest(10).await, expected);
+}
+
 /// Two writers (two replicas, or two tasks) race to accept one TOTP step:
 /// in every round exactly one wins.
 async fn one_code_one_winner(a: Store, b: Store) {
@@ -260,6 +279,7 @@ async fn suite(store: Store, second: Store, reopen: Reopen) {
     raw_conditional_writes(&store).await;
     users_accounts_and_sessions(&store).await;
     audit_pages_newest_first(&store).await;
+    audit_batch_keeps_its_order(&store).await;
     one_code_one_winner(store.clone(), second.clone()).await;
     account_changes_do_not_overwrite_each_other(store.clone(), second.clone()).await;
     one_release_per_pending_sign_in(store.clone(), second).await;

@@ -102,6 +102,10 @@ pub trait Backend: Send + Sync + 'static {
     /// Appends an event to the audit trail.
     async fn append_audit(&self, at: UnixSeconds, value: Vec<u8>) -> Result<(), StoreError>;
 
+    /// Appends `events` to the audit trail in one commit, in the order
+    /// given (newest last), for `store copy`.
+    async fn append_audit_many(&self, events: Vec<(UnixSeconds, Vec<u8>)>) -> Result<(), StoreError>;
+
     /// Up to `limit` audit events older than `before` (all when `None`),
     /// newest first, each with the cursor to continue from.
     async fn audit_page(

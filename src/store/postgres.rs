@@ -422,6 +422,23 @@ impl Backend for PgBackend {
         self.execute(sql, vec![Box::new(at), body(v)]).await.map(drop)
     }
 
+    async fn append_audit_many(&self, events: Vec<(UnixSeconds, Vec<u8>)>) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let (ats, bodies): (Vec<i64>, Vec<Vec<u8>>) = events
+            .into_iter()
+            .map(|(at, v)| (i64::try_from(at).unwrap_or(i64::MAX), v))
+            .unzip();
+        // The ids are the trail's order: ORDER BY the position in the
+        // arrays makes them drawn in the order given.
+        let sql = "INSERT INTO tfa_audit (at, body)
+                   SELECT at, body FROM unnest($1::bigint[], $2::bytea[]) WITH ORDINALITY AS e(at, body, n)
+                   ORDER BY n"
+            .to_string();
+        self.execute(sql, vec![Box::new(ats), Box::new(bodies)]).await.map(drop)
+    }
+
     async fn audit_page(
         &self,
         before: Option<AuditCursor>,

@@ -86,6 +86,14 @@ impl SledBackend {
             .unwrap_or_else(|e| Err(StoreError::Io(format!("store task failed: {e}"))))
     }
 
+    /// Time first, so the newest are last; the id, which only grows, keeps
+    /// events of one second apart and in the order they were appended.
+    fn audit_key(&self, at: UnixSeconds) -> Result<Vec<u8>, StoreError> {
+        let mut key = at.to_be_bytes().to_vec();
+        key.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
+        Ok(key)
+    }
+
     /// Makes what was written so far durable.
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
@@ -208,11 +216,19 @@ impl Backend for SledBackend {
 
     async fn append_audit(&self, at: UnixSeconds, value: Vec<u8>) -> Result<(), StoreError> {
         self.run(move |b| {
-            // Time first, so the newest are last; the id keeps events of
-            // one second apart.
-            let mut key = at.to_be_bytes().to_vec();
-            key.extend_from_slice(&b.db.generate_id()?.to_be_bytes());
-            b.audit.insert(key, value)?;
+            b.audit.insert(b.audit_key(at)?, value)?;
+            b.flush()
+        })
+        .await
+    }
+
+    async fn append_audit_many(&self, events: Vec<(UnixSeconds, Vec<u8>)>) -> Result<(), StoreError> {
+        self.run(move |b| {
+            let mut batch = sled::Batch::default();
+            for (at, value) in events {
+                batch.insert(b.audit_key(at)?, value);
+            }
+            b.audit.apply_batch(batch)?;
             b.flush()
         })
         .await
