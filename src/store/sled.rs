@@ -36,10 +36,18 @@ impl From<sled::Error> for StoreError {
     }
 }
 
+/// The database's folder inside the gateway's data folder.
+const FOLDER: &str = "store";
+
 impl SledBackend {
+    /// Whether the data folder `dir` holds a database (`open` would make one).
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(FOLDER).is_dir()
+    }
+
     pub fn open(dir: &Path) -> Result<SledBackend, StoreError> {
         let db = sled::Config::new()
-            .path(dir.join("store"))
+            .path(dir.join(FOLDER))
             .flush_every_ms(Some(500))
             .cache_capacity(CACHE_BYTES)
             .open()
