@@ -100,6 +100,11 @@ async fn raw_conditional_writes(s: &Store) {
         [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()],
         "key order"
     );
+    let page = |after: Option<&[u8]>, limit| b.scan_page(t, after.map(<[u8]>::to_vec), limit);
+    let keys = |entries: Vec<(Vec<u8>, Vec<u8>)>| entries.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    assert_eq!(keys(page(None, 2).await.unwrap()), [b"a".to_vec(), b"b".to_vec()]);
+    assert_eq!(page(Some(b"b"), 2).await.unwrap(), [(b"c".to_vec(), b"3".to_vec())]);
+    assert!(page(Some(b"c"), 2).await.unwrap().is_empty(), "nothing after the last");
     b.delete(t, vec![b"a".to_vec(), b"c".to_vec(), b"absent".to_vec()], Vec::new())
         .await
         .unwrap();

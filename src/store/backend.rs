@@ -92,6 +92,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Every key of the table, in key order.
     async fn keys(&self, table: Table) -> Result<Vec<Vec<u8>>, StoreError>;
 
+    /// Up to `limit` records of the table whose keys come after `after`
+    /// (from the first when `None`), in key order: a table too large to
+    /// hold at once, read a page at a time (`store copy`).
+    async fn scan_page(&self, table: Table, after: Option<Vec<u8>>, limit: usize) -> Result<Vec<Entry>, StoreError>;
+
     /// Changes announced by any replica (this one included), and `Resync`
     /// after a lost connection.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change>;

@@ -416,6 +416,24 @@ impl Backend for PgBackend {
         Ok(self.pairs(sql, Vec::new()).await?.into_iter().map(|(k, _)| k).collect())
     }
 
+    async fn scan_page(&self, t: Table, after: Option<Vec<u8>>, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let limit = Box::new(i64::try_from(limit).unwrap_or(i64::MAX));
+        let (sql, params): (_, Vec<Box<dyn ToSql + Send + Sync>>) = match after {
+            Some(k) => (
+                format!(
+                    "SELECT key, body FROM {} WHERE key > $1 ORDER BY key LIMIT $2",
+                    table(t)
+                ),
+                vec![body(k), limit],
+            ),
+            None => (
+                format!("SELECT key, body FROM {} ORDER BY key LIMIT $1", table(t)),
+                vec![limit],
+            ),
+        };
+        self.pairs(sql, params).await
+    }
+
     async fn append_audit(&self, at: UnixSeconds, v: Vec<u8>) -> Result<(), StoreError> {
         let sql = "INSERT INTO tfa_audit (at, body) VALUES ($1, $2)".to_string();
         let at = i64::try_from(at).unwrap_or(i64::MAX);

@@ -222,6 +222,25 @@ impl Backend for SledBackend {
             .await
     }
 
+    async fn scan_page(&self, table: Table, after: Option<Vec<u8>>, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        use std::ops::Bound;
+        self.run(move |b| {
+            let tree = b.tree(table);
+            let range = match after {
+                Some(k) => tree.range((Bound::Excluded(k), Bound::Unbounded)),
+                None => tree.iter(),
+            };
+            range
+                .take(limit)
+                .map(|item| {
+                    let (k, v) = item?;
+                    Ok((k.to_vec(), v.to_vec()))
+                })
+                .collect()
+        })
+        .await
+    }
+
     async fn append_audit(&self, at: UnixSeconds, value: Vec<u8>) -> Result<(), StoreError> {
         self.run(move |b| {
             b.audit.insert(b.audit_key(at)?, value)?;
