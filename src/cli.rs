@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::config::UrlSource;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tfa-gateway",
@@ -66,6 +68,11 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         new_key_file: PathBuf,
     },
+    /// Work on the store itself; the gateway must be stopped.
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
+    },
     /// Operator commands, sent to the running gateway's admin API.
     Admin {
         /// The gateway's configuration, to find the admin API and its token.
@@ -83,6 +90,55 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreAction {
+    /// Copy the embedded store into an empty PostgreSQL database and verify
+    /// the copy; the gateway must be stopped.
+    ///
+    /// Every table and the whole audit trail are copied, then both sides are
+    /// read again and compared. Afterwards, point the gateways' `[store]` at
+    /// the database; they keep the same `second_factor` key.
+    Copy {
+        /// The gateway's data folder (its `data_dir`), as sled:DIR.
+        #[arg(long, value_name = "sled:DIR", value_parser = sled_dir)]
+        from: PathBuf,
+        /// The database, as postgres://USER@HOST:PORT/DB. A password in it is
+        /// never printed, but a command line is visible to other local
+        /// users: prefer --to-env.
+        #[arg(
+            long,
+            value_name = "URL",
+            value_parser = inline_url,
+            required_unless_present = "to_env",
+            conflicts_with = "to_env"
+        )]
+        to: Option<UrlSource>,
+        /// The environment variable that holds the database's URL, like
+        /// `[store] url_env`.
+        #[arg(long, value_name = "VAR", value_parser = url_env)]
+        to_env: Option<UrlSource>,
+    },
+}
+
+/// `sled:DIR` → DIR. The prefix leaves room for other sources later and
+/// makes the operator say which kind of store they mean.
+fn sled_dir(arg: &str) -> Result<PathBuf, String> {
+    match arg.strip_prefix("sled:") {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
+        _ => Err("expected sled:DIR, the gateway's data folder".into()),
+    }
+}
+
+/// Never fails: clap would echo a refused value, and this one may hold a
+/// password. `UrlSource::resolve` checks it without echoing.
+fn inline_url(arg: &str) -> Result<UrlSource, String> {
+    Ok(UrlSource::Inline(arg.to_string()))
+}
+
+fn url_env(arg: &str) -> Result<UrlSource, String> {
+    Ok(UrlSource::Env(arg.to_string()))
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,9 +10,10 @@ use clap::Parser;
 use std::path::PathBuf;
 
 use tfa_gateway::admin::client::AdminClient;
-use tfa_gateway::cli::{AdminAction, Cli, Command};
-use tfa_gateway::config::Config;
+use tfa_gateway::cli::{AdminAction, Cli, Command, StoreAction};
+use tfa_gateway::config::{Config, UrlSource};
 use tfa_gateway::env::Env;
+use tfa_gateway::store::Store;
 use tfa_gateway::{demo, logging, server};
 
 fn main() -> ExitCode {
@@ -84,6 +85,9 @@ fn dispatch(command: Command) -> Result<()> {
             run(c)
         }
         Command::RotateKey { config, new_key_file } => rotate_key(&config, &new_key_file),
+        Command::Store {
+            action: StoreAction::Copy { from, to, to_env },
+        } => store_copy(&from, to.or(to_env)),
         Command::Admin {
             config,
             admin: address,
@@ -154,6 +158,22 @@ fn rotate_key(config: &std::path::Path, new_key_file: &std::path::Path) -> Resul
         "re-encrypted the secrets of {changed} user(s); now point second_factor.key_file (or key_env) at {} and start the gateway",
         new_key_file.display()
     );
+    Ok(())
+}
+
+/// Copies the embedded store in `from` to PostgreSQL and verifies it,
+/// printing one line per table; the source is opened first, so a gateway
+/// still running stops the copy before the database is touched.
+fn store_copy(from: &std::path::Path, to: Option<UrlSource>) -> Result<()> {
+    let url = to
+        .context("give --to URL or --to-env VAR")?
+        .resolve()
+        .map_err(|e| anyhow::anyhow!("the target database: {e}"))?;
+    let source = tfa_gateway::store::copy::open_source(from)?;
+    let target = Store::connect(&url)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let report = runtime.block_on(tfa_gateway::store::copy::copy(&source, &target))?;
+    println!("{report}");
     Ok(())
 }
 

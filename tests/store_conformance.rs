@@ -3,7 +3,7 @@
 //! runs against each through the same public `Store` API the gateway uses:
 //! what a record reads back as, which conditional writes win, that two
 //! writers racing for one code never both win, that the audit trail pages
-//! newest first, and that what was committed survives reopening the store.
+//! newest first (batches in their order), and that what was committed survives reopening the store.
 
 mod common;
 
@@ -100,6 +100,11 @@ async fn raw_conditional_writes(s: &Store) {
         [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()],
         "key order"
     );
+    let page = |after: Option<&[u8]>, limit| b.scan_page(t, after.map(<[u8]>::to_vec), limit);
+    let keys = |entries: Vec<(Vec<u8>, Vec<u8>)>| entries.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    assert_eq!(keys(page(None, 2).await.unwrap()), [b"a".to_vec(), b"b".to_vec()]);
+    assert_eq!(page(Some(b"b"), 2).await.unwrap(), [(b"c".to_vec(), b"3".to_vec())]);
+    assert!(page(Some(b"c"), 2).await.unwrap().is_empty(), "nothing after the last");
     b.delete(t, vec![b"a".to_vec(), b"c".to_vec(), b"absent".to_vec()], Vec::new())
         .await
         .unwrap();
@@ -161,6 +166,25 @@ async fn audit_pages_newest_first(s: &Store) {
         .unwrap();
     assert_eq!(carol.len(), 200);
     assert_eq!(carol.last().unwrap().kind, "e0");
+}
+
+/// Events appended in one batch (as `store copy` writes them) come after
+/// every earlier one and keep the order given, also within one second.
+async fn audit_batch_keeps_its_order(s: &Store) {
+    let b = s.backend();
+    let newest = |n| async move {
+        let page = b.audit_page(None, n).await.unwrap();
+        page.into_iter().map(|(_, v)| v).collect::<Vec<_>>()
+    };
+    let mut batch = newest(5).await;
+    batch.reverse();
+    b.append_audit_many(batch.iter().map(|v| (9_000, v.clone())).collect())
+        .await
+        .unwrap();
+    b.append_audit_many(Vec::new()).await.unwrap();
+    let mut expected: Vec<_> = batch.iter().rev().cloned().collect();
+    expected.extend(batch.into_iter().rev());
+    assert_eq!(newest(10).await, expected);
 }
 
 /// Two writers (two replicas, or two tasks) race to accept one TOTP step:
@@ -260,6 +284,7 @@ async fn suite(store: Store, second: Store, reopen: Reopen) {
     raw_conditional_writes(&store).await;
     users_accounts_and_sessions(&store).await;
     audit_pages_newest_first(&store).await;
+    audit_batch_keeps_its_order(&store).await;
     one_code_one_winner(store.clone(), second.clone()).await;
     account_changes_do_not_overwrite_each_other(store.clone(), second.clone()).await;
     one_release_per_pending_sign_in(store.clone(), second).await;

@@ -105,6 +105,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Every key of the table, in key order.
     async fn keys(&self, table: Table) -> Result<Vec<Vec<u8>>, StoreError>;
 
+    /// Up to `limit` records of the table whose keys come after `after`
+    /// (from the first when `None`), in key order: a table too large to
+    /// hold at once, read a page at a time (`store copy`).
+    async fn scan_page(&self, table: Table, after: Option<Vec<u8>>, limit: usize) -> Result<Vec<Entry>, StoreError>;
+
     /// Changes announced by any replica (this one included), and `Resync`
     /// after a lost connection.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change>;
@@ -114,6 +119,10 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Appends an event to the audit trail.
     async fn append_audit(&self, at: UnixSeconds, value: Vec<u8>) -> Result<(), StoreError>;
+
+    /// Appends `events` to the audit trail in one commit, in the order
+    /// given (newest last), for `store copy`.
+    async fn append_audit_many(&self, events: Vec<(UnixSeconds, Vec<u8>)>) -> Result<(), StoreError>;
 
     /// Up to `limit` audit events older than `before` (all when `None`),
     /// newest first, each with the cursor to continue from.

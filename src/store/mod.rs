@@ -9,6 +9,7 @@
 mod backend;
 mod bulk;
 mod changes;
+pub mod copy;
 mod counters;
 mod factors;
 mod pg_listen;

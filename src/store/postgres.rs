@@ -64,8 +64,20 @@ fn table(t: Table) -> &'static str {
     }
 }
 
-fn io(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Io(e.to_string())
+/// The error with its causes: tokio-postgres says only "db error" and
+/// keeps the server's reason (no such database, a refused password) in its
+/// source, which the operator needs to see.
+fn detail(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// A statement's failure: the database out of reach (closed connection,
@@ -74,14 +86,14 @@ fn io(e: impl std::fmt::Display) -> StoreError {
 fn pg(e: tokio_postgres::Error) -> StoreError {
     let outage_class = |code: &str| ["08", "53", "57"].iter().any(|class| code.starts_with(class));
     match e.code() {
-        Some(code) if !outage_class(code.code()) => StoreError::Io(e.to_string()),
-        _ => StoreError::Unavailable(e.to_string()),
+        Some(code) if !outage_class(code.code()) => StoreError::Io(detail(&e)),
+        _ => StoreError::Unavailable(detail(&e)),
     }
 }
 
 /// No connection from the pool: the database is out of reach.
 fn no_connection(e: deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    StoreError::Unavailable(detail(&e))
 }
 
 /// A runtime that is shut down without waiting when the store goes, so a
@@ -163,7 +175,7 @@ impl PgBackend {
         rt.spawn(async move { done.send(migrating.migrate().await) });
         migrated
             .recv()
-            .unwrap_or_else(|_| Err(io("the migration task stopped")))
+            .unwrap_or_else(|_| Err(StoreError::Io("the migration task stopped".into())))
             .map_err(|e| opening(format!("{}: {e}", backend.describe)))?;
         rt.spawn(super::pg_listen::listen(
             config,
@@ -183,7 +195,7 @@ impl PgBackend {
         let rt = self.runtime.0.as_ref().expect("runtime present until drop");
         rt.spawn(work)
             .await
-            .unwrap_or_else(|e| Err(io(format!("store task failed: {e}"))))
+            .unwrap_or_else(|e| Err(StoreError::Io(format!("store task failed: {e}"))))
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -428,10 +440,45 @@ impl Backend for PgBackend {
         Ok(self.pairs(sql, Vec::new()).await?.into_iter().map(|(k, _)| k).collect())
     }
 
+    async fn scan_page(&self, t: Table, after: Option<Vec<u8>>, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let limit = Box::new(i64::try_from(limit).unwrap_or(i64::MAX));
+        let (sql, params): (_, Vec<Box<dyn ToSql + Send + Sync>>) = match after {
+            Some(k) => (
+                format!(
+                    "SELECT key, body FROM {} WHERE key > $1 ORDER BY key LIMIT $2",
+                    table(t)
+                ),
+                vec![body(k), limit],
+            ),
+            None => (
+                format!("SELECT key, body FROM {} ORDER BY key LIMIT $1", table(t)),
+                vec![limit],
+            ),
+        };
+        self.pairs(sql, params).await
+    }
+
     async fn append_audit(&self, at: UnixSeconds, v: Vec<u8>) -> Result<(), StoreError> {
         let sql = "INSERT INTO tfa_audit (at, body) VALUES ($1, $2)".to_string();
         let at = i64::try_from(at).unwrap_or(i64::MAX);
         self.execute(sql, vec![Box::new(at), body(v)]).await.map(drop)
+    }
+
+    async fn append_audit_many(&self, events: Vec<(UnixSeconds, Vec<u8>)>) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let (ats, bodies): (Vec<i64>, Vec<Vec<u8>>) = events
+            .into_iter()
+            .map(|(at, v)| (i64::try_from(at).unwrap_or(i64::MAX), v))
+            .unzip();
+        // The ids are the trail's order: ORDER BY the position in the
+        // arrays makes them drawn in the order given.
+        let sql = "INSERT INTO tfa_audit (at, body)
+                   SELECT at, body FROM unnest($1::bigint[], $2::bytea[]) WITH ORDINALITY AS e(at, body, n)
+                   ORDER BY n"
+            .to_string();
+        self.execute(sql, vec![Box::new(ats), Box::new(bodies)]).await.map(drop)
     }
 
     async fn audit_page(

@@ -36,10 +36,18 @@ impl From<sled::Error> for StoreError {
     }
 }
 
+/// The database's folder inside the gateway's data folder.
+const FOLDER: &str = "store";
+
 impl SledBackend {
+    /// Whether the data folder `dir` holds a database (`open` would make one).
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(FOLDER).is_dir()
+    }
+
     pub fn open(dir: &Path) -> Result<SledBackend, StoreError> {
         let db = sled::Config::new()
-            .path(dir.join("store"))
+            .path(dir.join(FOLDER))
             .flush_every_ms(Some(500))
             .cache_capacity(CACHE_BYTES)
             .open()
@@ -81,6 +89,14 @@ impl SledBackend {
         tokio::task::spawn_blocking(move || op(&me))
             .await
             .unwrap_or_else(|e| Err(StoreError::Io(format!("store task failed: {e}"))))
+    }
+
+    /// Time first, so the newest are last; the id, which only grows, keeps
+    /// events of one second apart and in the order they were appended.
+    fn audit_key(&self, at: UnixSeconds) -> Result<Vec<u8>, StoreError> {
+        let mut key = at.to_be_bytes().to_vec();
+        key.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
+        Ok(key)
     }
 
     /// Makes what was written so far durable.
@@ -203,13 +219,40 @@ impl Backend for SledBackend {
             .await
     }
 
+    async fn scan_page(&self, table: Table, after: Option<Vec<u8>>, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        use std::ops::Bound;
+        self.run(move |b| {
+            let tree = b.tree(table);
+            let range = match after {
+                Some(k) => tree.range((Bound::Excluded(k), Bound::Unbounded)),
+                None => tree.iter(),
+            };
+            range
+                .take(limit)
+                .map(|item| {
+                    let (k, v) = item?;
+                    Ok((k.to_vec(), v.to_vec()))
+                })
+                .collect()
+        })
+        .await
+    }
+
     async fn append_audit(&self, at: UnixSeconds, value: Vec<u8>) -> Result<(), StoreError> {
         self.run(move |b| {
-            // Time first, so the newest are last; the id keeps events of
-            // one second apart.
-            let mut key = at.to_be_bytes().to_vec();
-            key.extend_from_slice(&b.db.generate_id()?.to_be_bytes());
-            b.audit.insert(key, value)?;
+            b.audit.insert(b.audit_key(at)?, value)?;
+            b.flush()
+        })
+        .await
+    }
+
+    async fn append_audit_many(&self, events: Vec<(UnixSeconds, Vec<u8>)>) -> Result<(), StoreError> {
+        self.run(move |b| {
+            let mut batch = sled::Batch::default();
+            for (at, value) in events {
+                batch.insert(b.audit_key(at)?, value);
+            }
+            b.audit.apply_batch(batch)?;
             b.flush()
         })
         .await
