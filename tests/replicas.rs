@@ -264,3 +264,38 @@ async fn sms_codes_and_their_limit_are_shared() {
         assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "replica {i}: {}", r.text());
     }
 }
+
+/// The reads of the store made by the replica's `/metrics`.
+async fn store_reads(c: &common::cluster::Cluster, i: usize) -> u64 {
+    let (addr, token) = common::admin_of(&c.replicas[i].config);
+    let auth = format!("Bearer {token}");
+    let text = Browser::new(addr)
+        .get_with("/metrics", &[("authorization", &auth)])
+        .await
+        .text();
+    text.lines()
+        .find_map(|l| l.strip_prefix("tfa_store_reads_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("tfa_store_reads_total")
+}
+
+/// Many requests at once with a session another replica made: one read of
+/// the session (and one of its user), not one per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_requests_reads_a_new_session_once() {
+    let c = cluster(2).await;
+    let bob = signed_in_as(c.addr(0), "bob@acme.test").await;
+    let before = store_reads(&c, 1).await;
+    let burst = (0..20).map(|_| {
+        let mut b = bob.clone();
+        b.addr = c.addr(1);
+        async move { b.get("/").await.status }
+    });
+    for status in futures_util::future::join_all(burst).await {
+        assert_eq!(status, StatusCode::OK);
+    }
+    let reads = store_reads(&c, 1).await - before;
+    // The session, its user's record and factors, and (in the background,
+    // once) the identity refresh's read of the user and their account.
+    assert!(reads <= 5, "{reads} store reads for one new session");
+}

@@ -356,8 +356,24 @@ async fn postgres_announces_changes_to_every_replica() {
             Change::AccountChanged("acme".into()),
         ]
     );
-    // A delete that removed nothing announces nothing.
+    // A delete that removed nothing announces nothing, nor does an update
+    // that changed nothing (an identity refresh that learned nothing new).
     a.delete_sessions(&[[1; 32]]).await.unwrap();
+    a.update_account::<StoreError>("acme", "Acme", |acc| {
+        acc.require_2fa = true;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    a.remember_user(&bob(), 7).await.unwrap();
+    a.refresh_user(&bob(), 8).await.unwrap();
+    while let Ok(Ok(change)) = tokio::time::timeout(Duration::from_millis(300), heard.recv()).await {
+        assert_eq!(
+            change,
+            Change::UserChanged("u-bob".into()),
+            "only the sign-in's own write"
+        );
+    }
     assert!(tokio::time::timeout(Duration::from_millis(500), heard.recv())
         .await
         .is_err());

@@ -37,6 +37,9 @@ pub struct Gateway {
     /// queues here and leaves a core to the traffic of signed-in users.
     pub code_work: tokio::sync::Semaphore,
     pub directory: Directory,
+    /// Sessions being read from the store, one read per session however
+    /// many requests miss it at once.
+    adopting: dashmap::DashMap<TokenHash, Arc<tokio::sync::Mutex<()>>>,
     pub metrics: Metrics,
     /// `None` when the operator does not offer SMS.
     pub sms: Option<SmsService>,
@@ -147,6 +150,7 @@ impl Gateway {
             sign_ins,
             code_work: tokio::sync::Semaphore::new(code_work_permits()),
             directory,
+            adopting: dashmap::DashMap::new(),
             metrics: Metrics::default(),
             sms,
         }))
@@ -268,6 +272,21 @@ impl Gateway {
     /// `false` if the store has none (remembered, so a replayed token is
     /// not read again) or cannot be read now.
     pub async fn adopt_session(&self, hash: TokenHash) -> bool {
+        let gate = self.adopting.entry(hash).or_default().clone();
+        let _one_at_a_time = gate.lock().await;
+        // Another request may have read it meanwhile.
+        let adopted = if self.sessions.get(&hash).is_some() {
+            true
+        } else if self.sessions.known_absent(&hash) {
+            false
+        } else {
+            self.read_session(hash).await
+        };
+        self.adopting.remove(&hash);
+        adopted
+    }
+
+    async fn read_session(&self, hash: TokenHash) -> bool {
         match self.store.session(&hash).await {
             Ok(Some(record)) => {
                 // Its user may have signed up through another replica since

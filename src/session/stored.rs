@@ -27,6 +27,11 @@ impl SessionTable {
         self.absent.insert(token_hash, now);
     }
 
+    /// Whether the store was found to hold no session for `token_hash`.
+    pub fn known_absent(&self, token_hash: &TokenHash) -> bool {
+        self.absent.contains_key(token_hash)
+    }
+
     /// Takes a session read from the store into the table, unless expired
     /// (or another request took it in first); returns the table's session.
     pub fn adopt(&self, env: &Env, r: &SessionRecord) -> Option<Arc<Session>> {

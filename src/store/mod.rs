@@ -262,6 +262,12 @@ impl Store {
             };
             let out = change(&mut rec)?;
             let new = record::encode(version, &rec)?;
+            if old.as_ref() == Some(&new) {
+                // Nothing changed: no write, and nothing for the other
+                // replicas to re-read (an identity refresh that learned
+                // nothing new, every minute for every signed-in user).
+                return Ok(out);
+            }
             if self.backend.swap(table, key, old, Some(new), announce.clone()).await? {
                 return Ok(out);
             }
