@@ -109,6 +109,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 created: now,
                 last_seen: now,
                 sealed_upstream_cookie: None,
+                sealed_held: None,
+                confirmed_at: 0,
             });
         }
         runtime.block_on(store.import(&import))?;
