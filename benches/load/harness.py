@@ -193,13 +193,16 @@ def wrk(port, seconds, headers):
 # group is a process and its descendants (nginx's workers, PostgreSQL's
 # backends), plus what its reaped children used (cutime, cstime), so a
 # backend that ends mid-round is still counted. Requests divided by the
-# gateway tier's CPU-seconds is the "per core" figure.
+# gateway tier's CPU-seconds is the "per core" figure. The system part of
+# that time and the context switches of the groups' threads are kept too,
+# to tell where a difference went.
 
 TICK = os.sysconf("SC_CLK_TCK")
 
 
 def proc_table():
-    """pid -> (parent pid, own CPU ticks + reaped children's ticks)."""
+    """pid -> (parent pid, CPU ticks, system ticks), each counting the
+    process's own and its reaped children's."""
     table = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -212,24 +215,46 @@ def proc_table():
         # The command name is in parentheses and may hold spaces.
         fields = stat[stat.rindex(")") + 2:].split()
         # fields[0] is field 3 (state): ppid is 4, utime..cstime 14..17.
-        table[int(entry)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
+        ticks = [int(x) for x in fields[11:15]]  # utime, stime, cutime, cstime
+        table[int(entry)] = (int(fields[1]), sum(ticks), ticks[1] + ticks[3])
     return table
 
 
+def switches(pid):
+    """Context switches (voluntary and not) of the live threads of `pid`."""
+    n = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                # voluntary_ctxt_switches and nonvoluntary_ctxt_switches
+                n += sum(int(line.split()[1]) for line in f if "ctxt_switches:" in line)
+        except OSError:
+            pass
+    return n
+
+
 def group_cpu(table, roots):
-    """CPU seconds of `roots` and all their descendants."""
+    """CPU seconds, system seconds and context switches of `roots` and all
+    their descendants."""
     children = {}
-    for pid, (ppid, _) in table.items():
+    for pid, (ppid, _, _) in table.items():
         children.setdefault(ppid, []).append(pid)
-    ticks, todo, seen = 0, list(roots), set()
+    ticks = sys_ticks = ctx = 0
+    todo, seen = list(roots), set()
     while todo:
         pid = todo.pop()
         if pid in seen or pid not in table:
             continue
         seen.add(pid)
         ticks += table[pid][1]
+        sys_ticks += table[pid][2]
+        ctx += switches(pid)
         todo.extend(children.get(pid, ()))
-    return ticks / TICK
+    return ticks / TICK, sys_ticks / TICK, ctx
 
 
 def machine_busy():
@@ -251,7 +276,12 @@ def cpu_snapshot(groups):
 
 
 def cpu_delta(before, after):
-    d = {name: after["groups"][name] - before["groups"][name] for name in before["groups"]}
+    """CPU seconds per group, wrk, the machine, the rest ("other") and the
+    wall time; then, apart, system seconds and context switches per group."""
+    def grow(i):
+        return {name: after["groups"][name][i] - before["groups"][name][i] for name in before["groups"]}
+
+    d = grow(0)
     # wrk is the only child the harness reaps during a round, so the growth of
     # RUSAGE_CHILDREN is wrk's CPU time.
     d["wrk"] = after["wrk"] - before["wrk"]
@@ -259,7 +289,7 @@ def cpu_delta(before, after):
     d["wall"] = after["wall"] - before["wall"]
     # Whatever else ran on the machine meanwhile (another build, the harness).
     d["other"] = d["machine"] - sum(d[k] for k in list(before["groups"]) + ["wrk"])
-    return d
+    return d, grow(1), grow(2)
 
 
 class Target:
@@ -286,12 +316,16 @@ class Target:
         r = wrk(self.port, SETTINGS["duration"], self.headers)
         extra = ""
         if self.cpu:
-            r["cpu"] = c = cpu_delta(before, cpu_snapshot(self.cpu))
+            c, sys_s, ctx = cpu_delta(before, cpu_snapshot(self.cpu))
+            r["cpu"], r["sys"], r["switches"] = c, sys_s, ctx
             tier_s = sum(c[g] for g in self.tier)
             r["per_cpu_s"] = r["requests"] / tier_s
+            r["tier_sys_share"] = sum(sys_s[g] for g in self.tier) / tier_s
+            r["tier_switches_per_req"] = sum(ctx[g] for g in self.tier) / r["requests"]
             # The whole set-up: everything started for it, and wrk.
             r["per_cpu_s_all"] = r["requests"] / (sum(c[g] for g in self.cpu) + c["wrk"])
-            extra = (f"; tier {tier_s / c['wall']:.2f} cores, {r['per_cpu_s']:.0f} req per tier CPU-s; cores: "
+            extra = (f"; tier {tier_s / c['wall']:.2f} cores ({r['tier_sys_share']:.0%} system, "
+                     f"{r['tier_switches_per_req']:.2f} switches/req), {r['per_cpu_s']:.0f} req per tier CPU-s; cores: "
                      + ", ".join(f"{k} {v / c['wall']:.2f}" for k, v in c.items() if k != "wall"))
         log(f"  {self.name} round {len(self.rounds) + 1}: {r['rps']:.0f} req/s, p50 {r['p50']:.3f} ms, "
             f"p99 {r['p99']:.3f} ms" + (f", socket errors: {r['errors']}" if r["errors"] else "") + extra)
@@ -309,6 +343,8 @@ class Target:
             result["tier"] = self.tier
             result["per_cpu_s"] = statistics.median(r["per_cpu_s"] for r in rounds)
             result["per_cpu_s_all"] = statistics.median(r["per_cpu_s_all"] for r in rounds)
+            for k in ("tier_sys_share", "tier_switches_per_req"):
+                result[k] = statistics.median(r[k] for r in rounds)
             # Cores each group kept busy, median over the rounds.
             result["cores"] = {k: statistics.median(r["cpu"][k] / r["cpu"]["wall"] for r in rounds)
                                for k in rounds[0]["cpu"] if k != "wall"}
@@ -656,16 +692,19 @@ def table(results, info):
         lines += ["", "Behind nginx: requests per CPU-second of the tier (the gateway; or the replicas and "
                   "PostgreSQL) and of everything the set-up runs (tier, nginx, upstream, wrk); then the cores "
                   "each kept busy (CPU-seconds per second; other: the rest of the machine). Medians over the "
-                  "rounds. Store reads: the gateways' tfa_store_reads_total over warm-up and rounds.", "",
-                  "| set-up | req/s | req per tier CPU-s | req per CPU-s, all | tier | gateways | PostgreSQL "
-                  "| nginx | upstream | wrk | other | store reads |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "rounds. Tier system: the kernel's part of the tier's CPU time; switches: its threads' "
+                  "context switches per request. Store reads: the gateways' tfa_store_reads_total over "
+                  "warm-up and rounds.", "",
+                  "| set-up | req/s | req per tier CPU-s | req per CPU-s, all | tier | tier system | "
+                  "tier switches / req | gateways | PostgreSQL | nginx | upstream | wrk | other | store reads |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for key in behind:
             r, c = results[key], results[key]["cores"]
             tier = sum(c[g] for g in r["tier"])
             pgc = f"{c['postgres']:.2f}" if "postgres" in c else "-"
             lines.append(f"| {key} | {r['rps']:.0f} | {r['per_cpu_s']:.0f} | {r['per_cpu_s_all']:.0f} | "
-                         f"{tier:.2f} | {c['gateway']:.2f} | "
+                         f"{tier:.2f} | {r['tier_sys_share']:.0%} | {r['tier_switches_per_req']:.2f} | "
+                         f"{c['gateway']:.2f} | "
                          f"{pgc} | {c['nginx']:.2f} | {c['upstream']:.2f} | {c['wrk']:.2f} | {c['other']:.2f} | "
                          f"{r['store_reads']} |")
         if len(behind) == 2:
