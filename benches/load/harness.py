@@ -126,8 +126,14 @@ def stop(p, sig=signal.SIGTERM):
         PROCS.remove(p)
 
 
-def request(port, method, path, body=None, headers=None, timeout=10):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+# How long a request of the harness's own (sign-in, checks) may take;
+# instructions.py raises it, since under valgrind the gateway's
+# recovery-code hashing (argon2) takes tens of seconds.
+REQUEST_TIMEOUT = 10
+
+
+def request(port, method, path, body=None, headers=None, timeout=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout or REQUEST_TIMEOUT)
     try:
         c.request(method, path, body=body, headers=headers or {})
         r = c.getresponse()
