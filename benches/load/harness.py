@@ -13,6 +13,13 @@ rounds each, medians reported:
   e  nginx+verify   nginx auth_request to the gateway's /_2fa/verify, then proxy_pass
   f10, f1M          tfa-gateway with 10 users and 10 sessions seeded, and with
                     BENCH_USERS users and BENCH_SESSIONS sessions seeded
+  g1                nginx round-robin to one tfa-gateway on sled (d behind nginx)
+  g3                nginx round-robin to three tfa-gateway replicas sharing one
+                    throwaway PostgreSQL (benches/load/pg.py) and one key
+
+g1 and g3 also count the CPU time each process spends during each round
+(/proc), so that they can be compared per core: requests per CPU-second of
+the gateway tier (the gateway, or the replicas and PostgreSQL).
 
 Every set-up serves the same path of the same upstream. The gateway's
 sign-in and identity calls go to the same responder, which answers
@@ -21,12 +28,14 @@ library only; every process started here is stopped here, by its pid.
 """
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -37,6 +46,10 @@ import sys
 import tempfile
 import time
 import urllib.parse
+
+# No __pycache__ folder next to the sources for the import below.
+sys.dont_write_bytecode = True
+import pg  # noqa: E402  (benches/load/pg.py: the throwaway PostgreSQL cluster)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELEASE = os.path.join(ROOT, "target", "release")
@@ -64,8 +77,10 @@ SETTINGS = {
     "out": os.environ.get("BENCH_OUT", os.path.join(ROOT, "target", "bench-load")),
     "only": [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s],
     "keep": os.environ.get("BENCH_KEEP", "") == "1",
+    "replicas": env_int("BENCH_REPLICAS", 3),
+    "replica_threads": env_int("BENCH_REPLICA_THREADS", 1),
 }
-ALL = ["a", "b", "c", "d", "e", "f10", "f1M"]
+ALL = ["a", "b", "c", "d", "e", "f10", "f1M", "g1", "g3"]
 NAMES = {
     "a": "upstream directly",
     "b": "Pingora passthrough",
@@ -74,6 +89,8 @@ NAMES = {
     "e": "nginx auth_request to /_2fa/verify",
     "f10": "tfa-gateway, 10 users / 10 sessions",
     "f1M": "tfa-gateway, {users:,} users / {sessions:,} sessions",
+    "g1": "nginx → tfa-gateway on sled",
+    "g3": "nginx → {replicas} tfa-gateway replicas on PostgreSQL",
 }
 
 PROCS = []
@@ -109,8 +126,14 @@ def stop(p, sig=signal.SIGTERM):
         PROCS.remove(p)
 
 
-def request(port, method, path, body=None, headers=None, timeout=10):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+# How long a request of the harness's own (sign-in, checks) may take;
+# instructions.py raises it, since under valgrind the gateway's
+# recovery-code hashing (argon2) takes tens of seconds.
+REQUEST_TIMEOUT = 10
+
+
+def request(port, method, path, body=None, headers=None, timeout=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout or REQUEST_TIMEOUT)
     try:
         c.request(method, path, body=body, headers=headers or {})
         r = c.getresponse()
@@ -134,10 +157,13 @@ def wait_for(port, path, proc, limit=60, status=200):
 
 
 def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass  # already gone; the caller is stopping it anyway
     return 0
 
 
@@ -153,35 +179,203 @@ def wrk(port, seconds, headers):
     argv.append(f"http://127.0.0.1:{port}{SETTINGS['path']}")
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"^\s*(\d+) requests in", out, re.M).group(1))
     pct = {m.group(1): float(m.group(2)) * UNITS[m.group(3)]
            for m in re.finditer(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     if bad:
         raise SystemExit(f"wrk saw {bad.group(1)} answers that were not 2xx/3xx on port {port}:\n{out}")
-    return {"rps": rps, "p50": pct.get("50"), "p99": pct.get("99"), "errors": errors.group(1) if errors else ""}
+    return {"rps": rps, "requests": total, "p50": pct.get("50"), "p99": pct.get("99"),
+            "errors": errors.group(1) if errors else ""}
+
+
+# --- CPU time ------------------------------------------------------------------
+#
+# On two cores shared by wrk, nginx, the upstream and the proxies, req/s
+# says how the scheduler shared the machine as much as what a request costs
+# the proxy. So g1 and g3 also count, per round, the CPU time (user +
+# system, all threads) of each process group from /proc/<pid>/stat; a
+# group is a process and its descendants (nginx's workers, PostgreSQL's
+# backends), plus what its reaped children used (cutime, cstime), so a
+# backend that ends mid-round is still counted. Requests divided by the
+# gateway tier's CPU-seconds is the "per core" figure. The system part of
+# that time and the context switches of the groups' threads are kept too,
+# to tell where a difference went.
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_table():
+    """pid -> (parent pid, CPU ticks, system ticks), each counting the
+    process's own and its reaped children's."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue  # ended between listdir and open
+        # The command name is in parentheses and may hold spaces.
+        fields = stat[stat.rindex(")") + 2:].split()
+        # fields[0] is field 3 (state): ppid is 4, utime..cstime 14..17.
+        ticks = [int(x) for x in fields[11:15]]  # utime, stime, cutime, cstime
+        table[int(entry)] = (int(fields[1]), sum(ticks), ticks[1] + ticks[3])
+    return table
+
+
+def switches(pid):
+    """Context switches (voluntary and not) of the live threads of `pid`."""
+    n = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                # voluntary_ctxt_switches and nonvoluntary_ctxt_switches
+                n += sum(int(line.split()[1]) for line in f if "ctxt_switches:" in line)
+        except OSError:
+            pass
+    return n
+
+
+def group_cpu(table, roots):
+    """CPU seconds, system seconds and context switches of `roots` and all
+    their descendants."""
+    children = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    ticks = sys_ticks = ctx = 0
+    todo, seen = list(roots), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen or pid not in table:
+            continue
+        seen.add(pid)
+        ticks += table[pid][1]
+        sys_ticks += table[pid][2]
+        ctx += switches(pid)
+        todo.extend(children.get(pid, ()))
+    return ticks / TICK, sys_ticks / TICK, ctx
+
+
+def machine_busy():
+    """CPU seconds the whole machine spent not idle (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        cols = [int(x) for x in f.readline().split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = cols
+    return (user + nice + system + irq + softirq + steal) / TICK
+
+
+def cpu_snapshot(groups):
+    table = proc_table()
+    return {
+        "groups": {name: group_cpu(table, pids) for name, pids in groups.items()},
+        "wrk": sum(getattr(resource.getrusage(resource.RUSAGE_CHILDREN), k) for k in ("ru_utime", "ru_stime")),
+        "machine": machine_busy(),
+        "wall": time.monotonic(),
+    }
+
+
+def cpu_delta(before, after):
+    """CPU seconds per group, wrk, the machine, the rest ("other") and the
+    wall time; then, apart, system seconds and context switches per group."""
+    def grow(i):
+        return {name: after["groups"][name][i] - before["groups"][name][i] for name in before["groups"]}
+
+    d = grow(0)
+    # wrk is the only child the harness reaps during a round, so the growth of
+    # RUSAGE_CHILDREN is wrk's CPU time.
+    d["wrk"] = after["wrk"] - before["wrk"]
+    d["machine"] = after["machine"] - before["machine"]
+    d["wall"] = after["wall"] - before["wall"]
+    # Whatever else ran on the machine meanwhile (another build, the harness).
+    d["other"] = d["machine"] - sum(d[k] for k in list(before["groups"]) + ["wrk"])
+    return d, grow(1), grow(2)
+
+
+class Target:
+    """One set-up under load: where wrk sends what, and, with `cpu` (group
+    name -> root pids), which processes' CPU time each round records;
+    `tier` names the groups the "per core" figure divides by."""
+
+    def __init__(self, name, port, headers=(), cpu=None, tier=()):
+        self.name, self.port, self.headers = name, port, list(headers)
+        self.cpu, self.tier = cpu, list(tier)
+        self.rounds = []
+
+    def check_and_warm_up(self):
+        hdrs = dict(h.split(": ", 1) for h in self.headers)
+        status, _, body = request(self.port, "GET", SETTINGS["path"], headers=hdrs)
+        if status != 200 or body != BODY:
+            raise SystemExit(f"{self.name}: GET {SETTINGS['path']} answered {status} {body[:200]!r}, "
+                             "not the upstream's body")
+        if SETTINGS["warmup"] > 0:
+            wrk(self.port, SETTINGS["warmup"], self.headers)
+
+    def round(self):
+        before = cpu_snapshot(self.cpu) if self.cpu else None
+        r = wrk(self.port, SETTINGS["duration"], self.headers)
+        extra = ""
+        if self.cpu:
+            c, sys_s, ctx = cpu_delta(before, cpu_snapshot(self.cpu))
+            r["cpu"], r["sys"], r["switches"] = c, sys_s, ctx
+            tier_s = sum(c[g] for g in self.tier)
+            r["per_cpu_s"] = r["requests"] / tier_s
+            r["tier_sys_share"] = sum(sys_s[g] for g in self.tier) / tier_s
+            r["tier_switches_per_req"] = sum(ctx[g] for g in self.tier) / r["requests"]
+            # The whole set-up: everything started for it, and wrk.
+            r["per_cpu_s_all"] = r["requests"] / (sum(c[g] for g in self.cpu) + c["wrk"])
+            extra = (f"; tier {tier_s / c['wall']:.2f} cores ({r['tier_sys_share']:.0%} system, "
+                     f"{r['tier_switches_per_req']:.2f} switches/req), {r['per_cpu_s']:.0f} req per tier CPU-s; cores: "
+                     + ", ".join(f"{k} {v / c['wall']:.2f}" for k, v in c.items() if k != "wall"))
+        log(f"  {self.name} round {len(self.rounds) + 1}: {r['rps']:.0f} req/s, p50 {r['p50']:.3f} ms, "
+            f"p99 {r['p99']:.3f} ms" + (f", socket errors: {r['errors']}" if r["errors"] else "") + extra)
+        self.rounds.append(r)
+
+    def result(self):
+        rounds = self.rounds
+        result = {
+            "rps": statistics.median(r["rps"] for r in rounds),
+            "p50": statistics.median(r["p50"] for r in rounds),
+            "p99": statistics.median(r["p99"] for r in rounds),
+            "rounds": rounds,
+        }
+        if self.cpu:
+            result["tier"] = self.tier
+            result["per_cpu_s"] = statistics.median(r["per_cpu_s"] for r in rounds)
+            result["per_cpu_s_all"] = statistics.median(r["per_cpu_s_all"] for r in rounds)
+            for k in ("tier_sys_share", "tier_switches_per_req"):
+                result[k] = statistics.median(r[k] for r in rounds)
+            # Cores each group kept busy, median over the rounds.
+            result["cores"] = {k: statistics.median(r["cpu"][k] / r["cpu"]["wall"] for r in rounds)
+                               for k in rounds[0]["cpu"] if k != "wall"}
+        return result
 
 
 def measure(name, port, headers=()):
     """Checks one request by hand, warms up, then runs the rounds."""
-    hdrs = dict(h.split(": ", 1) for h in headers)
-    status, _, body = request(port, "GET", SETTINGS["path"], headers=hdrs)
-    if status != 200 or body != BODY:
-        raise SystemExit(f"{name}: GET {SETTINGS['path']} answered {status} {body[:200]!r}, not the upstream's body")
-    if SETTINGS["warmup"] > 0:
-        wrk(port, SETTINGS["warmup"], headers)
-    rounds = []
+    t = Target(name, port, headers)
+    t.check_and_warm_up()
+    for _ in range(SETTINGS["rounds"]):
+        t.round()
+    return t.result()
+
+
+def measure_interleaved(targets):
+    """Like `measure` for several set-ups at once, their rounds taken in
+    turn (and in the other order every second round), so that whatever
+    else the machine is doing weighs on each alike."""
+    for t in targets:
+        t.check_and_warm_up()
     for i in range(SETTINGS["rounds"]):
-        r = wrk(port, SETTINGS["duration"], headers)
-        log(f"  {name} round {i + 1}: {r['rps']:.0f} req/s, p50 {r['p50']:.3f} ms, p99 {r['p99']:.3f} ms"
-            + (f", socket errors: {r['errors']}" if r["errors"] else ""))
-        rounds.append(r)
-    return {
-        "rps": statistics.median(r["rps"] for r in rounds),
-        "p50": statistics.median(r["p50"] for r in rounds),
-        "p99": statistics.median(r["p99"] for r in rounds),
-        "rounds": rounds,
-    }
+        for t in (targets if i % 2 == 0 else reversed(targets)):
+            t.round()
+    return {t.name: t.result() for t in targets}
 
 
 # --- the gateway ---------------------------------------------------------------
@@ -245,26 +439,49 @@ def sign_in_with_totp(port):
     return jar.header()
 
 
-class Gateway:
-    """tfa-gateway on a data folder seeded with `users` and `sessions`."""
+def write_secrets(folder):
+    """A key for secrets at rest and an admin token, as `seed_store` (and the
+    demo) would write them: the files a set of replicas shares."""
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    for name, text in [("secret.key", base64.b64encode(os.urandom(32)).decode()),
+                       ("admin.token", base64.urlsafe_b64encode(os.urandom(24)).decode())]:
+        fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
 
-    def __init__(self, work, name, upstream, users, sessions):
+
+class Gateway:
+    """tfa-gateway on a data folder seeded with `users` and `sessions`; or,
+    with `store_url`, a replica on that PostgreSQL database, nothing seeded,
+    with the key and admin token copied from the folder `secrets`."""
+
+    def __init__(self, work, name, upstream, users, sessions, store_url=None, secrets=None, threads=None):
         self.dir = os.path.join(work, name)
         self.data = data = os.path.join(self.dir, "data")
-        os.makedirs(data)
         t = time.time()
-        subprocess.run([os.path.join(RELEASE, "examples", "seed_store"), "--data-dir", data,
-                        "--users", str(users), "--sessions", str(sessions)], check=True,
-                       stdout=subprocess.DEVNULL)
+        if store_url is None:
+            os.makedirs(data)
+            subprocess.run([os.path.join(RELEASE, "examples", "seed_store"), "--data-dir", data,
+                            "--users", str(users), "--sessions", str(sessions)], check=True,
+                           stdout=subprocess.DEVNULL)
+        else:
+            os.makedirs(data, mode=0o700)
+            for fn in ("secret.key", "admin.token"):
+                shutil.copy(os.path.join(secrets, fn), os.path.join(data, fn))
         self.seed_seconds = time.time() - t
         self.port = free_port()
+        self.admin_port = free_port()
+        with open(os.path.join(data, "admin.token")) as f:
+            self.admin_token = f.read().strip()
         with open(os.path.join(ROOT, "config", "demo.toml")) as f:
             text = f.read()
-        text = (text.replace("127.0.0.1:9090", f"127.0.0.1:{free_port()}")
+        text = (text.replace("127.0.0.1:9090", f"127.0.0.1:{self.admin_port}")
                 .replace("127.0.0.1:8080", f"127.0.0.1:{self.port}")
                 .replace("127.0.0.1:3000", f"127.0.0.1:{upstream}")
                 .replace("/tmp/tfa-gateway-demo", data)
-                .replace("threads = 2", f"threads = {SETTINGS['proxy_threads']}"))
+                .replace("threads = 2", f"threads = {threads or SETTINGS['proxy_threads']}"))
+        if store_url is not None:
+            text += f'\n[store]\nurl = "{store_url}"\n'
         config = os.path.join(self.dir, "gateway.toml")
         with open(config, "w") as f:
             f.write(text)
@@ -278,6 +495,16 @@ class Gateway:
         self.idle_rss = rss_kib(self.proc.pid)
         log(f"  gateway {name}: seeded in {self.seed_seconds:.1f} s, started in {self.start_seconds:.1f} s, "
             f"RSS {self.idle_rss / 1024:.1f} MiB")
+
+    def store_reads(self):
+        """The gateway's tfa_store_reads_total, from its admin API."""
+        c = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=10)
+        try:
+            c.request("GET", "/metrics", headers={"Authorization": f"Bearer {self.admin_token}"})
+            text = c.getresponse().read().decode()
+        finally:
+            c.close()
+        return int(re.search(r"^tfa_store_reads_total (\d+)", text, re.M).group(1))
 
     def stop(self):
         self.rss_after = rss_kib(self.proc.pid)
@@ -300,12 +527,12 @@ http {{
     fastcgi_temp_path {prefix}/fastcgi;
     uwsgi_temp_path {prefix}/uwsgi;
     scgi_temp_path {prefix}/scgi;
-    upstream dashboard {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+    upstream dashboard {{ {servers} keepalive 64; }}
 {extra_upstream}
     server {{
         listen 127.0.0.1:{port};
         location / {{
-{auth}
+{auth}{host}
             proxy_pass http://dashboard;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -336,12 +563,24 @@ VERIFY_LOCATIONS = """        location = /_tfa_verify {
         }"""
 
 
-def start_nginx(work, name, upstream, gateway=None):
+# g1 and g3: the gateways are nginx's upstream, taken in turn (round-robin,
+# nginx's default), with the same keep-alive as c. The browser's Host goes
+# along, as a deployment's nginx would pass it: the gateway builds its
+# redirects and same-origin checks on it.
+POOL_HOST = """
+            proxy_set_header Host $http_host;"""
+
+
+def start_nginx(work, name, upstream, gateway=None, pool=None):
+    """nginx in front of the upstream (c), asking `gateway` first (e), or in
+    front of the gateways on the ports in `pool` (g1, g3)."""
     prefix = os.path.join(work, name)
     os.makedirs(prefix)
     port = free_port()
+    servers = " ".join(f"server 127.0.0.1:{p};" for p in (pool or [upstream]))
     conf = NGINX.format(
-        workers=SETTINGS["proxy_threads"], prefix=prefix, upstream=upstream, port=port,
+        workers=SETTINGS["proxy_threads"], prefix=prefix, servers=servers, port=port,
+        host=POOL_HOST if pool else "",
         extra_upstream=VERIFY_UPSTREAM.format(gateway=gateway) if gateway else "",
         auth=VERIFY_AUTH if gateway else "",
         extra_locations=VERIFY_LOCATIONS if gateway else "",
@@ -360,8 +599,62 @@ def start_nginx(work, name, upstream, gateway=None):
                 shutil.chown(os.path.join(d, fn), "nobody")
         argv = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] + argv
     p = start(argv, os.path.join(prefix, "stdout.log"))
-    wait_for(port, "/", p, status=200 if gateway is None else 401)
+    if pool:
+        wait_for(port, "/_2fa/health", p)
+    else:
+        wait_for(port, "/", p, status=200 if gateway is None else 401)
     return p, port
+
+
+# --- g1, g3: behind nginx ------------------------------------------------------------
+
+
+def behind_nginx(work, up, up_port, keys):
+    """g1 and g3, both started before either is measured, then measured in
+    interleaved rounds. Everything started here is stopped here, in reverse
+    order (nginx, gateways, PostgreSQL), also when something fails."""
+    targets = []
+    with contextlib.ExitStack() as stack:
+        for key in keys:
+            server = None
+            if key == "g1":
+                gateways = [Gateway(work, "g1-gateway", up_port, 0, 0)]
+                stack.callback(gateways[0].stop)
+            else:
+                server = pg.Postgres(keep=SETTINGS["keep"])
+                stack.callback(server.stop)
+                server.psql("postgres", "CREATE DATABASE tfa")
+                # One key and one admin token for all: a token issued by one
+                # replica must verify on the others.
+                secrets = os.path.join(work, "g3-secrets")
+                write_secrets(secrets)
+                gateways = []
+                for i in range(SETTINGS["replicas"]):
+                    g = Gateway(work, f"g3-replica{i}", up_port, 0, 0, store_url=server.url("tfa"),
+                                secrets=secrets, threads=SETTINGS["replica_threads"])
+                    stack.callback(g.stop)
+                    gateways.append(g)
+            p, port = start_nginx(work, f"nginx-{key}", up_port, pool=[g.port for g in gateways])
+            stack.callback(stop, p)
+            # Through nginx, as for a browser: with replicas, the sign-in's
+            # steps land on different ones, and the session is in the store.
+            cookie = sign_in_with_totp(port)
+            groups = {"gateway": [g.proc.pid for g in gateways], "nginx": [p.pid], "upstream": [up.pid]}
+            tier = ["gateway"]
+            if server is not None:
+                groups["postgres"] = [server.proc.pid]
+                tier.append("postgres")
+            t = Target(key, port, [f"Cookie: {cookie}"], cpu=groups, tier=tier)
+            t.gateways = gateways
+            targets.append(t)
+        reads = {t.name: sum(g.store_reads() for g in t.gateways) for t in targets}
+        results = measure_interleaved(targets)
+        for t in targets:
+            # Signed-in requests are answered from memory; what the store is
+            # still asked under load (a replica's first sight of the session,
+            # identity refreshes) shows here. BENCHMARKS.md has the reading.
+            results[t.name]["store_reads"] = sum(g.store_reads() for g in t.gateways) - reads[t.name]
+    return results
 
 
 # --- the run -----------------------------------------------------------------------
@@ -385,7 +678,8 @@ def table(results, info):
         f"Machine: {info['nproc']} cores, {info['cpu']}; load average at start {info['loadavg_at_start']}.",
         f"wrk: {s['wrk_threads']} threads, {s['connections']} connections, {s['rounds']} rounds x "
         f"{s['duration']} s (medians), GET {s['path']}; proxies: {s['proxy_threads']} worker threads; "
-        f"upstream: {s['upstream_threads']} threads; gateway log level {s['gateway_log']}.", "",
+        f"upstream: {s['upstream_threads']} threads; gateway log level {s['gateway_log']}; "
+        f"g3: {s['replicas']} replicas of {s['replica_threads']} worker thread(s).", "",
         "| set-up | req/s | p50 ms | p99 ms | req/s per round |", "|---|---:|---:|---:|---|",
     ]
     for key in ALL:
@@ -395,11 +689,36 @@ def table(results, info):
             name = NAMES[key].format(**s)
             lines.append(f"| {key}: {name} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {per} |")
     lines += ["", "| ratio | req/s | p50 | p99 |", "|---|---:|---:|---:|"]
-    for a, b in [("d", "b"), ("d", "c"), ("d", "e"), ("f1M", "f10"), ("b", "a"), ("c", "a")]:
+    for a, b in [("d", "b"), ("d", "c"), ("d", "e"), ("f1M", "f10"), ("b", "a"), ("c", "a"), ("g3", "g1")]:
         if a in results and b in results:
             ra, rb = results[a], results[b]
             lines.append(f"| {a}/{b} | {ra['rps'] / rb['rps']:.2f} | {ra['p50'] / rb['p50']:.2f} | "
                          f"{ra['p99'] / rb['p99']:.2f} |")
+    behind = [k for k in ("g1", "g3") if k in results]
+    if behind:
+        lines += ["", "Behind nginx: requests per CPU-second of the tier (the gateway; or the replicas and "
+                  "PostgreSQL) and of everything the set-up runs (tier, nginx, upstream, wrk); then the cores "
+                  "each kept busy (CPU-seconds per second; other: the rest of the machine). Medians over the "
+                  "rounds. Tier system: the kernel's part of the tier's CPU time; switches: its threads' "
+                  "context switches per request. Store reads: the gateways' tfa_store_reads_total over "
+                  "warm-up and rounds.", "",
+                  "| set-up | req/s | req per tier CPU-s | req per CPU-s, all | tier | tier system | "
+                  "tier switches / req | gateways | PostgreSQL | nginx | upstream | wrk | other | store reads |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for key in behind:
+            r, c = results[key], results[key]["cores"]
+            tier = sum(c[g] for g in r["tier"])
+            pgc = f"{c['postgres']:.2f}" if "postgres" in c else "-"
+            lines.append(f"| {key} | {r['rps']:.0f} | {r['per_cpu_s']:.0f} | {r['per_cpu_s_all']:.0f} | "
+                         f"{tier:.2f} | {r['tier_sys_share']:.0%} | {r['tier_switches_per_req']:.2f} | "
+                         f"{c['gateway']:.2f} | "
+                         f"{pgc} | {c['nginx']:.2f} | {c['upstream']:.2f} | {c['wrk']:.2f} | {c['other']:.2f} | "
+                         f"{r['store_reads']} |")
+        if len(behind) == 2:
+            per = [a["per_cpu_s"] / b["per_cpu_s"] for a, b in zip(results["g3"]["rounds"], results["g1"]["rounds"])]
+            lines += ["", f"g3/g1 per core: {results['g3']['per_cpu_s'] / results['g1']['per_cpu_s']:.3f} "
+                      f"(target ≥ 0.95; round by round {', '.join(f'{x:.3f}' for x in per)}); "
+                      f"req/s {results['g3']['rps'] / results['g1']['rps']:.3f}."]
     mem = info.get("memory", {})
     if mem:
         lines += ["", "| gateway | seed s | start s | RSS idle MiB | RSS after load MiB |", "|---|---:|---:|---:|---:|"]
@@ -419,6 +738,33 @@ def main():
         raise SystemExit(f"BENCH_ONLY: unknown set-ups {sorted(unknown)}; known: {ALL + ['mem']}")
     os.makedirs(SETTINGS["out"], exist_ok=True)
     work = tempfile.mkdtemp(prefix="tfa-bench-")
+    try:
+        run(chosen, work)
+    except BaseException:
+        # Stopped first, so that nothing writes into the folder as it goes.
+        for p in list(PROCS):
+            stop(p)
+        if SETTINGS["keep"]:
+            log(f"failed; logs and data kept in {work}")
+        else:
+            show_log_tails(work)
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def show_log_tails(work):
+    """The last lines of every log, since the folder is about to go."""
+    for d, _, files in os.walk(work):
+        for fn in sorted(files):
+            if fn.endswith(".log"):
+                path = os.path.join(d, fn)
+                with open(path, errors="replace") as f:
+                    tail = f.readlines()[-5:]
+                log(f"--- {os.path.relpath(path, work)} (last lines; BENCH_KEEP=1 keeps it all) ---\n"
+                    + "".join(tail).rstrip())
+
+
+def run(chosen, work):
     info = machine()
     log(f"machine: {info}; work dir {work}")
     results, memory = {}, {}
@@ -473,6 +819,9 @@ def main():
         memory["mem"] = {"seed_s": g.seed_seconds, "start_s": g.start_seconds, "rss_idle": g.idle_rss}
         if "f10" in memory and SETTINGS["sessions"] > 10:
             info["per_session_bytes"] = (g.idle_rss - memory["f10"]["rss_idle"]) * 1024 / (SETTINGS["sessions"] - 10)
+    behind = [k for k in ("g1", "g3") if k in chosen]
+    if behind:
+        results.update(behind_nginx(work, up, up_port, behind))
     stop(up)
     info["memory"] = memory
     text = table(results, info)
@@ -489,6 +838,11 @@ def main():
 
 
 if __name__ == "__main__":
+    # A SIGTERM or SIGHUP (a CI timeout, a closed terminal) ends the run the
+    # way Ctrl-C does, through the `finally` blocks, so that nothing started
+    # here outlives it.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda n, _frame: sys.exit(128 + n))
     try:
         main()
     finally:

@@ -1,6 +1,8 @@
 """Instructions per request, counted by callgrind: the bare Pingora
-passthrough (b) against the gateway with a signed-in session (d), each
-serving the same fixed number of keep-alive requests from curl after a
+passthrough (b) against the gateway with a signed-in session (d), and the
+same gateway on PostgreSQL instead of sled (dpg: a replica as in the
+harness's g3, the session made through another replica and read from the
+store), each serving the same fixed number of keep-alive requests from curl after a
 warm-up. Counts do not depend on what else the machine is doing, so this
 tells a change's cost where wrk's round-to-round noise (about 15 % here)
 cannot. User-space only: the kernel's share (loopback TCP) is the same for
@@ -18,9 +20,12 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ next to the sources
 import harness as H  # noqa: E402
+import pg  # noqa: E402
 
 N = int(os.environ.get("CG_REQUESTS", "3000"))
+H.REQUEST_TIMEOUT = 300  # the sign-in under valgrind: see harness.REQUEST_TIMEOUT
 VALGRIND = ["valgrind", "--tool=callgrind", "--dump-instr=no"]
 
 
@@ -51,6 +56,17 @@ def count(name, proc, port, work, cookie=None):
 
 def main():
     work = tempfile.mkdtemp(prefix="tfa-instructions-")
+    try:
+        measure_all(work)
+    except BaseException:
+        for p in list(H.PROCS):  # stopped before their folder goes
+            H.stop(p)
+        if os.environ.get("CG_KEEP") != "1":
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def measure_all(work):
     os.chdir(work)  # callgrind writes its files here
     up_port = H.free_port()
     up = H.start([os.path.join(H.RELEASE, "examples", "bench_upstream"), "--listen", f"127.0.0.1:{up_port}",
@@ -77,19 +93,43 @@ def main():
     g = H.Gateway(work, "d", up_port, 1, 1)
     cookie = H.sign_in_with_totp(g.port)
     d, d_file = count("d", g.proc, g.port, work, cookie)
-    H.start = real_start
+
+    server = pg.Postgres()
+    try:
+        server.psql("postgres", "CREATE DATABASE tfa")
+        secrets = os.path.join(work, "dpg-secrets")
+        H.write_secrets(secrets)
+        g = H.Gateway(work, "dpg", up_port, 0, 0, store_url=server.url("tfa"), secrets=secrets, threads=1)
+        # Signed in through a second replica, not under valgrind, whose
+        # recovery-code hashing (argon2) would take minutes under it; the
+        # measured one reads the session from the store, as in g3.
+        H.start = real_start
+        other = H.Gateway(work, "dpg-sign-in", up_port, 0, 0, store_url=server.url("tfa"), secrets=secrets,
+                          threads=1)
+        cookie = H.sign_in_with_totp(other.port)
+        dpg, dpg_file = count("dpg", g.proc, g.port, work, cookie)
+    finally:
+        H.start = real_start
+        for p in list(H.PROCS):  # the gateway, before its database
+            if p is not up:
+                H.stop(p)
+        server.stop()
     H.stop(up)
 
     print(f"instructions per request over {N} keep-alive requests (callgrind, user space):")
-    print(f"  b  Pingora passthrough      {b:9.0f}")
-    print(f"  d  tfa-gateway, signed in   {d:9.0f}   (+{d - b:.0f}, d/b {d / b:.2f})")
+    print(f"  b    Pingora passthrough             {b:9.0f}")
+    print(f"  d    tfa-gateway, signed in          {d:9.0f}   (+{d - b:.0f}, d/b {d / b:.2f})")
+    print(f"  dpg  the same on PostgreSQL          {dpg:9.0f}   (+{dpg - b:.0f}, dpg/d {dpg / d:.3f})")
     if os.environ.get("CG_KEEP") == "1":
-        print(f"callgrind files: {b_file} {d_file} (callgrind_annotate --inclusive=yes FILE)")
+        print(f"callgrind files: {b_file} {d_file} {dpg_file} (callgrind_annotate --inclusive=yes FILE)")
     else:
         shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
+    # A SIGTERM or SIGHUP ends the run through the `finally` blocks, as Ctrl-C does.
+    for signum in (H.signal.SIGTERM, H.signal.SIGHUP):
+        H.signal.signal(signum, lambda n, _frame: sys.exit(128 + n))
     try:
         main()
     finally:

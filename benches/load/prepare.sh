@@ -7,7 +7,10 @@ prepare() {
   local missing=() pair
   for pair in "$@" python3:python3 cmake:cmake; do # pingora builds zlib-ng with cmake
     local cmd="${pair%%:*}" pkg="${pair##*:}"
-    command -v "$cmd" >/dev/null || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
+    # Debian keeps nginx in /usr/sbin (off a user's PATH) and PostgreSQL's
+    # initdb in /usr/lib/postgresql/<version>/bin (off everyone's).
+    command -v "$cmd" >/dev/null || [ -x "/usr/sbin/$cmd" ] ||
+      compgen -G "/usr/lib/postgresql/*/bin/$cmd" >/dev/null || missing+=("$pkg")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing: ${missing[*]}"
