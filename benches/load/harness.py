@@ -16,6 +16,9 @@ rounds each, medians reported:
   g1                nginx round-robin to one tfa-gateway on sled (d behind nginx)
   g3                nginx round-robin to three tfa-gateway replicas sharing one
                     throwaway PostgreSQL (benches/load/pg.py) and one key
+  enrolled          no load: start-up time and idle memory with 10, 200,000 and
+                    1,000,000 enrolled users, ten sessions each (memory per
+                    enrolled user without a session)
 
 g1 and g3 also count the CPU time each process spends during each round
 (/proc), so that they can be compared per core: requests per CPU-second of
@@ -80,7 +83,7 @@ SETTINGS = {
     "replicas": env_int("BENCH_REPLICAS", 3),
     "replica_threads": env_int("BENCH_REPLICA_THREADS", 1),
 }
-ALL = ["a", "b", "c", "d", "e", "f10", "f1M", "g1", "g3"]
+ALL = ["a", "b", "c", "d", "e", "f10", "f1M", "g1", "g3", "enrolled"]
 NAMES = {
     "a": "upstream directly",
     "b": "Pingora passthrough",
@@ -725,6 +728,12 @@ def table(results, info):
         for k, m in mem.items():
             after = f"{m['rss_after'] / 1024:.1f}" if m.get("rss_after") else "-"
             lines.append(f"| {k} | {m['seed_s']:.1f} | {m['start_s']:.1f} | {m['rss_idle'] / 1024:.1f} | {after} |")
+        for key, users in [("u200k", 200_000), ("u1M", 1_000_000)]:
+            if f"per_enrolled_user_bytes_{key}" in info:
+                lines += ["", f"Memory per enrolled user without a session ({key}): "
+                          f"{info[f'per_enrolled_user_bytes_{key}']:.1f} bytes (RSS idle, {users:,} users vs 10, "
+                          f"both with 10 sessions; target at most 64); ready in {mem[key]['start_s']:.2f} s "
+                          f"(target under 1 s)."]
         if "per_session_bytes" in info:
             lines += ["", f"Memory per live session: {info['per_session_bytes']:.0f} bytes "
                       f"(RSS idle, {s['sessions']:,} sessions vs 10, both with 10 users)."]
@@ -819,6 +828,18 @@ def run(chosen, work):
         memory["mem"] = {"seed_s": g.seed_seconds, "start_s": g.start_seconds, "rss_idle": g.idle_rss}
         if "f10" in memory and SETTINGS["sessions"] > 10:
             info["per_session_bytes"] = (g.idle_rss - memory["f10"]["rss_idle"]) * 1024 / (SETTINGS["sessions"] - 10)
+    if "enrolled" in chosen:
+        # Enrolled users without a session (issue 14: at most 64 bytes each,
+        # ready in under a second with 200,000 and with 1,000,000): ten
+        # sessions each, so only the enrolled users differ, and no load.
+        base = Gateway(work, "u10", up_port, 10, 10)
+        base.stop()
+        memory["u10"] = {"seed_s": base.seed_seconds, "start_s": base.start_seconds, "rss_idle": base.idle_rss}
+        for key, users in [("u200k", 200_000), ("u1M", 1_000_000)]:
+            g = Gateway(work, key, up_port, users, 10)
+            g.stop()
+            memory[key] = {"seed_s": g.seed_seconds, "start_s": g.start_seconds, "rss_idle": g.idle_rss}
+            info[f"per_enrolled_user_bytes_{key}"] = (g.idle_rss - base.idle_rss) * 1024 / (users - 10)
     behind = [k for k in ("g1", "g3") if k in chosen]
     if behind:
         results.update(behind_nginx(work, up, up_port, behind))
