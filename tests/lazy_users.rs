@@ -5,26 +5,15 @@
 
 mod common;
 
-use bytes::Bytes;
 use common::cluster::{cluster, Cluster};
-use common::{admin_of, signed_in_as, Browser};
-use http::Method;
+use common::signed_in_as;
 use tfa_gateway::identity::{Membership, Role};
 use tfa_gateway::store::{AccountRecord, FactorsRecord, Import, Store, TotpFactor, UserRecord};
 
 const ENROLLED: usize = 20_000;
 
 async fn metric(c: &Cluster, name: &str) -> u64 {
-    let (addr, token) = admin_of(&c.replicas[0].config);
-    let auth = format!("Bearer {token}");
-    let text = Browser::new(addr)
-        .send(Method::GET, "/metrics", &[("authorization", &auth)], Bytes::new())
-        .await
-        .text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} in {text}"))
+    common::metric(&c.replicas[0].config, name).await
 }
 
 fn enrolled_users() -> Import {

@@ -267,16 +267,7 @@ async fn sms_codes_and_their_limit_are_shared() {
 
 /// The reads of the store made by the replica's `/metrics`.
 async fn store_reads(c: &common::cluster::Cluster, i: usize) -> u64 {
-    let (addr, token) = common::admin_of(&c.replicas[i].config);
-    let auth = format!("Bearer {token}");
-    let text = Browser::new(addr)
-        .get_with("/metrics", &[("authorization", &auth)])
-        .await
-        .text();
-    text.lines()
-        .find_map(|l| l.strip_prefix("tfa_store_reads_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("tfa_store_reads_total")
+    common::metric(&c.replicas[i].config, "tfa_store_reads_total").await
 }
 
 /// Many requests at once with a session another replica made: one read of

@@ -5,9 +5,8 @@
 
 mod common;
 
-use bytes::Bytes;
 use common::api::{enable_totp, try_challenge, try_held_sign_in};
-use common::{admin_of, alive_at_dashboard, signed_in_as, signed_out_at_dashboard, start_dashboard, Browser, Gateway};
+use common::{alive_at_dashboard, signed_in_as, signed_out_at_dashboard, start_dashboard, Browser, Gateway};
 use http::{Method, StatusCode};
 
 fn dash(b: &Browser) -> String {
@@ -15,16 +14,7 @@ fn dash(b: &Browser) -> String {
 }
 
 async fn metric(gw: &Gateway, name: &str) -> u64 {
-    let (addr, token) = admin_of(&gw.config);
-    let auth = format!("Bearer {token}");
-    let text = Browser::new(addr)
-        .send(Method::GET, "/metrics", &[("authorization", &auth)], Bytes::new())
-        .await
-        .text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} in {text}"))
+    common::metric(&gw.config, name).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

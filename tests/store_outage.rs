@@ -25,15 +25,12 @@ async fn admin(c: &Cluster, i: usize, method: Method, path: &str, body: &str) ->
         .await
 }
 
-async fn store_up(c: &Cluster, i: usize) -> Option<u8> {
-    let text = admin(c, i, Method::GET, "/metrics", "").await.text();
-    text.lines()
-        .find_map(|l| l.strip_prefix("tfa_store_up "))
-        .and_then(|v| v.trim().parse().ok())
+async fn store_up(c: &Cluster, i: usize) -> Option<u64> {
+    common::try_metric(&c.replicas[i].config, "tfa_store_up").await
 }
 
 /// Waits up to `secs` for replica `i`'s gauge to read `want`.
-async fn gauge_becomes(c: &Cluster, i: usize, want: u8, secs: u64) {
+async fn gauge_becomes(c: &Cluster, i: usize, want: u64, secs: u64) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while store_up(c, i).await != Some(want) {
         assert!(

@@ -117,6 +117,27 @@ pub fn admin_of(config: &Path) -> (SocketAddr, String) {
     (a.listen, tfa_gateway::admin::read_token(&a.token_file).expect("token"))
 }
 
+/// A number from the admin API's `/metrics` of the gateway configured by
+/// `config`; `None` if the line is missing.
+pub async fn try_metric(config: &Path, name: &str) -> Option<u64> {
+    let (addr, token) = admin_of(config);
+    let auth = format!("Bearer {token}");
+    let text = Browser::new(addr)
+        .get_with("/metrics", &[("authorization", &auth)])
+        .await
+        .text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// `try_metric`, for a line that must be there.
+pub async fn metric(config: &Path, name: &str) -> u64 {
+    try_metric(config, name)
+        .await
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
 /// Whether the dashboard itself still takes `cookie` as a signed-in session.
 pub async fn alive_at_dashboard(dashboard: SocketAddr, cookie: &str) -> bool {
     let r = Browser::new(dashboard)
