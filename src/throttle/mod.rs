@@ -268,12 +268,28 @@ impl Throttle {
     /// its own reservation began is undone), and the address's failures
     /// against this user are forgiven; its failures against others stay.
     pub async fn right(&self, r: Reserved) -> Result<(), StoreError> {
+        self.take_back(r, true).await
+    }
+
+    /// An attempt that was never judged (the dashboard or the store failed
+    /// meanwhile): its count is taken back where nothing else counted since,
+    /// so an outage locks nobody out.
+    pub async fn cancel(&self, r: Reserved) -> Result<(), StoreError> {
+        self.take_back(r, false).await
+    }
+
+    /// Restores both counters to what they were before `r` counted, where
+    /// nothing else counted since; `right` also clears the user's count and
+    /// forgives the address's failures against them.
+    async fn take_back(&self, r: Reserved, right: bool) -> Result<(), StoreError> {
         self.store
             .update_user_counter::<_, StoreError>(&r.user, |c| {
                 if *c == r.counted {
                     *c = r.before;
                 }
-                c.failures = 0;
+                if right {
+                    c.failures = 0;
+                }
                 Ok(())
             })
             .await?;
@@ -283,31 +299,8 @@ impl Throttle {
                     if a == counted {
                         *a = before.clone();
                     }
-                    a.forgive(&r.user);
-                    Ok(())
-                })
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// An attempt that was never judged (the dashboard or the store failed
-    /// meanwhile): its count is taken back where nothing else counted since,
-    /// so an outage locks nobody out.
-    pub async fn cancel(&self, r: Reserved) -> Result<(), StoreError> {
-        self.store
-            .update_user_counter::<_, StoreError>(&r.user, |c| {
-                if *c == r.counted {
-                    *c = r.before;
-                }
-                Ok(())
-            })
-            .await?;
-        if let (Some(key), Some((before, counted))) = (&r.client, &r.address) {
-            self.store
-                .update_client_counter::<_, StoreError>(key, |a| {
-                    if a == counted {
-                        *a = before.clone();
+                    if right {
+                        a.forgive(&r.user);
                     }
                     Ok(())
                 })
