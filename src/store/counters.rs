@@ -2,7 +2,7 @@
 //! records every replica updates atomically: a wrong code through any
 //! replica counts toward the same lockout.
 
-use super::{record, Store, StoreError, Table};
+use super::{Store, StoreError, Table};
 use crate::env::UnixSeconds;
 use crate::throttle::{ClientCounter, Counter};
 
@@ -39,23 +39,11 @@ impl Store {
     /// `Counter::stale`); each only if unchanged since it was read, so a
     /// failure counted meanwhile is never lost.
     pub async fn forget_stale_counters(&self, now: UnixSeconds) -> Result<(), StoreError> {
-        self.count_read();
-        for (key, bytes) in self.backend.scan(Table::Throttle).await? {
-            let c: Counter = record::decode("throttle", USER_COUNTER_V, &bytes)?;
-            if c.stale(now) {
-                self.backend
-                    .swap(Table::Throttle, &key, Some(bytes), None, None)
-                    .await?;
-            }
-        }
-        for (key, bytes) in self.backend.scan(Table::ClientThrottle).await? {
-            let c: ClientCounter = record::decode("client_throttle", CLIENT_COUNTER_V, &bytes)?;
-            if c.stale(now) {
-                self.backend
-                    .swap(Table::ClientThrottle, &key, Some(bytes), None, None)
-                    .await?;
-            }
-        }
-        Ok(())
+        self.remove_where(Table::Throttle, USER_COUNTER_V, |c: &Counter| c.stale(now))
+            .await?;
+        self.remove_where(Table::ClientThrottle, CLIENT_COUNTER_V, |c: &ClientCounter| {
+            c.stale(now)
+        })
+        .await
     }
 }

@@ -238,6 +238,25 @@ impl Store {
             .collect()
     }
 
+    /// Removes every record of `table` that `gone` says has nothing left to
+    /// say, each only if unchanged since it was read, so a change made
+    /// meanwhile (a failure counted, a code sent) is never lost.
+    async fn remove_where<R: DeserializeOwned>(
+        &self,
+        table: Table,
+        version: u8,
+        gone: impl Fn(&R) -> bool,
+    ) -> Result<(), StoreError> {
+        self.count_read();
+        for (key, bytes) in self.backend.scan(table).await? {
+            let r: R = record::decode(table.name(), version, &bytes)?;
+            if gone(&r) {
+                self.backend.swap(table, &key, Some(bytes), None, None).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Applies `change` atomically to one record (`fresh` when there is
     /// none) and commits it. `change` may run more than once if another
     /// writer wins the race, so it must only compute from its input; its

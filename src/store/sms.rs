@@ -60,23 +60,11 @@ impl Store {
     /// Removes expired codes, and send records with nothing in the last
     /// `window` seconds; each only if unchanged since it was read.
     pub async fn forget_old_sms(&self, now: UnixSeconds, window: u64) -> Result<(), StoreError> {
-        self.count_read();
-        for (key, bytes) in self.backend.scan(Table::SmsCodes).await? {
-            let c: SmsCodeRecord = record::decode("sms_codes", CODE_V, &bytes)?;
-            if c.expires <= now {
-                self.backend
-                    .swap(Table::SmsCodes, &key, Some(bytes), None, None)
-                    .await?;
-            }
-        }
-        for (key, bytes) in self.backend.scan(Table::SmsSends).await? {
-            let s: SmsSends = record::decode("sms_sends", SENDS_V, &bytes)?;
-            if s.at.iter().all(|t| t + window <= now) {
-                self.backend
-                    .swap(Table::SmsSends, &key, Some(bytes), None, None)
-                    .await?;
-            }
-        }
-        Ok(())
+        self.remove_where(Table::SmsCodes, CODE_V, |c: &SmsCodeRecord| c.expires <= now)
+            .await?;
+        self.remove_where(Table::SmsSends, SENDS_V, |s: &SmsSends| {
+            s.at.iter().all(|t| t + window <= now)
+        })
+        .await
     }
 }
