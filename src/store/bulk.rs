@@ -3,6 +3,8 @@
 //! of records written per table in one commit each, no reads. Not used by
 //! the gateway itself.
 
+use serde::Serialize;
+
 use super::factors::FACTORS_V;
 use super::{
     record, AccountRecord, Entry, FactorsRecord, SessionRecord, Store, StoreError, Table, UserRecord, ACCOUNT_V,
@@ -19,38 +21,29 @@ pub struct Import {
     pub sessions: Vec<SessionRecord>,
 }
 
+/// Each item's record encoded at `version` under its key; `parts` says
+/// which are which.
+fn entries<T, V: Serialize>(
+    items: &[T],
+    parts: impl Fn(&T) -> (&[u8], &V),
+    version: u8,
+) -> Result<Vec<Entry>, StoreError> {
+    items
+        .iter()
+        .map(|item| {
+            let (key, value) = parts(item);
+            Ok((key.to_vec(), record::encode(version, value)?))
+        })
+        .collect()
+}
+
 impl Store {
     /// Writes every record of `import`, one commit per table.
     pub async fn import(&self, import: &Import) -> Result<(), StoreError> {
-        let encode = |items: Vec<Result<Entry, StoreError>>| items.into_iter().collect::<Result<Vec<_>, _>>();
-        let users = encode(
-            import
-                .users
-                .iter()
-                .map(|u| Ok((u.id.as_bytes().to_vec(), record::encode(USER_V, u)?)))
-                .collect(),
-        )?;
-        let accounts = encode(
-            import
-                .accounts
-                .iter()
-                .map(|a| Ok((a.id.as_bytes().to_vec(), record::encode(ACCOUNT_V, a)?)))
-                .collect(),
-        )?;
-        let factors = encode(
-            import
-                .factors
-                .iter()
-                .map(|(id, f)| Ok((id.as_bytes().to_vec(), record::encode(FACTORS_V, f)?)))
-                .collect(),
-        )?;
-        let sessions = encode(
-            import
-                .sessions
-                .iter()
-                .map(|s| Ok((s.token_hash.to_vec(), record::encode(SESSION_V, s)?)))
-                .collect(),
-        )?;
+        let users = entries(&import.users, |u| (u.id.as_bytes(), u), USER_V)?;
+        let accounts = entries(&import.accounts, |a| (a.id.as_bytes(), a), ACCOUNT_V)?;
+        let factors = entries(&import.factors, |(id, f)| (id.as_bytes(), f), FACTORS_V)?;
+        let sessions = entries(&import.sessions, |s| (s.token_hash.as_slice(), s), SESSION_V)?;
         self.backend.put_many(Table::Users, users).await?;
         self.backend.put_many(Table::Accounts, accounts).await?;
         self.backend.put_many(Table::Factors, factors).await?;
@@ -91,6 +84,7 @@ mod tests {
         assert_eq!(s.users().await.unwrap(), import.users);
         assert_eq!(s.account("a").await.unwrap(), Some(import.accounts[0].clone()));
         assert_eq!(s.factor_users().await.unwrap(), ["u-1"]);
+        assert_eq!(s.factors("u-1").await.unwrap(), import.factors[0].1);
         assert_eq!(s.sessions().await.unwrap().0, import.sessions);
     }
 }

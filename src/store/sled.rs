@@ -106,6 +106,16 @@ impl SledBackend {
     }
 }
 
+/// Records as sled yields them, as owned entries; the first error stops.
+fn entries(items: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>) -> Result<Vec<Entry>, StoreError> {
+    items
+        .map(|item| {
+            let (k, v) = item?;
+            Ok((k.to_vec(), v.to_vec()))
+        })
+        .collect()
+}
+
 #[async_trait]
 impl Backend for SledBackend {
     fn describe(&self) -> String {
@@ -202,16 +212,7 @@ impl Backend for SledBackend {
     }
 
     async fn scan(&self, table: Table) -> Result<Vec<Entry>, StoreError> {
-        self.run(move |b| {
-            b.tree(table)
-                .iter()
-                .map(|item| {
-                    let (k, v) = item?;
-                    Ok((k.to_vec(), v.to_vec()))
-                })
-                .collect()
-        })
-        .await
+        self.run(move |b| entries(b.tree(table).iter())).await
     }
 
     async fn keys(&self, table: Table) -> Result<Vec<Vec<u8>>, StoreError> {
@@ -227,13 +228,7 @@ impl Backend for SledBackend {
                 Some(k) => tree.range((Bound::Excluded(k), Bound::Unbounded)),
                 None => tree.iter(),
             };
-            range
-                .take(limit)
-                .map(|item| {
-                    let (k, v) = item?;
-                    Ok((k.to_vec(), v.to_vec()))
-                })
-                .collect()
+            entries(range.take(limit))
         })
         .await
     }
@@ -268,14 +263,7 @@ impl Backend for SledBackend {
                 Some(c) => b.audit.range(..c),
                 None => b.audit.iter(),
             };
-            range
-                .rev()
-                .take(limit)
-                .map(|item| {
-                    let (k, v) = item?;
-                    Ok((k.to_vec(), v.to_vec()))
-                })
-                .collect()
+            entries(range.rev().take(limit))
         })
         .await
     }
