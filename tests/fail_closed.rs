@@ -75,13 +75,34 @@ async fn a_full_disk_refuses_sign_ins_with_a_clear_error_and_lets_nobody_in() {
     carol.login("carol@globex.test", "carol-password").await;
     let (secret, recovery) = enable_totp(&mut carol, "carol-password").await;
 
-    let filler = disk.fill();
-
-    // Carol's right code cannot be recorded as spent: refused, not accepted.
     let mut b = Browser::new(gw.addr);
     try_held_sign_in(&mut b, "carol@globex.test", "carol-password")
         .await
         .expect("up");
+
+    let filler = disk.fill();
+
+    // What the store's file still has room for in blocks it already holds
+    // goes first: Alice (no 2FA) signs in until her session cannot be
+    // saved, with a clear error and no way in.
+    let mut refused = None;
+    for _ in 0..20 {
+        let mut alice = Browser::new(gw.addr);
+        let r = alice.login("alice@acme.test", "alice-password").await;
+        if r.status == StatusCode::SERVICE_UNAVAILABLE {
+            assert!(!alice.jar.contains_key("dash_session"));
+            refused = Some(r.text());
+            break;
+        }
+        assert!(alice.jar.contains_key("dash_session"), "saved, so signed in");
+    }
+    let refused = refused.expect("the full disk refuses a sign-in");
+    assert!(
+        refused.contains("could not record your sign-in"),
+        "a clear error: {refused}"
+    );
+
+    // Carol's right code cannot be recorded as spent: refused, not accepted.
     let code = oathtool(&secret, 30);
     let refused = b
         .send_json(
@@ -99,17 +120,6 @@ async fn a_full_disk_refuses_sign_ins_with_a_clear_error_and_lets_nobody_in() {
         "the dashboard is not reached: {}",
         page.text()
     );
-
-    // Alice has no 2FA, but her session cannot be saved either.
-    let mut alice = Browser::new(gw.addr);
-    let r = alice.login("alice@acme.test", "alice-password").await;
-    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
-    assert!(
-        r.text().contains("could not record your sign-in"),
-        "a clear error: {}",
-        r.text()
-    );
-    assert!(!alice.jar.contains_key("dash_session"));
 
     // Space back and a restart: Carol's enrollment is intact and the code
     // refused during the outage was never recorded as spent.
