@@ -116,6 +116,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         runtime.block_on(store.import(&import))?;
         eprintln!("seed: {} sessions", (start + CHUNK).min(sessions));
     }
+    // Closed the way a stopped gateway leaves it (server::serve).
+    drop(store);
+    Store::settle(&data_dir, std::time::Duration::from_secs(10))?;
     println!(
         "seeded {users} users and {sessions} sessions in {} in {:.1} s",
         data_dir.display(),

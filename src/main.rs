@@ -177,14 +177,15 @@ fn store_copy(from: &std::path::Path, to: Option<UrlSource>) -> Result<()> {
     Ok(())
 }
 
-/// Starts the gateway and never returns while it serves.
+/// Starts the gateway and returns when a signal has stopped it.
 fn run(config: Config) -> Result<()> {
     for l in &config.listeners {
         ensure_free(l.address)?;
     }
-    let (server, _gw) = server::build(config, Env::real())?;
+    let (server, gw) = server::build(config, Env::real())?;
     tracing::info!("gateway starting");
-    server.run_forever();
+    server::serve(server, gw);
+    Ok(())
 }
 
 /// Pingora aborts on a listener it cannot bind; say which address instead.

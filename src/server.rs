@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::server::configuration::ServerConf;
-use pingora::server::{Server, ShutdownWatch};
+use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 
 use crate::config::{Config, KeySource, SmsProviderSettings, StoreLocation};
@@ -167,6 +167,25 @@ pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerE
     server.add_service(background_service("session sweeper", Sweeper { gw: gw.clone() }));
     server.add_service(background_service("store changes", Follower { gw: gw.clone() }));
     Ok((server, gw))
+}
+
+/// Serves until a signal stops the server; then, on the embedded store,
+/// once every handle is gone, leaves it quick to open next time
+/// (`Store::settle`).
+pub fn serve(server: Server, gw: Arc<Gateway>) {
+    let embedded = matches!(gw.config.store, StoreLocation::Embedded).then(|| gw.config.data_dir.clone());
+    drop(gw);
+    server.run(RunArgs::default());
+    if let Some(dir) = embedded {
+        let started = std::time::Instant::now();
+        match Store::settle(&dir, Duration::from_secs(5)) {
+            Ok(()) => tracing::info!(
+                seconds = started.elapsed().as_secs_f64(),
+                "store snapshot written: the next start reads it instead of the log"
+            ),
+            Err(e) => tracing::warn!(error = %e, "no store snapshot written: the next start reads the log back"),
+        }
+    }
 }
 
 /// Applies what other replicas announce (`replicas::follow`).

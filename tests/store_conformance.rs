@@ -56,9 +56,10 @@ fn event(at: u64, kind: &str, user: &str) -> AuditEvent {
     }
 }
 
-async fn raw_conditional_writes(s: &Store) {
+/// The backend's calls on one table. Run on the users and factors tables
+/// too, since sled keeps those two in one entry per user (store/pair.rs).
+async fn raw_conditional_writes(s: &Store, t: Table) {
     let b = s.backend();
-    let t = Table::Throttle;
     assert_eq!(b.get(t, b"k").await.unwrap(), None);
     assert!(
         !b.replace(t, b"k", b"v0".to_vec()).await.unwrap(),
@@ -110,6 +111,83 @@ async fn raw_conditional_writes(s: &Store) {
         .unwrap();
     assert_eq!(b.scan(t).await.unwrap(), [(b"b".to_vec(), b"2".to_vec())]);
     b.delete(t, vec![b"b".to_vec()], Vec::new()).await.unwrap();
+}
+
+/// A user's record and their factors change apart: neither a write nor a
+/// removal of one touches the other, also when both change at once.
+async fn a_user_and_their_factors_are_apart(s: &Store) {
+    let b = s.backend();
+    let (users, factors) = (Table::Users, Table::Factors);
+    b.put(users, b"u-1", b"\x01user one".to_vec()).await.unwrap();
+    b.put(factors, b"u-2", b"\x01factors two".to_vec()).await.unwrap();
+    b.put(factors, b"u-1", b"\x01factors one".to_vec()).await.unwrap();
+    assert_eq!(b.get(users, b"u-1").await.unwrap(), Some(b"\x01user one".to_vec()));
+    assert_eq!(b.get(users, b"u-2").await.unwrap(), None, "factors alone make no user");
+    assert_eq!(b.keys(users).await.unwrap(), [b"u-1".to_vec()]);
+    assert_eq!(b.keys(factors).await.unwrap(), [b"u-1".to_vec(), b"u-2".to_vec()]);
+    assert_eq!(
+        b.present(users, vec![b"u-1".to_vec(), b"u-2".to_vec()]).await.unwrap(),
+        [b"u-1".to_vec()]
+    );
+    assert!(
+        !b.replace(users, b"u-2", b"\x01no".to_vec()).await.unwrap(),
+        "no user u-2 to replace"
+    );
+    assert_eq!(
+        b.scan_page(users, None, 5).await.unwrap().len(),
+        1,
+        "a page holds users only"
+    );
+
+    b.delete(users, vec![b"u-1".to_vec()], Vec::new()).await.unwrap();
+    assert_eq!(b.get(factors, b"u-1").await.unwrap(), Some(b"\x01factors one".to_vec()));
+    assert!(b
+        .swap(users, b"u-1", None, Some(b"\x01user again".to_vec()), None)
+        .await
+        .unwrap());
+    assert!(
+        !b.swap(factors, b"u-1", None, Some(b"\x01x".to_vec()), None)
+            .await
+            .unwrap(),
+        "the factors are there: a swap from absent fails"
+    );
+    b.delete(factors, vec![b"u-1".to_vec(), b"u-2".to_vec()], Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(b.get(users, b"u-1").await.unwrap(), Some(b"\x01user again".to_vec()));
+    assert!(b.keys(factors).await.unwrap().is_empty());
+
+    // Both halves of one entry changed at once, each through swaps that
+    // retry on a stale read: every change lands, none undoes the other.
+    const ROUNDS: u32 = 50;
+    let bump = |table: Table| {
+        let b = s.backend().clone();
+        async move {
+            for _ in 0..ROUNDS {
+                loop {
+                    let old = b.get(table, b"u-1").await.unwrap();
+                    let n = old
+                        .as_ref()
+                        .map_or(0, |v| u32::from_le_bytes(v[1..5].try_into().unwrap()));
+                    let mut new = vec![1];
+                    new.extend_from_slice(&(n + 1).to_le_bytes());
+                    if b.swap(table, b"u-1", old, Some(new), None).await.unwrap() {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    b.put(users, b"u-1", [1, 0, 0, 0, 0].to_vec()).await.unwrap();
+    let (u, f) = tokio::join!(tokio::spawn(bump(users)), tokio::spawn(bump(factors)));
+    u.unwrap();
+    f.unwrap();
+    let count = |v: Option<Vec<u8>>| u32::from_le_bytes(v.unwrap()[1..5].try_into().unwrap());
+    assert_eq!(count(b.get(users, b"u-1").await.unwrap()), ROUNDS);
+    assert_eq!(count(b.get(factors, b"u-1").await.unwrap()), ROUNDS);
+    b.delete(users, vec![b"u-1".to_vec()], Vec::new()).await.unwrap();
+    b.delete(factors, vec![b"u-1".to_vec()], Vec::new()).await.unwrap();
+    assert!(b.scan(users).await.unwrap().is_empty() && b.scan(factors).await.unwrap().is_empty());
 }
 
 async fn users_accounts_and_sessions(s: &Store) {
@@ -281,7 +359,10 @@ async fn committed_survives_reopening(s: &Store, reopen: &Reopen) {
 }
 
 async fn suite(store: Store, second: Store, reopen: Reopen) {
-    raw_conditional_writes(&store).await;
+    for table in [Table::Throttle, Table::Users, Table::Factors] {
+        raw_conditional_writes(&store, table).await;
+    }
+    a_user_and_their_factors_are_apart(&store).await;
     users_accounts_and_sessions(&store).await;
     audit_pages_newest_first(&store).await;
     audit_batch_keeps_its_order(&store).await;

@@ -12,6 +12,7 @@ mod changes;
 pub mod copy;
 mod counters;
 mod factors;
+mod pair;
 mod pg_listen;
 mod postgres;
 mod record;
@@ -172,6 +173,12 @@ impl Store {
     /// Opens (or creates) the embedded store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         Ok(Store::with_backend(Arc::new(sled::SledBackend::open(dir)?)))
+    }
+
+    /// Leaves the embedded store in `dir` quick to open next time, once
+    /// the process is done with it (`sled::SledBackend::settle`).
+    pub fn settle(dir: &Path, patience: std::time::Duration) -> Result<(), StoreError> {
+        sled::SledBackend::settle(dir, patience)
     }
 
     /// Connects to a shared PostgreSQL store, creating or migrating its

@@ -128,3 +128,56 @@ fn unknown_record_version_is_reported_not_panicked() {
     let err = record::decode::<UserRecord>("users", 1, &[9, b'{', b'}']).unwrap_err();
     assert!(err.to_string().contains("unknown record version 9"));
 }
+
+/// A store written by an earlier release keeps factors in a tree of their
+/// own; it opens with each user's factors moved into the user's entry
+/// (one record per user, store/pair.rs), nothing lost, also when an
+/// earlier move was cut short by a crash (some entries joined already).
+#[tokio::test]
+async fn factors_kept_apart_by_an_earlier_release_join_their_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = |i: usize| format!("\x01user {i}").into_bytes();
+    let factors = |i: usize| format!("\x01factors {i}").into_bytes();
+    {
+        let db = ::sled::open(dir.path().join("store")).unwrap();
+        let (users, old) = (db.open_tree("users").unwrap(), db.open_tree("factors").unwrap());
+        for i in 0..2500 {
+            let key = format!("u-{i:04}");
+            if i < 100 {
+                // Moved before the crash.
+                let joined = pair::set(Some(&user(i)), pair::Half::Factors, Some(&factors(i)));
+                users.insert(&key, joined.unwrap().unwrap()).unwrap();
+                continue;
+            }
+            users.insert(&key, user(i)).unwrap();
+            if i % 2 == 0 {
+                old.insert(&key, factors(i)).unwrap();
+            }
+        }
+        old.insert("u-gone", factors(9999)).unwrap();
+        db.flush().unwrap();
+    }
+    let s = reopen(dir.path());
+    let b = s.backend();
+    for i in 0..2500 {
+        let key = format!("u-{i:04}");
+        assert_eq!(
+            b.get(Table::Users, key.as_bytes()).await.unwrap(),
+            Some(user(i)),
+            "{key}"
+        );
+        let expected = (i < 100 || i % 2 == 0).then(|| factors(i));
+        assert_eq!(b.get(Table::Factors, key.as_bytes()).await.unwrap(), expected, "{key}");
+    }
+    assert_eq!(b.get(Table::Users, b"u-gone").await.unwrap(), None);
+    assert_eq!(b.get(Table::Factors, b"u-gone").await.unwrap(), Some(factors(9999)));
+    assert_eq!(b.keys(Table::Factors).await.unwrap().len(), 100 + 1200 + 1);
+    drop(s);
+    let db = (0..100)
+        .find_map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            ::sled::open(dir.path().join("store")).ok()
+        })
+        .expect("the store, let go");
+    assert!(!db.tree_names().iter().any(|n| n == b"factors"), "the old tree is gone");
+}
