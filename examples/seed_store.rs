@@ -81,15 +81,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 last_login: now,
             });
             let secret = Secret::generate(&env);
-            let factors = FactorsRecord {
-                totp: Some(TotpFactor {
-                    sealed_secret: key.seal(&env, secret.as_bytes(), id.as_bytes())?,
-                    enabled_at: now,
-                    last_step: None,
-                }),
-                recovery: recovery.clone(),
-                ..FactorsRecord::default()
-            };
+            let mut factors = FactorsRecord::default();
+            factors.put(Some(TotpFactor {
+                sealed_secret: key.seal(&env, secret.as_bytes(), id.as_bytes())?,
+                enabled_at: now,
+                last_step: None,
+            }));
+            factors.set_recovery(recovery.clone());
             import.factors.push((id, factors));
         }
         runtime.block_on(store.import(&import))?;

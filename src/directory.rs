@@ -12,6 +12,7 @@
 use dashmap::DashMap;
 
 use crate::env::UnixSeconds;
+use crate::factors::{Kind, KindSet};
 use crate::identity::{Membership, Role};
 use crate::store::{AccountRecord, Store, StoreError};
 
@@ -26,8 +27,8 @@ struct AccountState {
 #[derive(Debug, Clone, Default)]
 struct UserState {
     accounts: Vec<Membership>,
-    totp: bool,
-    sms: bool,
+    /// The second factors they have (`factors::Kind`).
+    kinds: KindSet,
     /// When the memberships were last asked of the upstream (0: not since start-up).
     refreshed_at: UnixSeconds,
     /// When this replica loaded or last updated the user.
@@ -56,13 +57,6 @@ pub struct UserView {
     /// has, the gateway shows this user no 2FA at all.
     pub activated: bool,
     pub due: Due,
-}
-
-/// A second factor, for telling the directory what a user has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Factor {
-    Totp,
-    Sms,
 }
 
 /// Where SMS may count as a second factor.
@@ -102,13 +96,15 @@ impl Directory {
             return Ok(());
         };
         let factors = match store.factors(id).await {
-            Ok(f) => (f.totp_on(), f.sms_on()),
+            Ok(f) => KindSet::of(&f),
             Err(StoreError::Corrupt { detail, .. }) => {
                 // One damaged record must not let its user skip the second
                 // factor: counted as TOTP on, the user is held at a
                 // challenge that cannot pass until the record is repaired.
                 tracing::error!(user = %id, %detail, "unreadable second-factor record; the user cannot sign in");
-                (true, false)
+                let mut held = KindSet::default();
+                held.set(Kind::Totp, true);
+                held
             }
             Err(e) => return Err(e),
         };
@@ -146,14 +142,8 @@ impl Directory {
     }
 
     /// Records a user's memberships as the upstream gave them at
-    /// `refreshed_at`, and which factors (TOTP, SMS) they have.
-    pub fn put_user(
-        &self,
-        user_id: &str,
-        accounts: Vec<Membership>,
-        (totp, sms): (bool, bool),
-        refreshed_at: UnixSeconds,
-    ) {
+    /// `refreshed_at`, and which second factors they have.
+    pub fn put_user(&self, user_id: &str, accounts: Vec<Membership>, kinds: KindSet, refreshed_at: UnixSeconds) {
         for m in &accounts {
             self.accounts
                 .entry(m.account_id.clone())
@@ -174,8 +164,7 @@ impl Directory {
             user_id.to_string(),
             UserState {
                 accounts,
-                totp,
-                sms,
+                kinds,
                 refreshed_at,
                 loaded_at,
             },
@@ -194,8 +183,8 @@ impl Directory {
 
     /// Replaces a user's memberships after a refresh, keeping their 2FA state.
     pub fn refresh_user(&self, user_id: &str, accounts: Vec<Membership>, now: UnixSeconds) {
-        let factors = self.users.get(user_id).map_or((false, false), |u| (u.totp, u.sms));
-        self.put_user(user_id, accounts, factors, now);
+        let kinds = self.users.get(user_id).map_or(KindSet::default(), |u| u.kinds);
+        self.put_user(user_id, accounts, kinds, now);
     }
 
     /// Whether this request should refresh the user's memberships: true for
@@ -215,12 +204,9 @@ impl Directory {
         }
     }
 
-    pub fn set_factor(&self, user_id: &str, factor: Factor, on: bool) {
+    pub fn set_factor(&self, user_id: &str, kind: Kind, on: bool) {
         if let Some(mut u) = self.users.get_mut(user_id) {
-            match factor {
-                Factor::Totp => u.totp = on,
-                Factor::Sms => u.sms = on,
-            }
+            u.kinds.set(kind, on);
         }
     }
 
@@ -238,8 +224,8 @@ impl Directory {
                 .any(|m| self.sms.disallowed_accounts.contains(&m.account_id))
     }
 
-    /// Whether the user has a second factor that counts: an authenticator
-    /// app, or SMS where SMS is allowed for them. The one answer to "has
+    /// Whether the user has a second factor that counts (`Kind::counts`;
+    /// SMS only where SMS is allowed for them). The one answer to "has
     /// two-factor authentication" for enforcement, the owner's toggle (page
     /// and API) and the operator's counts, so they cannot disagree.
     pub fn has_second_factor(&self, user_id: &str) -> bool {
@@ -248,25 +234,24 @@ impl Directory {
 
     /// `has_second_factor` for a user this replica may not hold, from their
     /// stored memberships and factors.
-    pub fn counts_as_second_factor(&self, accounts: &[Membership], totp: bool, sms: bool) -> bool {
+    pub fn counts_as_second_factor(&self, accounts: &[Membership], kinds: KindSet) -> bool {
         let u = UserState {
             accounts: accounts.to_vec(),
-            totp,
-            sms,
+            kinds,
             ..UserState::default()
         };
         self.enrolled(&u, None)
     }
 
     /// The accounts (by name) that would send the user to enroll if
-    /// `factor` were turned off: empty unless it is the only factor of
+    /// `kind` were turned off: empty unless it is the only factor of
     /// theirs that counts and an active account of theirs requires one.
     /// Said before the user confirms turning it off.
-    pub fn due_without(&self, user_id: &str, factor: Factor) -> Vec<String> {
+    pub fn due_without(&self, user_id: &str, kind: Kind) -> Vec<String> {
         let Some(u) = self.users.get(user_id) else {
             return Vec::new();
         };
-        if !self.enrolled(&u, None) || self.enrolled(&u, Some(factor)) {
+        if !self.enrolled(&u, None) || self.enrolled(&u, Some(kind)) {
             return Vec::new();
         }
         u.accounts
@@ -280,10 +265,11 @@ impl Directory {
     /// Whether the user has a second factor that counts, leaving `without`
     /// out; an SMS number where SMS is disallowed does not count, so they
     /// are asked to move to TOTP.
-    fn enrolled(&self, u: &UserState, without: Option<Factor>) -> bool {
-        let totp = u.totp && without != Some(Factor::Totp);
-        let sms = u.sms && without != Some(Factor::Sms);
-        totp || (sms && self.sms_allowed_for(u))
+    fn enrolled(&self, u: &UserState, without: Option<Kind>) -> bool {
+        u.kinds
+            .without(without)
+            .iter()
+            .any(|k| k.counts() && (k != Kind::Sms || self.sms_allowed_for(u)))
     }
 
     pub fn is_active(&self, account_id: &str) -> bool {
@@ -373,6 +359,13 @@ mod tests {
         }
     }
 
+    fn kinds(totp: bool, sms: bool) -> KindSet {
+        let mut set = KindSet::default();
+        set.set(Kind::Totp, totp);
+        set.set(Kind::Sms, sms);
+        set
+    }
+
     fn directory() -> Directory {
         Directory {
             default_active: true,
@@ -388,8 +381,8 @@ mod tests {
     #[test]
     fn requirement_applies_to_members_without_a_second_factor_only() {
         let d = directory();
-        d.put_user("bob", vec![member("acme", Role::Member)], (false, false), 0);
-        d.put_user("carol", vec![member("globex", Role::Owner)], (false, false), 0);
+        d.put_user("bob", vec![member("acme", Role::Member)], kinds(false, false), 0);
+        d.put_user("carol", vec![member("globex", Role::Owner)], kinds(false, false), 0);
         d.put_account(&requiring("acme", None));
         assert_eq!(
             d.view("bob", 0).due,
@@ -398,14 +391,14 @@ mod tests {
             }
         );
         assert_eq!(d.view("carol", 0).due, Due::Nothing);
-        d.set_factor("bob", Factor::Totp, true);
+        d.set_factor("bob", Kind::Totp, true);
         assert_eq!(d.view("bob", 0).due, Due::Nothing);
     }
 
     #[test]
     fn grace_period_lets_the_user_continue_until_its_deadline() {
         let d = directory();
-        d.put_user("bob", vec![member("acme", Role::Member)], (false, false), 0);
+        d.put_user("bob", vec![member("acme", Role::Member)], kinds(false, false), 0);
         d.put_account(&requiring("acme", Some(100)));
         assert!(matches!(d.view("bob", 50).due, Due::Grace { deadline: 100, .. }));
         assert!(matches!(d.view("bob", 100).due, Due::Required { .. }));
@@ -414,7 +407,7 @@ mod tests {
     #[test]
     fn one_request_per_interval_refreshes_memberships() {
         let d = directory();
-        d.put_user("bob", vec![member("acme", Role::Member)], (true, false), 1000);
+        d.put_user("bob", vec![member("acme", Role::Member)], kinds(true, false), 1000);
         assert!(!d.claim_refresh("bob", 1030, 60));
         assert!(d.claim_refresh("bob", 1060, 60));
         assert!(!d.claim_refresh("bob", 1061, 60), "already claimed");
@@ -427,8 +420,8 @@ mod tests {
     #[test]
     fn sms_does_not_count_where_an_account_disallows_it() {
         let d = directory();
-        d.put_user("bob", vec![member("acme", Role::Member)], (false, true), 0);
-        d.put_user("dave", vec![member("globex", Role::Member)], (false, true), 0);
+        d.put_user("bob", vec![member("acme", Role::Member)], kinds(false, true), 0);
+        d.put_user("dave", vec![member("globex", Role::Member)], kinds(false, true), 0);
         d.put_account(&requiring("acme", None));
         d.put_account(&requiring("globex", None));
         assert_eq!(d.view("bob", 0).due, Due::Nothing);
@@ -442,40 +435,44 @@ mod tests {
     #[test]
     fn sms_counts_as_a_second_factor_only_where_it_is_allowed() {
         let d = directory();
-        d.put_user("bob", vec![member("acme", Role::Owner)], (false, true), 0);
-        d.put_user("dave", vec![member("globex", Role::Owner)], (false, true), 0);
-        d.put_user("erin", vec![member("globex", Role::Member)], (true, false), 0);
-        d.put_user("fay", vec![member("acme", Role::Member)], (false, false), 0);
+        d.put_user("bob", vec![member("acme", Role::Owner)], kinds(false, true), 0);
+        d.put_user("dave", vec![member("globex", Role::Owner)], kinds(false, true), 0);
+        d.put_user("erin", vec![member("globex", Role::Member)], kinds(true, false), 0);
+        d.put_user("fay", vec![member("acme", Role::Member)], kinds(false, false), 0);
         assert!(d.has_second_factor("bob"), "SMS where allowed");
         assert!(!d.has_second_factor("dave"), "SMS where disallowed");
         assert!(d.has_second_factor("erin"), "an authenticator app anywhere");
         assert!(!d.has_second_factor("fay") && !d.has_second_factor("nobody"));
+        let mut codes_only = KindSet::default();
+        codes_only.set(Kind::Recovery, true);
+        d.put_user("gus", vec![member("acme", Role::Member)], codes_only, 0);
+        assert!(!d.has_second_factor("gus"), "recovery codes alone do not count");
     }
 
     #[test]
     fn turning_off_the_only_factor_that_counts_names_the_accounts_that_require_one() {
         let d = directory();
-        d.put_user("bob", vec![member("acme", Role::Member)], (true, false), 0);
-        d.put_user("amy", vec![member("acme", Role::Member)], (true, true), 0);
-        d.put_user("dave", vec![member("globex", Role::Member)], (true, true), 0);
-        assert!(d.due_without("bob", Factor::Totp).is_empty(), "nothing required yet");
+        d.put_user("bob", vec![member("acme", Role::Member)], kinds(true, false), 0);
+        d.put_user("amy", vec![member("acme", Role::Member)], kinds(true, true), 0);
+        d.put_user("dave", vec![member("globex", Role::Member)], kinds(true, true), 0);
+        assert!(d.due_without("bob", Kind::Totp).is_empty(), "nothing required yet");
         d.put_account(&requiring("acme", None));
         d.put_account(&requiring("globex", None));
-        assert_eq!(d.due_without("bob", Factor::Totp), vec!["ACME".to_string()]);
-        assert!(d.due_without("amy", Factor::Totp).is_empty(), "SMS remains");
-        assert!(d.due_without("amy", Factor::Sms).is_empty(), "the app remains");
+        assert_eq!(d.due_without("bob", Kind::Totp), vec!["ACME".to_string()]);
+        assert!(d.due_without("amy", Kind::Totp).is_empty(), "SMS remains");
+        assert!(d.due_without("amy", Kind::Sms).is_empty(), "the app remains");
         assert_eq!(
-            d.due_without("dave", Factor::Totp),
+            d.due_without("dave", Kind::Totp),
             vec!["GLOBEX".to_string()],
             "SMS does not count at globex"
         );
-        assert!(d.due_without("dave", Factor::Sms).is_empty());
+        assert!(d.due_without("dave", Kind::Sms).is_empty());
     }
 
     #[test]
     fn user_of_no_activated_account_sees_no_2fa() {
         let d = directory();
-        d.put_user("bob", vec![member("acme", Role::Member)], (false, false), 0);
+        d.put_user("bob", vec![member("acme", Role::Member)], kinds(false, false), 0);
         d.put_account(&AccountRecord {
             active: Some(false),
             ..requiring("acme", None)

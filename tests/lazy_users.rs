@@ -35,17 +35,13 @@ fn enrolled_users() -> Import {
             first_seen: 1,
             last_login: 1,
         });
-        import.factors.push((
-            id,
-            FactorsRecord {
-                totp: Some(TotpFactor {
-                    sealed_secret: vec![7; 48],
-                    enabled_at: 1,
-                    last_step: None,
-                }),
-                ..FactorsRecord::default()
-            },
-        ));
+        let mut factors = FactorsRecord::default();
+        factors.put(Some(TotpFactor {
+            sealed_secret: vec![7; 48],
+            enabled_at: 1,
+            last_step: None,
+        }));
+        import.factors.push((id, factors));
     }
     import
 }

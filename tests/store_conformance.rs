@@ -270,11 +270,11 @@ async fn audit_batch_keeps_its_order(s: &Store) {
 async fn one_code_one_winner(a: Store, b: Store) {
     let user = "u-race";
     a.update_factors::<_, StoreError>(user, |f| {
-        f.totp = Some(TotpFactor {
+        f.put(Some(TotpFactor {
             sealed_secret: vec![1; 40],
             enabled_at: 1,
             last_step: Some(0),
-        });
+        }));
         Ok(())
     })
     .await
@@ -282,7 +282,7 @@ async fn one_code_one_winner(a: Store, b: Store) {
     for step in 1..=40u64 {
         let accept = |s: Store| async move {
             s.update_factors(user, |f: &mut FactorsRecord| {
-                let t = f.totp.as_mut().expect("enrolled");
+                let t = f.get_mut::<TotpFactor>().expect("enrolled");
                 if t.last_step >= Some(step) {
                     return Err(StoreError::Encode("replayed".into()));
                 }
@@ -296,7 +296,10 @@ async fn one_code_one_winner(a: Store, b: Store) {
         let winners = usize::from(x.unwrap()) + usize::from(y.unwrap());
         assert_eq!(winners, 1, "step {step} accepted {winners} times");
     }
-    assert_eq!(b.factors(user).await.unwrap().totp.unwrap().last_step, Some(40));
+    assert_eq!(
+        b.factors(user).await.unwrap().get::<TotpFactor>().unwrap().last_step,
+        Some(40)
+    );
 }
 
 /// An operator's activation and a sign-in's account-name refresh, made at
@@ -343,18 +346,27 @@ async fn one_release_per_pending_sign_in(a: Store, b: Store) {
 
 async fn committed_survives_reopening(s: &Store, reopen: &Reopen) {
     s.update_factors::<_, StoreError>("u-kept", |f| {
-        f.totp = Some(TotpFactor {
+        f.put(Some(TotpFactor {
             sealed_secret: vec![7; 40],
             enabled_at: 5,
             last_step: Some(9),
-        });
+        }));
         Ok(())
     })
     .await
     .unwrap();
     s.put_session(&session(5, "u-kept")).await.unwrap();
     let other = reopen();
-    assert_eq!(other.factors("u-kept").await.unwrap().totp.unwrap().last_step, Some(9));
+    assert_eq!(
+        other
+            .factors("u-kept")
+            .await
+            .unwrap()
+            .get::<TotpFactor>()
+            .unwrap()
+            .last_step,
+        Some(9)
+    );
     assert!(other.sessions().await.unwrap().0.contains(&session(5, "u-kept")));
 }
 

@@ -8,7 +8,7 @@ pub mod sms;
 
 use std::sync::Arc;
 
-use crate::directory::Factor;
+use crate::factors::Kind;
 use crate::factors::{CodeShape, Enrollment, FactorError, Passed};
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
@@ -214,7 +214,7 @@ pub async fn confirm_totp(
         Err(r) => return Err(r),
     };
     guess.right().await;
-    gw.directory.set_factor(&user_id, Factor::Totp, true);
+    gw.directory.set_factor(&user_id, Kind::Totp, true);
     Metrics::inc(&gw.metrics.enrollments);
     gw.audit(
         "totp_enabled",
@@ -229,7 +229,7 @@ pub async fn disable_totp(gw: &Arc<Gateway>, found: &Found, client: Option<&str>
     let user_id = found.session.user_id.to_string();
     let id = user_id.clone();
     gw.factors.disable(&id).await.map_err(Refusal::from)?;
-    gw.directory.set_factor(&user_id, Factor::Totp, false);
+    gw.directory.set_factor(&user_id, Kind::Totp, false);
     gw.audit(
         "totp_disabled",
         Some(&user_id),

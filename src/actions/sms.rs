@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::{guard, Refusal, ENROLLMENT_CODE};
-use crate::directory::Factor;
+use crate::factors::Kind;
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::session::Found;
@@ -129,7 +129,7 @@ pub async fn verify(gw: &Arc<Gateway>, found: &Found, code: &str, client: Option
     guess.right().await;
     let (id, p) = (user_id.clone(), phone.clone());
     gw.factors.enable_sms(&id, &p).await.map_err(Refusal::from)?;
-    gw.directory.set_factor(&user_id, Factor::Sms, true);
+    gw.directory.set_factor(&user_id, Kind::Sms, true);
     Metrics::inc(&gw.metrics.enrollments);
     gw.audit(
         "sms_enabled",
@@ -144,7 +144,7 @@ pub async fn disable(gw: &Arc<Gateway>, found: &Found, client: Option<&str>) -> 
     let user_id = found.session.user_id.to_string();
     let id = user_id.clone();
     gw.factors.disable_sms(&id).await.map_err(Refusal::from)?;
-    gw.directory.set_factor(&user_id, Factor::Sms, false);
+    gw.directory.set_factor(&user_id, Kind::Sms, false);
     gw.audit(
         "sms_disabled",
         Some(&user_id),

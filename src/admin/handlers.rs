@@ -118,7 +118,7 @@ async fn account(gw: &Arc<Gateway>, id: &str) -> Result<AdminReply, AdminReply> 
                 "id": u.id,
                 "email": u.email,
                 "role": match m.role { Role::Owner => "owner", Role::Member => "member" },
-                "has_2fa": gw.directory.counts_as_second_factor(&u.accounts, f.totp_on(), f.sms_on()),
+                "has_2fa": gw.directory.counts_as_second_factor(&u.accounts, crate::factors::KindSet::of(&f)),
                 "totp_enabled": f.totp_on(),
                 "sms_enabled": f.sms_on(),
                 "recovery_codes_left": f.recovery_left(),
@@ -188,15 +188,16 @@ async fn reset_user(gw: &Arc<Gateway>, key: &str) -> Result<AdminReply, AdminRep
     let removed = gw
         .store
         .update_factors::<_, StoreError>(&user.id, |f| {
-            let had = f.enabled() || f.pending_totp.is_some();
+            let had = f.enabled() || f.get::<crate::store::PendingTotp>().is_some();
             *f = Default::default();
             Ok(had)
         })
         .await
         .map_err(store_failed)?;
     let id = user.id.as_str();
-    gw.directory.set_factor(id, crate::directory::Factor::Totp, false);
-    gw.directory.set_factor(id, crate::directory::Factor::Sms, false);
+    for kind in crate::factors::Kind::ALL {
+        gw.directory.set_factor(id, kind, false);
+    }
     gw.audit(
         "admin_reset",
         Some(id),

@@ -3,6 +3,8 @@
 use super::*;
 use crate::env::testing::{env_at, FixedClock};
 use crate::env::Clock as _;
+use crate::sms::Phone;
+use crate::totp::{self, Secret};
 use std::sync::Arc;
 
 fn factors() -> (Factors, Arc<FixedClock>, tempfile::TempDir) {
@@ -48,9 +50,9 @@ async fn enrollment_needs_the_current_code_and_gives_ten_recovery_codes() {
     let codes = f.confirm_totp("u", &totp::code_at(&secret_of(&e), now)).await.unwrap();
     assert_eq!(codes.len(), 10);
     let status = f.status("u").await.unwrap();
-    assert!(status.enabled() && status.pending_totp.is_none());
+    assert!(status.enabled() && status.get::<crate::store::PendingTotp>().is_none());
     assert!(
-        status.recovery.iter().all(|c| !codes.contains(&c.hash)),
+        status.recovery().iter().all(|c| !codes.contains(&c.hash)),
         "only hashes are stored"
     );
 }
@@ -59,7 +61,13 @@ async fn enrollment_needs_the_current_code_and_gives_ten_recovery_codes() {
 async fn secret_is_stored_encrypted() {
     let (f, _, _d) = factors();
     let e = f.begin_totp("u", "u@x").await.unwrap();
-    let stored = f.status("u").await.unwrap().pending_totp.unwrap().sealed_secret;
+    let stored = f
+        .status("u")
+        .await
+        .unwrap()
+        .take::<crate::store::PendingTotp>()
+        .unwrap()
+        .sealed_secret;
     let raw = secret_of(&e);
     assert!(!stored.windows(raw.as_bytes().len()).any(|w| w == raw.as_bytes()));
 }
@@ -120,7 +128,7 @@ async fn sms_number_is_stored_encrypted_and_read_back() {
     let (f, _, _d) = factors();
     let phone = Phone::parse("GB", "07400 123456").unwrap();
     f.enable_sms("u", &phone).await.unwrap();
-    let stored = f.status("u").await.unwrap().sms.unwrap();
+    let stored = f.status("u").await.unwrap().take::<crate::store::SmsFactor>().unwrap();
     assert_eq!(stored.masked, "+44••••••••56");
     assert!(!String::from_utf8_lossy(&stored.sealed_phone).contains("7400123456"));
     assert_eq!(f.sms_phone("u").await.unwrap(), Some(phone));

@@ -201,12 +201,8 @@ impl Gateway {
         // session is released.
         let user = self.store.remember_user(&who, now).await?;
         let factors = self.store.factors(&user.id).await?;
-        self.directory.put_user(
-            &user.id,
-            user.accounts.clone(),
-            (factors.totp_on(), factors.sms_on()),
-            now,
-        );
+        let kinds = crate::factors::KindSet::of(&factors);
+        self.directory.put_user(&user.id, user.accounts.clone(), kinds, now);
         // For a user of no activated account the gateway is transparent. An
         // SMS user is challenged even where SMS is disallowed: the challenge
         // still protects them while they are asked to move to TOTP.

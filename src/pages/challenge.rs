@@ -15,7 +15,9 @@ pub async fn page(gw: &Shared, req: &OwnRequest, next: &str, status: u16, error:
         Some(found) => match actions::factors(gw, found).await {
             Ok(f) => (
                 f.totp_on(),
-                f.sms.as_ref().map(|s| s.masked.clone()).filter(|_| gw.sms.is_some()),
+                f.get::<crate::store::SmsFactor>()
+                    .map(|s| s.masked.clone())
+                    .filter(|_| gw.sms.is_some()),
                 f.recovery_left() > 0,
             ),
             Err(_) => (true, None, true),

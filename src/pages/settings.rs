@@ -6,7 +6,7 @@
 use super::request::{next_of, OwnRequest, Shared};
 use super::{html, html_reply, redirect, Reply};
 use crate::actions::{self, Refusal};
-use crate::directory::Factor;
+use crate::factors::Kind;
 use crate::policy::{encode_component, OwnRoute};
 use crate::session::Found;
 
@@ -55,16 +55,16 @@ pub async fn show(gw: &Shared, req: &OwnRequest, error: Option<&Refusal>) -> Rep
         email: &user.email,
         enabled: factors.totp_on(),
         has_second_factor: gw.directory.has_second_factor(user_id),
-        totp_off_requires: gw.directory.due_without(user_id, Factor::Totp),
+        totp_off_requires: gw.directory.due_without(user_id, Kind::Totp),
         recovery_left: factors.recovery_left(),
         flash,
         error: error.map(|r| r.message.as_str()),
         owned,
         sms: gw.sms.as_ref().map(|_| html::SmsView {
             on: factors.sms_on(),
-            masked: factors.sms.as_ref().map(|s| s.masked.clone()),
+            masked: factors.get::<crate::store::SmsFactor>().map(|s| s.masked.clone()),
             allowed: gw.directory.sms_allowed(&user.id),
-            off_requires: gw.directory.due_without(user_id, Factor::Sms),
+            off_requires: gw.directory.due_without(user_id, Kind::Sms),
             typed,
         }),
     };

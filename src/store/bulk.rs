@@ -5,11 +5,8 @@
 
 use serde::Serialize;
 
-use super::factors::FACTORS_V;
-use super::{
-    record, AccountRecord, Entry, FactorsRecord, SessionRecord, Store, StoreError, Table, UserRecord, ACCOUNT_V,
-    SESSION_V, USER_V,
-};
+use super::record::{self, Record};
+use super::{AccountRecord, Entry, FactorsRecord, SessionRecord, Store, StoreError, Table, UserRecord};
 
 /// Records to write as they are, replacing any with the same key.
 #[derive(Debug, Default)]
@@ -23,16 +20,12 @@ pub struct Import {
 
 /// Each item's record encoded at `version` under its key; `parts` says
 /// which are which.
-fn entries<T, V: Serialize>(
-    items: &[T],
-    parts: impl Fn(&T) -> (&[u8], &V),
-    version: u8,
-) -> Result<Vec<Entry>, StoreError> {
+fn entries<T, V: Record + Serialize>(items: &[T], parts: impl Fn(&T) -> (&[u8], &V)) -> Result<Vec<Entry>, StoreError> {
     items
         .iter()
         .map(|item| {
             let (key, value) = parts(item);
-            Ok((key.to_vec(), record::encode(version, value)?))
+            Ok((key.to_vec(), record::encode(value)?))
         })
         .collect()
 }
@@ -40,10 +33,10 @@ fn entries<T, V: Serialize>(
 impl Store {
     /// Writes every record of `import`, one commit per table.
     pub async fn import(&self, import: &Import) -> Result<(), StoreError> {
-        let users = entries(&import.users, |u| (u.id.as_bytes(), u), USER_V)?;
-        let accounts = entries(&import.accounts, |a| (a.id.as_bytes(), a), ACCOUNT_V)?;
-        let factors = entries(&import.factors, |(id, f)| (id.as_bytes(), f), FACTORS_V)?;
-        let sessions = entries(&import.sessions, |s| (s.token_hash.as_slice(), s), SESSION_V)?;
+        let users = entries(&import.users, |u| (u.id.as_bytes(), u))?;
+        let accounts = entries(&import.accounts, |a| (a.id.as_bytes(), a))?;
+        let factors = entries(&import.factors, |(id, f)| (id.as_bytes(), f))?;
+        let sessions = entries(&import.sessions, |s| (s.token_hash.as_slice(), s))?;
         self.backend.put_many(Table::Users, users).await?;
         self.backend.put_many(Table::Accounts, accounts).await?;
         self.backend.put_many(Table::Factors, factors).await?;

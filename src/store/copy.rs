@@ -28,8 +28,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::backend::{AuditCursor, Backend, Table};
+use super::record::{self, Record};
 use super::sled::SledBackend;
-use super::{record, Store, StoreError, AUDIT_V};
+use super::{AuditEvent, Store, StoreError};
 use crate::env::UnixSeconds;
 
 /// Records per commit: a million users are 200 statements, each small
@@ -191,7 +192,10 @@ fn event_time(body: &[u8]) -> Result<UnixSeconds, StoreError> {
     struct Stamp {
         at: UnixSeconds,
     }
-    Ok(record::decode::<Stamp>("audit", AUDIT_V, body)?.at)
+    impl Record for Stamp {
+        const VERSION: u8 = AuditEvent::VERSION;
+    }
+    Ok(record::decode::<Stamp>("audit", body)?.at)
 }
 
 /// Reads both sides again and compares their tallies.
@@ -329,7 +333,7 @@ mod tests {
         let trail = (0..events)
             .map(|i| {
                 let e = event(1_000 + i as UnixSeconds / 7, format!("e{i}"));
-                (e.at, record::encode(AUDIT_V, &e).unwrap())
+                (e.at, record::encode(&e).unwrap())
             })
             .collect();
         s.backend().append_audit_many(trail).await.unwrap();
@@ -405,7 +409,7 @@ mod tests {
         let key = 1u32.to_be_bytes();
         to.backend().put(Table::Factors, &key, b"other".to_vec()).await.unwrap();
         to.backend()
-            .append_audit(5_000, record::encode(AUDIT_V, &event(5_000, "extra".into())).unwrap())
+            .append_audit(5_000, record::encode(&event(5_000, "extra".into())).unwrap())
             .await
             .unwrap();
         let err = verify(&from, &to).await.unwrap_err().to_string();

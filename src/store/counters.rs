@@ -2,12 +2,18 @@
 //! records every replica updates atomically: a wrong code through any
 //! replica counts toward the same lockout.
 
+use super::record::Record;
 use super::{Store, StoreError, Table};
 use crate::env::UnixSeconds;
 use crate::throttle::{ClientCounter, Counter};
 
-const USER_COUNTER_V: u8 = 1;
-const CLIENT_COUNTER_V: u8 = 1;
+impl Record for Counter {
+    const VERSION: u8 = 1;
+}
+
+impl Record for ClientCounter {
+    const VERSION: u8 = 1;
+}
 
 impl Store {
     /// Changes a user's counter atomically; see `update` for the rules of
@@ -17,12 +23,12 @@ impl Store {
         user_id: &str,
         change: impl FnMut(&mut Counter) -> Result<T, E>,
     ) -> Result<T, E> {
-        let table = (Table::Throttle, USER_COUNTER_V, None);
+        let table = (Table::Throttle, None);
         self.update(table, user_id.as_bytes(), Counter::default, change).await
     }
 
     pub async fn client_counter(&self, key: &str) -> Result<Option<ClientCounter>, StoreError> {
-        self.get(Table::ClientThrottle, CLIENT_COUNTER_V, key.as_bytes()).await
+        self.get(Table::ClientThrottle, key.as_bytes()).await
     }
 
     /// Changes an address's counter atomically.
@@ -31,7 +37,7 @@ impl Store {
         key: &str,
         change: impl FnMut(&mut ClientCounter) -> Result<T, E>,
     ) -> Result<T, E> {
-        let table = (Table::ClientThrottle, CLIENT_COUNTER_V, None);
+        let table = (Table::ClientThrottle, None);
         self.update(table, key.as_bytes(), ClientCounter::default, change).await
     }
 
@@ -39,11 +45,8 @@ impl Store {
     /// `Counter::stale`); each only if unchanged since it was read, so a
     /// failure counted meanwhile is never lost.
     pub async fn forget_stale_counters(&self, now: UnixSeconds) -> Result<(), StoreError> {
-        self.remove_where(Table::Throttle, USER_COUNTER_V, |c: &Counter| c.stale(now))
-            .await?;
-        self.remove_where(Table::ClientThrottle, CLIENT_COUNTER_V, |c: &ClientCounter| {
-            c.stale(now)
-        })
-        .await
+        self.remove_where(Table::Throttle, |c: &Counter| c.stale(now)).await?;
+        self.remove_where(Table::ClientThrottle, |c: &ClientCounter| c.stale(now))
+            .await
     }
 }

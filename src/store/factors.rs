@@ -1,25 +1,48 @@
-//! Second-factor records: one per user, holding the sealed TOTP secret, its
-//! replay guard (the last accepted time step), an enrollment in progress and
-//! the recovery code hashes. Updates are compare-and-swap, so two sessions
+//! Second-factor records: one per user, a set of entries (the sealed TOTP
+//! secret with its replay guard, the last accepted time step; an enrollment
+//! in progress; the sealed SMS number; the recovery code hashes). Updates are compare-and-swap, so two sessions
 //! (or replicas) racing with the same code cannot both consume it, and are
 //! durable before the caller answers: a consumed code must stay consumed
 //! after a crash.
 
 use serde::{Deserialize, Serialize};
 
+use super::record::Record;
 use super::{Change, Store, StoreError, Table};
 use crate::env::UnixSeconds;
 
-pub(super) const FACTORS_V: u8 = 1;
-
+/// A user's second factors: a set of entries, at most one of each kind
+/// (vaultwarden's `TwoFactorType` rows are the model), so a new kind of
+/// factor is a new variant of `FactorEntry`, not a new field every reader
+/// must know. Written `{"factors":[{"kind":"totp",...},...]}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Wire")]
 pub struct FactorsRecord {
-    pub totp: Option<TotpFactor>,
-    pub pending_totp: Option<PendingTotp>,
-    pub recovery: Vec<RecoveryCode>,
+    /// In `FactorEntry::rank` order, so equal sets encode the same.
+    factors: Vec<FactorEntry>,
+}
+
+/// One entry of the set: a second factor, or one being set up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FactorEntry {
+    Totp(TotpFactor),
+    /// A TOTP enrollment waiting for its first code.
+    TotpEnrollment(PendingTotp),
     /// SMS codes to a verified number (the legacy method).
-    #[serde(default)]
-    pub sms: Option<SmsFactor>,
+    Sms(SmsFactor),
+    Recovery(RecoveryCodes),
+}
+
+impl FactorEntry {
+    fn rank(&self) -> u8 {
+        match self {
+            FactorEntry::Totp(_) => 0,
+            FactorEntry::TotpEnrollment(_) => 1,
+            FactorEntry::Sms(_) => 2,
+            FactorEntry::Recovery(_) => 3,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +69,11 @@ pub struct PendingTotp {
     pub created: UnixSeconds,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryCodes {
+    pub codes: Vec<RecoveryCode>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryCode {
     /// argon2 PHC string of the code; the code itself is never stored.
@@ -53,22 +81,148 @@ pub struct RecoveryCode {
     pub used_at: Option<UnixSeconds>,
 }
 
+/// A type that is one kind of entry of the set.
+pub trait Slot: Sized {
+    fn of(e: &FactorEntry) -> Option<&Self>;
+    fn of_mut(e: &mut FactorEntry) -> Option<&mut Self>;
+    fn into_entry(self) -> FactorEntry;
+    fn from_entry(e: FactorEntry) -> Option<Self>;
+}
+
+macro_rules! slot {
+    ($t:ty, $variant:ident) => {
+        impl Slot for $t {
+            fn of(e: &FactorEntry) -> Option<&Self> {
+                match e {
+                    FactorEntry::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn of_mut(e: &mut FactorEntry) -> Option<&mut Self> {
+                match e {
+                    FactorEntry::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn into_entry(self) -> FactorEntry {
+                FactorEntry::$variant(self)
+            }
+            fn from_entry(e: FactorEntry) -> Option<Self> {
+                match e {
+                    FactorEntry::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+slot!(TotpFactor, Totp);
+slot!(PendingTotp, TotpEnrollment);
+slot!(SmsFactor, Sms);
+slot!(RecoveryCodes, Recovery);
+
+/// The set as stored, checked on the way in: two entries of one kind are a
+/// damaged record, not a choice to make.
+#[derive(Deserialize)]
+struct Wire {
+    factors: Vec<FactorEntry>,
+}
+
+impl TryFrom<Wire> for FactorsRecord {
+    type Error = String;
+
+    fn try_from(w: Wire) -> Result<Self, String> {
+        let mut record = FactorsRecord::default();
+        for e in w.factors {
+            if record.factors.iter().any(|o| o.rank() == e.rank()) {
+                return Err(format!("two entries of one kind (rank {})", e.rank()));
+            }
+            record.factors.push(e);
+        }
+        record.factors.sort_by_key(FactorEntry::rank);
+        Ok(record)
+    }
+}
+
+/// Version 1 had a field per factor.
+#[derive(Deserialize)]
+struct V1 {
+    totp: Option<TotpFactor>,
+    pending_totp: Option<PendingTotp>,
+    recovery: Vec<RecoveryCode>,
+    #[serde(default)]
+    sms: Option<SmsFactor>,
+}
+
+impl Record for FactorsRecord {
+    const VERSION: u8 = 2;
+
+    fn read_older(version: u8, body: &[u8]) -> Option<Result<Self, serde_json::Error>> {
+        (version == 1).then(|| {
+            let old: V1 = serde_json::from_slice(body)?;
+            let mut f = FactorsRecord::default();
+            f.put(old.totp);
+            f.put(old.pending_totp);
+            f.put(old.sms);
+            f.set_recovery(old.recovery);
+            Ok(f)
+        })
+    }
+}
+
 impl FactorsRecord {
+    pub fn get<T: Slot>(&self) -> Option<&T> {
+        self.factors.iter().find_map(T::of)
+    }
+
+    pub fn get_mut<T: Slot>(&mut self) -> Option<&mut T> {
+        self.factors.iter_mut().find_map(T::of_mut)
+    }
+
+    /// Sets (`None`: removes) the entry of `T`'s kind.
+    pub fn put<T: Slot>(&mut self, value: Option<T>) {
+        self.take::<T>();
+        if let Some(v) = value {
+            self.factors.push(v.into_entry());
+            self.factors.sort_by_key(FactorEntry::rank);
+        }
+    }
+
+    /// Removes the entry of `T`'s kind and returns it.
+    pub fn take<T: Slot>(&mut self) -> Option<T> {
+        let i = self.factors.iter().position(|e| T::of(e).is_some())?;
+        T::from_entry(self.factors.remove(i))
+    }
+
+    pub fn entries(&self) -> &[FactorEntry] {
+        &self.factors
+    }
+
+    pub fn recovery(&self) -> &[RecoveryCode] {
+        self.get::<RecoveryCodes>().map_or(&[], |r| &r.codes)
+    }
+
+    /// Replaces the recovery codes; an empty set removes the entry.
+    pub fn set_recovery(&mut self, codes: Vec<RecoveryCode>) {
+        self.put((!codes.is_empty()).then_some(RecoveryCodes { codes }));
+    }
+
     /// The user has a second factor of any kind.
     pub fn enabled(&self) -> bool {
-        self.totp.is_some() || self.sms.is_some()
+        self.totp_on() || self.sms_on()
     }
 
     pub fn totp_on(&self) -> bool {
-        self.totp.is_some()
+        self.get::<TotpFactor>().is_some()
     }
 
     pub fn sms_on(&self) -> bool {
-        self.sms.is_some()
+        self.get::<SmsFactor>().is_some()
     }
 
     pub fn recovery_left(&self) -> usize {
-        self.recovery.iter().filter(|c| c.used_at.is_none()).count()
+        self.recovery().iter().filter(|c| c.used_at.is_none()).count()
     }
 }
 
@@ -86,10 +240,7 @@ impl Store {
     }
 
     pub async fn factors(&self, user_id: &str) -> Result<FactorsRecord, StoreError> {
-        Ok(self
-            .get(Table::Factors, FACTORS_V, user_id.as_bytes())
-            .await?
-            .unwrap_or_default())
+        Ok(self.get(Table::Factors, user_id.as_bytes()).await?.unwrap_or_default())
     }
 
     /// Applies `change` atomically to the user's record and commits it
@@ -103,7 +254,7 @@ impl Store {
     ) -> Result<T, E> {
         let announce = Some(Change::UserChanged(user_id.to_string()));
         self.update(
-            (Table::Factors, FACTORS_V, announce),
+            (Table::Factors, announce),
             user_id.as_bytes(),
             FactorsRecord::default,
             change,
@@ -122,15 +273,15 @@ mod tests {
         let s = Store::open(dir.path()).unwrap();
         assert!(!s.factors("u").await.unwrap().enabled());
         s.update_factors::<_, StoreError>("u", |f| {
-            f.totp = Some(TotpFactor {
+            f.put(Some(TotpFactor {
                 sealed_secret: vec![1],
                 enabled_at: 5,
                 last_step: None,
-            });
-            f.recovery = vec![RecoveryCode {
+            }));
+            f.set_recovery(vec![RecoveryCode {
                 hash: "h".into(),
                 used_at: None,
-            }];
+            }]);
             Ok(())
         })
         .await
@@ -142,16 +293,80 @@ mod tests {
         assert_eq!(f.recovery_left(), 1);
     }
 
+    /// What an earlier release wrote: a field per factor, at version 1.
+    const V1: &str = r#"{"totp":{"sealed_secret":[1,2],"enabled_at":5,"last_step":7},"pending_totp":{"sealed_secret":[3],"created":6},"recovery":[{"hash":"h1","used_at":null},{"hash":"h2","used_at":9}],"sms":{"sealed_phone":[4],"masked":"+44...56","enabled_at":8}}"#;
+
+    #[tokio::test]
+    async fn a_record_from_an_earlier_release_reads_as_a_set_and_is_written_as_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let mut old = vec![1u8];
+        old.extend_from_slice(V1.as_bytes());
+        s.backend().put(Table::Factors, b"u", old).await.unwrap();
+
+        let f = s.factors("u").await.unwrap();
+        assert_eq!(f.get::<TotpFactor>().unwrap().last_step, Some(7));
+        assert_eq!(f.get::<PendingTotp>().unwrap().sealed_secret, [3]);
+        assert_eq!(f.get::<SmsFactor>().unwrap().masked, "+44...56");
+        assert_eq!((f.recovery().len(), f.recovery_left()), (2, 1));
+
+        s.update_factors::<_, StoreError>("u", |f| {
+            f.get_mut::<TotpFactor>().unwrap().last_step = Some(8);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let bytes = s.backend().get(Table::Factors, b"u").await.unwrap().unwrap();
+        assert_eq!(bytes[0], 2, "written at the current version");
+        let text = std::str::from_utf8(&bytes[1..]).unwrap();
+        assert!(text.starts_with(r#"{"factors":[{"kind":"totp","#), "{text}");
+        let again = s.factors("u").await.unwrap();
+        assert_eq!(again.get::<TotpFactor>().unwrap().last_step, Some(8));
+        assert_eq!(again.entries().len(), 4, "nothing lost: {again:?}");
+    }
+
+    #[test]
+    fn two_entries_of_one_kind_are_a_damaged_record() {
+        let body = r#"{"factors":[{"kind":"recovery","codes":[]},{"kind":"recovery","codes":[]}]}"#;
+        let mut bytes = vec![FactorsRecord::VERSION];
+        bytes.extend_from_slice(body.as_bytes());
+        let err = super::super::record::decode::<FactorsRecord>("factors", &bytes).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_same_set_encodes_the_same_whatever_order_it_was_built_in() {
+        let totp = TotpFactor {
+            sealed_secret: vec![1],
+            enabled_at: 1,
+            last_step: None,
+        };
+        let codes = vec![RecoveryCode {
+            hash: "h".into(),
+            used_at: None,
+        }];
+        let mut a = FactorsRecord::default();
+        a.put(Some(totp.clone()));
+        a.set_recovery(codes.clone());
+        let mut b = FactorsRecord::default();
+        b.set_recovery(codes);
+        b.put(Some(totp));
+        let enc = |f: &FactorsRecord| super::super::record::encode(f).unwrap();
+        assert_eq!(enc(&a), enc(&b));
+        b.set_recovery(Vec::new());
+        assert_eq!(b.entries().len(), 1, "an empty set of codes is no entry");
+    }
+
     #[tokio::test]
     async fn failed_change_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let r: Result<(), StoreError> = s
             .update_factors("u", |f| {
-                f.recovery.push(RecoveryCode {
+                f.set_recovery(vec![RecoveryCode {
                     hash: "h".into(),
                     used_at: None,
-                });
+                }]);
                 Err(StoreError::Encode("no".into()))
             })
             .await;

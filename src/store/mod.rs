@@ -16,6 +16,8 @@ mod pair;
 mod pg_listen;
 mod postgres;
 mod record;
+
+use record::Record;
 mod sled;
 mod sms;
 
@@ -23,14 +25,13 @@ pub use backend::{AuditCursor, Backend, Entry, Table};
 pub use bulk::Import;
 pub use changes::{Change, Health};
 
-pub use factors::{FactorsRecord, PendingTotp, RecoveryCode, SmsFactor, TotpFactor};
+pub use factors::{FactorEntry, FactorsRecord, PendingTotp, RecoveryCode, RecoveryCodes, Slot, SmsFactor, TotpFactor};
 pub use sms::{SmsCodeRecord, SmsSends};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::env::UnixSeconds;
@@ -63,11 +64,6 @@ impl StoreError {
         }
     }
 }
-
-const USER_V: u8 = 1;
-const ACCOUNT_V: u8 = 1;
-const SESSION_V: u8 = 1;
-const AUDIT_V: u8 = 1;
 
 /// What the gateway remembers of a user between sign-ins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,12 +151,28 @@ pub struct AuditEvent {
 
 /// The users table, with the change that tells other replicas a user's
 /// record (memberships, factors) changed.
-fn users(id: &str) -> (Table, u8, Option<Change>) {
-    (Table::Users, USER_V, Some(Change::UserChanged(id.to_string())))
+fn users(id: &str) -> (Table, Option<Change>) {
+    (Table::Users, Some(Change::UserChanged(id.to_string())))
 }
 
 /// The audit trail is read in pages of this many events.
 const AUDIT_PAGE: usize = 256;
+
+impl Record for UserRecord {
+    const VERSION: u8 = 1;
+}
+
+impl Record for AccountRecord {
+    const VERSION: u8 = 1;
+}
+
+impl Record for SessionRecord {
+    const VERSION: u8 = 1;
+}
+
+impl Record for AuditEvent {
+    const VERSION: u8 = 1;
+}
 
 #[derive(Clone)]
 pub struct Store {
@@ -226,37 +238,32 @@ impl Store {
         self.reads.fetch_add(1, Ordering::Relaxed);
     }
 
-    async fn get<T: DeserializeOwned>(&self, table: Table, version: u8, key: &[u8]) -> Result<Option<T>, StoreError> {
+    async fn get<T: Record>(&self, table: Table, key: &[u8]) -> Result<Option<T>, StoreError> {
         self.count_read();
         self.backend
             .get(table, key)
             .await?
-            .map(|b| record::decode(table.name(), version, &b))
+            .map(|b| record::decode(table.name(), &b))
             .transpose()
     }
 
-    async fn all<T: DeserializeOwned>(&self, table: Table, version: u8) -> Result<Vec<T>, StoreError> {
+    async fn all<T: Record>(&self, table: Table) -> Result<Vec<T>, StoreError> {
         self.count_read();
         self.backend
             .scan(table)
             .await?
             .iter()
-            .map(|(_, v)| record::decode(table.name(), version, v))
+            .map(|(_, v)| record::decode(table.name(), v))
             .collect()
     }
 
     /// Removes every record of `table` that `gone` says has nothing left to
     /// say, each only if unchanged since it was read, so a change made
     /// meanwhile (a failure counted, a code sent) is never lost.
-    async fn remove_where<R: DeserializeOwned>(
-        &self,
-        table: Table,
-        version: u8,
-        gone: impl Fn(&R) -> bool,
-    ) -> Result<(), StoreError> {
+    async fn remove_where<R: Record>(&self, table: Table, gone: impl Fn(&R) -> bool) -> Result<(), StoreError> {
         self.count_read();
         for (key, bytes) in self.backend.scan(table).await? {
-            let r: R = record::decode(table.name(), version, &bytes)?;
+            let r: R = record::decode(table.name(), &bytes)?;
             if gone(&r) {
                 self.backend.swap(table, &key, Some(bytes), None, None).await?;
             }
@@ -270,24 +277,24 @@ impl Store {
     /// error aborts without writing.
     async fn update<R, T, E>(
         &self,
-        (table, version, announce): (Table, u8, Option<Change>),
+        (table, announce): (Table, Option<Change>),
         key: &[u8],
         fresh: impl Fn() -> R,
         mut change: impl FnMut(&mut R) -> Result<T, E>,
     ) -> Result<T, E>
     where
-        R: Serialize + DeserializeOwned,
+        R: Record + Serialize,
         E: From<StoreError>,
     {
         loop {
             self.count_read();
             let old = self.backend.get(table, key).await?;
             let mut rec = match &old {
-                Some(b) => record::decode(table.name(), version, b)?,
+                Some(b) => record::decode(table.name(), b)?,
                 None => fresh(),
             };
             let out = change(&mut rec)?;
-            let new = record::encode(version, &rec)?;
+            let new = record::encode(&rec)?;
             if old.as_ref() == Some(&new) {
                 // Nothing changed: no write, and nothing for the other
                 // replicas to re-read (an identity refresh that learned
@@ -355,7 +362,7 @@ impl Store {
     ) -> Result<AccountRecord, E> {
         let fresh = || AccountRecord::new(id, name);
         let announce = Some(Change::AccountChanged(id.to_string()));
-        self.update((Table::Accounts, ACCOUNT_V, announce), id.as_bytes(), fresh, |a| {
+        self.update((Table::Accounts, announce), id.as_bytes(), fresh, |a| {
             change(a)?;
             Ok(a.clone())
         })
@@ -364,38 +371,38 @@ impl Store {
 
     /// Every account the gateway knows.
     pub async fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
-        self.all(Table::Accounts, ACCOUNT_V).await
+        self.all(Table::Accounts).await
     }
 
     /// Every user the gateway knows.
     pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        self.all(Table::Users, USER_V).await
+        self.all(Table::Users).await
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.get(Table::Users, USER_V, id.as_bytes()).await
+        self.get(Table::Users, id.as_bytes()).await
     }
 
     pub async fn account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
-        self.get(Table::Accounts, ACCOUNT_V, id.as_bytes()).await
+        self.get(Table::Accounts, id.as_bytes()).await
     }
 
     pub async fn put_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
         self.backend
-            .put(Table::Sessions, &s.token_hash, record::encode(SESSION_V, s)?)
+            .put(Table::Sessions, &s.token_hash, record::encode(s)?)
             .await
     }
 
     /// One stored session, by its token's hash.
     pub async fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
-        self.get(Table::Sessions, SESSION_V, token_hash).await
+        self.get(Table::Sessions, token_hash).await
     }
 
     /// Updates a stored session only if it is still there, so activity saved
     /// late can never bring back a session that was ended meanwhile.
     pub async fn touch_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
         self.backend
-            .replace(Table::Sessions, &s.token_hash, record::encode(SESSION_V, s)?)
+            .replace(Table::Sessions, &s.token_hash, record::encode(s)?)
             .await
             .map(drop)
     }
@@ -442,7 +449,7 @@ impl Store {
         let mut ok = Vec::new();
         let mut bad = Vec::new();
         for (_, v) in self.backend.scan(Table::Sessions).await? {
-            match record::decode("sessions", SESSION_V, &v) {
+            match record::decode("sessions", &v) {
                 Ok(s) => ok.push(s),
                 Err(e) => bad.push(e),
             }
@@ -452,9 +459,7 @@ impl Store {
 
     /// Appends an event to the audit trail.
     pub async fn audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        self.backend
-            .append_audit(event.at, record::encode(AUDIT_V, event)?)
-            .await
+        self.backend.append_audit(event.at, record::encode(event)?).await
     }
 
     /// The newest `limit` audit events that `wanted` keeps.
@@ -471,7 +476,7 @@ impl Store {
             let Some((last, _)) = page.last() else { break };
             before = Some(last.clone());
             for (_, v) in &page {
-                let e: AuditEvent = record::decode("audit", AUDIT_V, v)?;
+                let e: AuditEvent = record::decode("audit", v)?;
                 if wanted(&e) && out.len() < limit {
                     out.push(e);
                 }

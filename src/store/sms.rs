@@ -5,11 +5,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{record, Store, StoreError, Table};
+use super::record::{self, Record};
+use super::{Store, StoreError, Table};
 use crate::env::UnixSeconds;
 
-const CODE_V: u8 = 1;
-const SENDS_V: u8 = 1;
+impl Record for SmsCodeRecord {
+    const VERSION: u8 = 1;
+}
+
+impl Record for SmsSends {
+    const VERSION: u8 = 1;
+}
 
 /// The one code a user may have in flight; a new one replaces it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,19 +35,19 @@ pub struct SmsSends {
 
 impl Store {
     pub async fn sms_code(&self, user_id: &str) -> Result<Option<SmsCodeRecord>, StoreError> {
-        self.get(Table::SmsCodes, CODE_V, user_id.as_bytes()).await
+        self.get(Table::SmsCodes, user_id.as_bytes()).await
     }
 
     pub async fn put_sms_code(&self, user_id: &str, code: &SmsCodeRecord) -> Result<(), StoreError> {
         self.backend
-            .put(Table::SmsCodes, user_id.as_bytes(), record::encode(CODE_V, code)?)
+            .put(Table::SmsCodes, user_id.as_bytes(), record::encode(code)?)
             .await
     }
 
     /// Spends `code` if it is still the user's code in flight: of two
     /// replicas redeeming it at once, only one gets `true`.
     pub async fn take_sms_code(&self, user_id: &str, code: &SmsCodeRecord) -> Result<bool, StoreError> {
-        let old = record::encode(CODE_V, code)?;
+        let old = record::encode(code)?;
         self.backend
             .swap(Table::SmsCodes, user_id.as_bytes(), Some(old), None, None)
             .await
@@ -53,18 +59,16 @@ impl Store {
         key: &str,
         change: impl FnMut(&mut SmsSends) -> Result<T, E>,
     ) -> Result<T, E> {
-        let table = (Table::SmsSends, SENDS_V, None);
+        let table = (Table::SmsSends, None);
         self.update(table, key.as_bytes(), SmsSends::default, change).await
     }
 
     /// Removes expired codes, and send records with nothing in the last
     /// `window` seconds; each only if unchanged since it was read.
     pub async fn forget_old_sms(&self, now: UnixSeconds, window: u64) -> Result<(), StoreError> {
-        self.remove_where(Table::SmsCodes, CODE_V, |c: &SmsCodeRecord| c.expires <= now)
+        self.remove_where(Table::SmsCodes, |c: &SmsCodeRecord| c.expires <= now)
             .await?;
-        self.remove_where(Table::SmsSends, SENDS_V, |s: &SmsSends| {
-            s.at.iter().all(|t| t + window <= now)
-        })
-        .await
+        self.remove_where(Table::SmsSends, |s: &SmsSends| s.at.iter().all(|t| t + window <= now))
+            .await
     }
 }

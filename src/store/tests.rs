@@ -125,7 +125,7 @@ async fn reads_are_counted_and_writes_are_not() {
 
 #[test]
 fn unknown_record_version_is_reported_not_panicked() {
-    let err = record::decode::<UserRecord>("users", 1, &[9, b'{', b'}']).unwrap_err();
+    let err = record::decode::<UserRecord>("users", &[9, b'{', b'}']).unwrap_err();
     assert!(err.to_string().contains("unknown record version 9"));
 }
 

@@ -1,0 +1,125 @@
+//! The kinds of second factor: the registry's keys. Everything that asks
+//! "which factors does this user have, and do they count" (the directory's
+//! enforcement, the owner's toggle, the admin's counts, the status API)
+//! asks this module, so a new kind is added here once rather than as a
+//! flag in each of them.
+
+use crate::store::{FactorsRecord, SmsFactor, TotpFactor};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// An authenticator app (RFC 6238).
+    Totp,
+    /// Codes by text message to a verified number (the legacy method).
+    Sms,
+    /// One-time recovery codes, the way back in when the other factors are
+    /// lost.
+    Recovery,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Totp, Kind::Sms, Kind::Recovery];
+
+    /// Its name in the JSON API and the audit trail.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Totp => "totp",
+            Kind::Sms => "sms",
+            Kind::Recovery => "recovery",
+        }
+    }
+
+    /// Whether having it meets an account's requirement. Recovery codes
+    /// back another factor up and never count alone; SMS counts only where
+    /// the operator offers it and no account of the user disallows it (the
+    /// directory applies that rule).
+    pub fn counts(self) -> bool {
+        match self {
+            Kind::Totp | Kind::Sms => true,
+            Kind::Recovery => false,
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Kind::Totp => 1,
+            Kind::Sms => 2,
+            Kind::Recovery => 4,
+        }
+    }
+}
+
+/// A set of kinds, small enough to keep per user in memory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindSet(u8);
+
+impl KindSet {
+    /// The kinds a user's record holds, enabled (an enrollment in progress
+    /// is not a factor yet).
+    pub fn of(record: &FactorsRecord) -> KindSet {
+        let mut set = KindSet::default();
+        set.set(Kind::Totp, record.get::<TotpFactor>().is_some());
+        set.set(Kind::Sms, record.get::<SmsFactor>().is_some());
+        set.set(Kind::Recovery, !record.recovery().is_empty());
+        set
+    }
+
+    pub fn contains(self, kind: Kind) -> bool {
+        self.0 & kind.bit() != 0
+    }
+
+    pub fn set(&mut self, kind: Kind, on: bool) {
+        if on {
+            self.0 |= kind.bit();
+        } else {
+            self.0 &= !kind.bit();
+        }
+    }
+
+    pub fn without(mut self, kind: Option<Kind>) -> KindSet {
+        if let Some(k) = kind {
+            self.set(k, false);
+        }
+        self
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Kind> {
+        Kind::ALL.into_iter().filter(move |k| self.contains(*k))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{PendingTotp, RecoveryCode};
+
+    #[test]
+    fn a_record_holds_the_kinds_it_has_enabled() {
+        let mut f = FactorsRecord::default();
+        assert_eq!(KindSet::of(&f), KindSet::default());
+        f.put(Some(PendingTotp {
+            sealed_secret: vec![1],
+            created: 1,
+        }));
+        assert!(
+            !KindSet::of(&f).contains(Kind::Totp),
+            "an enrollment in progress is no factor"
+        );
+        f.put(Some(TotpFactor {
+            sealed_secret: vec![1],
+            enabled_at: 1,
+            last_step: None,
+        }));
+        f.set_recovery(vec![RecoveryCode {
+            hash: "h".into(),
+            used_at: None,
+        }]);
+        let set = KindSet::of(&f);
+        assert_eq!(set.iter().collect::<Vec<_>>(), [Kind::Totp, Kind::Recovery]);
+        assert_eq!(
+            set.without(Some(Kind::Totp)).iter().collect::<Vec<_>>(),
+            [Kind::Recovery]
+        );
+        assert!(!Kind::Recovery.counts() && Kind::Totp.counts() && Kind::Sms.counts());
+    }
+}
