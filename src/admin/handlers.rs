@@ -188,7 +188,7 @@ async fn reset_user(gw: &Arc<Gateway>, key: &str) -> Result<AdminReply, AdminRep
     let removed = gw
         .store
         .update_factors::<_, StoreError>(&user.id, |f| {
-            let had = f.enabled() || f.get::<crate::store::PendingTotp>().is_some();
+            let had = crate::factors::KindSet::of(f).counting() || f.get::<crate::store::PendingTotp>().is_some();
             *f = Default::default();
             Ok(had)
         })

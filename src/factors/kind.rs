@@ -64,6 +64,13 @@ impl KindSet {
         set
     }
 
+    /// Whether it holds a kind that counts (`Kind::counts`; the SMS rule
+    /// for the user's accounts is the directory's): the user has two-factor
+    /// authentication on.
+    pub fn counting(self) -> bool {
+        self.iter().any(Kind::counts)
+    }
+
     pub fn contains(self, kind: Kind) -> bool {
         self.0 & kind.bit() != 0
     }
@@ -121,5 +128,9 @@ mod tests {
             [Kind::Recovery]
         );
         assert!(!Kind::Recovery.counts() && Kind::Totp.counts() && Kind::Sms.counts());
+        assert!(
+            set.counting() && !set.without(Some(Kind::Totp)).counting(),
+            "codes alone: off"
+        );
     }
 }

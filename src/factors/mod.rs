@@ -106,15 +106,14 @@ impl Factors {
 
     /// Checks a code typed at sign-in: a TOTP code (each time step accepted
     /// once) or one unused recovery code (then spent). `Ok(None)`: wrong.
-    /// SMS codes are checked by the caller, which holds them in memory.
+    /// SMS codes are checked by the caller (`actions::sms`; codes in `sms/`).
     pub async fn verify_login(&self, user_id: &str, typed: &str) -> Result<Option<Passed>, FactorError> {
         let current = self.store.factors(user_id).await?;
-        if !current.enabled() {
+        if !KindSet::of(&current).counting() {
             return Err(FactorError::NotEnabled);
         }
-        let shape = CodeShape::of(typed);
-        match shape {
-            CodeShape::SixDigits if current.totp_on() => self.check_totp(user_id, &current, typed).await,
+        match CodeShape::of(typed) {
+            CodeShape::SixDigits => self.check_totp(user_id, &current, typed).await,
             CodeShape::Recovery => self.check_recovery(user_id, &current, typed).await,
             _ => Ok(None),
         }

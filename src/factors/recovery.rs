@@ -11,7 +11,7 @@ impl Factors {
         let (codes, hashes) = self.new_recovery_codes().await?;
         self.store
             .update_factors(user_id, |f| {
-                if !f.enabled() {
+                if !super::KindSet::of(f).counting() {
                     return Err(FactorError::NotEnabled);
                 }
                 f.set_recovery(hashes.clone());

@@ -206,7 +206,7 @@ impl Gateway {
         // For a user of no activated account the gateway is transparent. An
         // SMS user is challenged even where SMS is disallowed: the challenge
         // still protects them while they are asked to move to TOTP.
-        let held = factors.enabled() && self.directory.view(&user.id, now).activated;
+        let held = kinds.counting() && self.directory.view(&user.id, now).activated;
         let stage = if held {
             Stage::Pending { held_set_cookies }
         } else {

@@ -208,11 +208,6 @@ impl FactorsRecord {
         self.put((!codes.is_empty()).then_some(RecoveryCodes { codes }));
     }
 
-    /// The user has a second factor of any kind.
-    pub fn enabled(&self) -> bool {
-        self.totp_on() || self.sms_on()
-    }
-
     pub fn totp_on(&self) -> bool {
         self.get::<TotpFactor>().is_some()
     }
@@ -271,7 +266,7 @@ mod tests {
     async fn factors_default_to_nothing_and_updates_persist() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
-        assert!(!s.factors("u").await.unwrap().enabled());
+        assert!(!s.factors("u").await.unwrap().totp_on());
         s.update_factors::<_, StoreError>("u", |f| {
             f.put(Some(TotpFactor {
                 sealed_secret: vec![1],
@@ -289,7 +284,7 @@ mod tests {
         drop(s);
         let s = super::super::tests::reopen(dir.path());
         let f = s.factors("u").await.unwrap();
-        assert!(f.enabled());
+        assert!(f.totp_on());
         assert_eq!(f.recovery_left(), 1);
     }
 
