@@ -204,6 +204,13 @@ impl Directory {
         }
     }
 
+    /// The user's kinds, as a record just written says them.
+    pub fn set_kinds(&self, user_id: &str, kinds: KindSet) {
+        if let Some(mut u) = self.users.get_mut(user_id) {
+            u.kinds = kinds;
+        }
+    }
+
     pub fn set_factor(&self, user_id: &str, kind: Kind, on: bool) {
         if let Some(mut u) = self.users.get_mut(user_id) {
             u.kinds.set(kind, on);

@@ -10,6 +10,12 @@ use rand::RngCore;
 /// Seconds since the Unix epoch; the unit every stored timestamp uses.
 pub type UnixSeconds = u64;
 
+/// `2026-11-30` for Unix seconds (UTC), as pages show a date.
+pub fn date(t: UnixSeconds) -> String {
+    let (y, m, d) = crate::logging::civil_from_days((t / 86_400) as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// A source of the current time.
 pub trait Clock: Send + Sync {
     fn now(&self) -> UnixSeconds;

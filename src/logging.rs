@@ -195,7 +195,7 @@ fn write_time(w: &mut impl fmt::Write, secs: u64, micros: u32) -> fmt::Result {
 
 /// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard
 /// Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -144,6 +144,7 @@ fn rotate_key(config: &std::path::Path, new_key_file: &std::path::Path) -> Resul
         env: Env::real(),
         key: old,
         issuer: c.second_factor.issuer.clone(),
+        webauthn: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let changed = runtime.block_on(async {

@@ -33,6 +33,8 @@ pub enum ServerError {
     Admin(#[from] crate::admin::AdminError),
     #[error("sms: {0}")]
     Sms(String),
+    #[error("webauthn: {0}")]
+    Webauthn(String),
     #[error("store.url_env: {0}")]
     StoreUrl(String),
     #[error("cannot start the loading runtime: {0}")]
@@ -133,7 +135,11 @@ pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerE
         .enable_all()
         .build()
         .map_err(|e| ServerError::Runtime(e.to_string()))?;
-    let gw = loading.block_on(Gateway::new(config, env, store, key, sms))?;
+    let webauthn = match &config.webauthn {
+        Some(s) => Some(crate::factors::RelyingParty::new(s).map_err(ServerError::Webauthn)?),
+        None => None,
+    };
+    let gw = loading.block_on(Gateway::new(config, env, store, key, sms, webauthn))?;
     drop(loading);
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
@@ -227,6 +233,10 @@ impl BackgroundService for Sweeper {
                     ticks += 1;
                     if ticks.is_multiple_of(STORE_SWEEP_EVERY) {
                         self.gw.sweep_store().await;
+                        // Abandoned security-key ceremonies (a prompt closed).
+                        if let Err(e) = self.gw.store.forget_old_ceremonies(now).await {
+                            e.log("cannot forget expired security-key ceremonies");
+                        }
                     }
                     if let Err(e) = self.gw.throttle.sweep(now).await {
                         e.log("cannot forget stale failure counters");

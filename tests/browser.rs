@@ -12,6 +12,8 @@
 
 mod common;
 
+#[path = "browser/authenticator.rs"]
+mod authenticator;
 #[path = "browser/axe.rs"]
 mod axe;
 #[path = "browser/driver.rs"]
@@ -21,10 +23,11 @@ mod person;
 #[path = "browser/steps.rs"]
 mod steps;
 
+use authenticator::Authenticator;
 use common::tools::{last_code, oathtool};
 use driver::{DESKTOP, PHONE};
 use person::finish;
-use steps::{disable_totp, enable_sms, enable_totp, Stage};
+use steps::{disable_totp, enable_sms, enable_totp, recovery_codes_shown, Stage};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alice_turns_on_an_authenticator_app_signs_in_with_it_and_with_a_recovery_code() {
@@ -395,6 +398,129 @@ async fn alice_requires_2fa_for_acme_so_bob_must_set_it_up_and_once_she_lifts_it
 }
 
 /// `TFA_SCREENSHOTS=DIR` (default `docs/screenshots`): the README's pictures.
+#[tokio::test(flavor = "multi_thread")]
+async fn carol_adds_two_security_keys_signs_in_with_each_and_removes_them() {
+    let stage = Stage::start("webauthn").await;
+    let carol = stage.person_at_localhost("carol", DESKTOP).await;
+    let usb = Authenticator::plug_in(&carol.client, "usb").await;
+    carol.sign_in("carol@globex.test", "carol-password").await;
+    carol.expect_heading("Dashboard").await;
+    carol.visit("/_2fa/settings").await;
+    carol.expect_heading("Security settings").await;
+    carol.expect_text("Security keys and passkeys").await;
+    carol.shot("settings").await;
+
+    // A wrong password is said beside its field; no key is asked for.
+    carol.fill("Add security key", "Name of the new key", "YubiKey 5").await;
+    carol
+        .fill("Add security key", "Confirm your password", "not-her-password")
+        .await;
+    carol.press("Add security key").await;
+    carol.expect_text("password is not right").await;
+    carol.shot("add-key-wrong-password").await;
+    assert_eq!(usb.credentials(&carol.client).await, 0);
+
+    // Her first factor: the key, and recovery codes with it.
+    carol
+        .fill("Add security key", "Confirm your password", "carol-password")
+        .await;
+    carol.press("Add security key").await;
+    let codes = recovery_codes_shown(&carol).await;
+    carol.shot("recovery-codes").await;
+    assert_eq!(usb.credentials(&carol.client).await, 1);
+    carol.press("I have stored them: back to settings").await;
+    carol.expect_text("YubiKey 5").await;
+    carol.expect_text("On: a security key can be used at sign-in.").await;
+    carol.shot("settings-one-key").await;
+
+    // The same key again: the browser knows it is registered.
+    carol.fill("Add security key", "Name of the new key", "Same key").await;
+    carol
+        .fill("Add security key", "Confirm your password", "carol-password")
+        .await;
+    carol.press("Add security key").await;
+    carol.expect_text("This security key is already registered.").await;
+    assert_eq!(usb.credentials(&carol.client).await, 1);
+
+    // Signing in asks for the key, and the key lets her in.
+    carol.sign_out().await;
+    carol.sign_in("carol@globex.test", "carol-password").await;
+    carol.expect_heading("Two-factor authentication").await;
+    carol.expect_text("Use your security key to continue.").await;
+    carol.shot("challenge").await;
+    carol.press("Use security key").await;
+    carol.expect_heading("Dashboard").await;
+    carol.shot("dashboard-after-key").await;
+
+    // The JSON API describes the key, never its credential.
+    carol.visit("/_2fa/api/status").await;
+    let status: serde_json::Value = serde_json::from_str(&carol.page_text().await).expect("JSON status");
+    let keys = status["factors"]
+        .as_array()
+        .and_then(|f| f.iter().find(|k| k["kind"] == "webauthn"))
+        .expect("a webauthn entry")["keys"]
+        .clone();
+    assert_eq!(keys.as_array().map(Vec::len), Some(1), "{status}");
+    assert_eq!(keys[0]["name"], "YubiKey 5");
+    assert!(keys[0]["last_used"].is_u64(), "the sign-in is recorded: {status}");
+    assert!(!status.to_string().contains("credential"), "{status}");
+
+    // A second key: a passkey on her laptop, the USB key unplugged.
+    usb.unplug(&carol.client).await;
+    let laptop = Authenticator::plug_in(&carol.client, "internal").await;
+    carol.visit("/_2fa/settings").await;
+    carol
+        .fill("Add security key", "Name of the new key", "Laptop passkey")
+        .await;
+    carol
+        .fill("Add security key", "Confirm your password", "carol-password")
+        .await;
+    carol.press("Add security key").await;
+    carol.expect_text("Security key added.").await;
+    carol.expect_text("Laptop passkey").await;
+    carol.shot("settings-two-keys").await;
+    carol.sign_out().await;
+    carol.sign_in("carol@globex.test", "carol-password").await;
+    carol.expect_heading("Two-factor authentication").await;
+    carol.press("Use security key").await;
+    carol.expect_heading("Dashboard").await;
+    assert_eq!(laptop.credentials(&carol.client).await, 1);
+
+    // Removing one needs the password; the other stays.
+    carol.visit("/_2fa/settings").await;
+    carol.press("Remove a key").await;
+    carol.choose("Remove key", "Key", "YubiKey 5").await;
+    carol
+        .fill("Remove key", "Confirm your password", "carol-password")
+        .await;
+    carol.press("Remove key").await;
+    carol.expect_text("Security key removed.").await;
+    assert!(!carol.sees("YubiKey 5").await, "the removed key is no longer listed");
+    carol.expect_text("Laptop passkey").await;
+
+    // A recovery code still works in place of the key.
+    carol.sign_out().await;
+    carol.sign_in("carol@globex.test", "carol-password").await;
+    carol.expect_heading("Two-factor authentication").await;
+    carol.press("Lost your device? Use a recovery code").await;
+    carol.fill("Use recovery code", "Recovery code", &codes[0]).await;
+    carol.press("Use recovery code").await;
+    carol.expect_heading("Dashboard").await;
+
+    // Without keys, 2FA is off and the codes go with it.
+    carol.visit("/_2fa/settings").await;
+    carol.press("Remove a key").await;
+    carol
+        .fill("Remove key", "Confirm your password", "carol-password")
+        .await;
+    carol.press("Remove key").await;
+    carol.expect_text("Security key removed.").await;
+    carol.sign_out().await;
+    carol.sign_in("carol@globex.test", "carol-password").await;
+    carol.expect_heading("Dashboard").await;
+    finish("webauthn", &stage.record);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "rewrites docs/screenshots; run by docs/screenshots.sh"]
 async fn readme_screenshots_are_regenerated() {

@@ -5,6 +5,7 @@
 
 mod guard;
 pub mod sms;
+pub mod webauthn;
 
 use std::sync::Arc;
 
@@ -73,6 +74,11 @@ impl From<FactorError> for Refusal {
             FactorError::NotEnabled => Refusal::new(409, "not_enabled", e.to_string()),
             FactorError::NoEnrollment => Refusal::new(409, "no_enrollment", e.to_string()),
             FactorError::WrongCode => Refusal::new(400, "wrong_code", e.to_string()),
+            FactorError::NotOffered | FactorError::NoSuchKey => Refusal::new(404, "not_found", e.to_string()),
+            FactorError::NoCeremony => Refusal::new(409, "no_ceremony", e.to_string()),
+            FactorError::KeyRefused(_) => Refusal::new(400, "key_refused", e.to_string()),
+            FactorError::BadName => Refusal::new(400, "invalid_name", e.to_string()),
+            FactorError::TooManyKeys => Refusal::new(409, "too_many_keys", e.to_string()),
             FactorError::Store(e) => {
                 e.log("second-factor operation could not use the store");
                 Refusal::new(
@@ -288,6 +294,18 @@ pub async fn pass_challenge(
         return Err(guard::refusal(&after, Refusal::new(401, "wrong_code", message)));
     };
     guess.right().await;
+    release(gw, found, passed, owned_client).await
+}
+
+/// A second factor passed: the held upstream session is released under a
+/// new gateway token, and the pass is counted and audited.
+async fn release(
+    gw: &Arc<Gateway>,
+    found: &Found,
+    passed: Passed,
+    client: Option<String>,
+) -> Result<Released, Refusal> {
+    let user_id = found.session.user_id.to_string();
     let (token, set_cookies) = gw
         .release(&found.token_hash)
         .await
@@ -296,18 +314,19 @@ pub async fn pass_challenge(
     let how = match passed {
         Passed::Totp => "authenticator code".to_string(),
         Passed::Sms => "SMS code".to_string(),
+        Passed::Webauthn => "security key".to_string(),
         Passed::Recovery { left } => {
             gw.audit(
                 "recovery_code_used",
                 Some(&user_id),
-                owned_client.clone(),
+                client.clone(),
                 format!("{left} left"),
             );
             "recovery code".to_string()
         }
     };
     Metrics::inc(&gw.metrics.challenges_passed);
-    gw.audit("challenge_passed", Some(&user_id), owned_client, how);
+    gw.audit("challenge_passed", Some(&user_id), client, how);
     Ok(Released {
         token,
         set_cookies,

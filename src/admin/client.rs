@@ -220,17 +220,8 @@ pub fn describe_audit(v: &Value) -> String {
 
 /// `2026-11-22 23:25:35Z` for Unix seconds (proleptic Gregorian, UTC).
 pub fn utc(unix: u64) -> String {
-    let (days, secs) = (unix / 86_400, unix % 86_400);
-    // Howard Hinnant's civil-from-days, shifted to start years in March.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let secs = unix % 86_400;
+    let (year, month, day) = crate::logging::civil_from_days((unix / 86_400) as i64);
     format!(
         "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
         secs / 3600,

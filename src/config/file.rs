@@ -23,6 +23,23 @@ pub struct RawConfig {
     pub sms: RawSms,
     #[serde(default)]
     pub store: RawStore,
+    #[serde(default)]
+    pub webauthn: Option<RawWebauthn>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebauthn {
+    pub enabled: Option<bool>,
+    /// The dashboard's public origin, e.g. "https://dash.example.com".
+    pub origin: String,
+    pub rp_id: Option<String>,
+    pub rp_name: Option<String>,
+    pub timeout_seconds: Option<u64>,
+    /// "none" (default) or "required".
+    pub attestation: Option<String>,
+    #[serde(default)]
+    pub attestation_roots: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

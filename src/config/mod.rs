@@ -7,10 +7,12 @@ mod proxies;
 mod session;
 mod sms;
 mod store;
+mod webauthn;
 
 pub use session::{SessionSettings, DEFAULT_MAX_PENDING_PER_USER, DEFAULT_MAX_SESSIONS_PER_USER};
 pub use sms::{SmsProviderSettings, SmsSettings};
 pub use store::{StoreLocation, UrlSource};
+pub use webauthn::WebauthnSettings;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -60,6 +62,8 @@ pub struct Config {
     pub admin: Option<AdminSettings>,
     pub sms: SmsSettings,
     pub store: StoreLocation,
+    /// `None`: security keys are not offered.
+    pub webauthn: Option<WebauthnSettings>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -383,10 +387,12 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
 
     let sms = sms::validate(raw.sms, &raw.gateway.data_dir).map_err(keyed)?;
     let store = store::validate(&raw.store).map_err(keyed)?;
+    let webauthn = webauthn::validate(raw.webauthn, &dashboard_name).map_err(keyed)?;
 
     Ok(Config {
         sms,
         store,
+        webauthn,
         accounts,
         admin,
         dashboard_name,

@@ -92,6 +92,13 @@ pub fn config(
         tls: None,
     }];
     config.upstream.address = dashboard;
+    if let Some(w) = config.webauthn.as_mut() {
+        // Browsers refuse WebAuthn on an IP address: the demo's keys work
+        // when it is opened at localhost.
+        w.origin = format!("http://localhost:{}", listen.port())
+            .parse()
+            .expect("a localhost URL parses");
+    }
     config.upstream.host = dashboard.to_string();
     let env = Env::real();
     config.second_factor.key = KeySource::File(ensure_key(&data_dir, &env)?);
@@ -161,5 +168,9 @@ pub fn banner(gateway: SocketAddr, dashboard: SocketAddr, admin: SocketAddr, dat
         data_dir.join("sms-outbox.jsonl").display()
     ));
     out.push_str(&format!("open http://{gateway}/login to sign in through the gateway\n"));
+    out.push_str(&format!(
+        "security keys and passkeys: open http://localhost:{}/login instead (WebAuthn needs a host name)\n",
+        gateway.port()
+    ));
     out
 }

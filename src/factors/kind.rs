@@ -15,10 +15,12 @@ pub enum Kind {
     /// One-time recovery codes, the way back in when the other factors are
     /// lost.
     Recovery,
+    /// Security keys and passkeys (WebAuthn).
+    Webauthn,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Totp, Kind::Sms, Kind::Recovery];
+    pub const ALL: [Kind; 4] = [Kind::Totp, Kind::Sms, Kind::Recovery, Kind::Webauthn];
 
     /// Its name in the JSON API and the audit trail.
     pub fn name(self) -> &'static str {
@@ -26,6 +28,7 @@ impl Kind {
             Kind::Totp => "totp",
             Kind::Sms => "sms",
             Kind::Recovery => "recovery",
+            Kind::Webauthn => "webauthn",
         }
     }
 
@@ -35,9 +38,42 @@ impl Kind {
     /// directory applies that rule).
     pub fn counts(self) -> bool {
         match self {
-            Kind::Totp | Kind::Sms => true,
+            Kind::Totp | Kind::Sms | Kind::Webauthn => true,
             Kind::Recovery => false,
         }
+    }
+
+    /// What the user has of this kind, as the JSON API shows it (`None`:
+    /// nothing). Never a secret: no TOTP secret, no full number, no codes.
+    pub fn describe(self, record: &FactorsRecord) -> Option<serde_json::Value> {
+        use serde_json::json;
+        let value = match self {
+            Kind::Totp => json!({ "enabled_at": record.get::<TotpFactor>()?.enabled_at }),
+            Kind::Sms => {
+                let s = record.get::<SmsFactor>()?;
+                json!({ "number": s.masked, "enabled_at": s.enabled_at })
+            }
+            Kind::Recovery if record.recovery().is_empty() => return None,
+            Kind::Recovery => json!({ "left": record.recovery_left() }),
+            Kind::Webauthn if record.webauthn_keys().is_empty() => return None,
+            Kind::Webauthn => {
+                let keys: Vec<_> = record
+                    .webauthn_keys()
+                    .iter()
+                    .map(|k| json!({ "id": k.id, "name": k.name, "created": k.created, "last_used": k.last_used }))
+                    .collect();
+                json!({ "keys": keys })
+            }
+        };
+        let mut value = value;
+        value["kind"] = json!(self.name());
+        Some(value)
+    }
+
+    /// Whether it counts for every user who has it; SMS counts only where
+    /// the directory's rule allows it.
+    pub fn always_counts(self) -> bool {
+        matches!(self, Kind::Totp | Kind::Webauthn)
     }
 
     fn bit(self) -> u8 {
@@ -45,6 +81,7 @@ impl Kind {
             Kind::Totp => 1,
             Kind::Sms => 2,
             Kind::Recovery => 4,
+            Kind::Webauthn => 8,
         }
     }
 }
@@ -61,6 +98,7 @@ impl KindSet {
         set.set(Kind::Totp, record.get::<TotpFactor>().is_some());
         set.set(Kind::Sms, record.get::<SmsFactor>().is_some());
         set.set(Kind::Recovery, !record.recovery().is_empty());
+        set.set(Kind::Webauthn, !record.webauthn_keys().is_empty());
         set
     }
 

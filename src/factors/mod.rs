@@ -1,17 +1,22 @@
 //! The second-factor operations a user can perform, over the store, one
-//! module per kind (`totp.rs`, `sms.rs`, `recovery.rs`; `kind.rs` names
-//! the kinds and which count): enroll, confirm, remove, and check a code
-//! at sign-in, which this module hands to the kind whose shape it has. Each change is one atomic update of the user's record
+//! module per kind (`totp.rs`, `sms.rs`, `recovery.rs`, `webauthn.rs`;
+//! `kind.rs` names the kinds and which count, `endpoints.rs` the routes
+//! each offers): enroll, confirm, remove, and check a proof at sign-in (a
+//! typed code goes to the kind whose shape it has). Each change is one atomic update of the user's record
 //! in the store; the argon2 work runs on the blocking pool, never inside an
 //! update that may be retried. Throttling and auditing are the caller's.
 
+mod endpoints;
 mod kind;
 mod recovery;
 mod sms;
 mod totp;
+mod webauthn;
 
+pub use endpoints::{find as find_endpoint, Action, Endpoint, Step, Verb};
 pub use kind::{Kind, KindSet};
 pub use totp::{Enrollment, ENROLLMENT_TTL_SECS};
+pub use webauthn::{key_name, Registered, RelyingParty, MAX_KEYS, MAX_NAME};
 
 use crate::env::Env;
 use crate::recovery::RecoveryError;
@@ -39,6 +44,18 @@ pub enum FactorError {
     WrongCode,
     #[error("a background task failed: {0}")]
     Task(String),
+    #[error("security keys are not offered here")]
+    NotOffered,
+    #[error("no security key step is in progress for this session; start again")]
+    NoCeremony,
+    #[error("the security key's answer was not accepted: {0}")]
+    KeyRefused(String),
+    #[error("give the key a name of 1 to {} characters", webauthn::MAX_NAME)]
+    BadName,
+    #[error("you have the most security keys allowed ({}); remove one first", webauthn::MAX_KEYS)]
+    TooManyKeys,
+    #[error("there is no such security key")]
+    NoSuchKey,
 }
 
 /// A check's spending update, judged: refused as `WrongCode` (not the
@@ -49,6 +66,14 @@ fn judged<T>(result: Result<T, FactorError>, passed: impl FnOnce(T) -> Passed) -
         Ok(t) => Ok(Some(passed(t))),
         Err(FactorError::WrongCode) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// After a factor is removed: recovery codes back up the other factors, so
+/// they go when no factor that counts is left.
+fn codes_follow(f: &mut FactorsRecord) {
+    if !KindSet::of(f).counting() {
+        f.set_recovery(Vec::new());
     }
 }
 
@@ -65,6 +90,7 @@ pub enum Passed {
     Totp,
     Sms,
     Recovery { left: usize },
+    Webauthn,
 }
 
 /// What a typed code could be, judged by its shape alone: no secret is
@@ -97,6 +123,8 @@ pub struct Factors {
     pub env: Env,
     pub key: SecretKey,
     pub issuer: String,
+    /// `None`: security keys are not offered.
+    pub webauthn: Option<RelyingParty>,
 }
 
 impl Factors {

@@ -25,7 +25,8 @@ impl Factors {
             .await
     }
 
-    /// Turns SMS off; the recovery codes go too unless TOTP remains.
+    /// Turns SMS off; the recovery codes go too unless a factor that counts
+    /// remains.
     pub async fn disable_sms(&self, user_id: &str) -> Result<(), FactorError> {
         self.store
             .update_factors(user_id, |f| {
@@ -33,9 +34,7 @@ impl Factors {
                     return Err(FactorError::NotEnabled);
                 }
                 f.put::<SmsFactor>(None);
-                if !f.totp_on() {
-                    f.set_recovery(Vec::new());
-                }
+                super::codes_follow(f);
                 Ok(())
             })
             .await

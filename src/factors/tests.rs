@@ -16,6 +16,7 @@ fn factors() -> (Factors, Arc<FixedClock>, tempfile::TempDir) {
         env,
         key,
         issuer: "Test".into(),
+        webauthn: None,
     };
     (f, clock, dir)
 }
@@ -153,6 +154,7 @@ async fn rotated_key_opens_every_secret_and_the_old_one_none() {
         store: f.store.clone(),
         env: f.env.clone(),
         issuer: "Test".into(),
+        webauthn: None,
     };
     clock.advance(30);
     assert_eq!(

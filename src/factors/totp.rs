@@ -71,17 +71,17 @@ impl Factors {
                     enabled_at: now,
                     last_step: Some(step),
                 }));
-                // An SMS user who adds TOTP keeps the recovery codes they have.
-                if f.recovery().is_empty() || !f.sms_on() {
-                    f.set_recovery(hashes.clone());
-                }
+                // The codes shown are the ones that work: a user who had
+                // codes (beside SMS or a key) gets a new set in their place.
+                f.set_recovery(hashes.clone());
                 Ok(())
             })
             .await?;
         Ok(codes)
     }
 
-    /// Removes TOTP; the recovery codes go too unless SMS remains.
+    /// Removes TOTP; the recovery codes go too unless a factor that counts
+    /// remains.
     pub async fn disable(&self, user_id: &str) -> Result<(), FactorError> {
         self.store
             .update_factors(user_id, |f| {
@@ -90,9 +90,7 @@ impl Factors {
                 }
                 f.put::<TotpFactor>(None);
                 f.put::<PendingTotp>(None);
-                if !f.sms_on() {
-                    f.set_recovery(Vec::new());
-                }
+                super::codes_follow(f);
                 Ok(())
             })
             .await

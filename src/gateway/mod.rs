@@ -102,6 +102,7 @@ impl Gateway {
         store: Store,
         key: SecretKey,
         sms: Option<SmsService>,
+        webauthn: Option<crate::factors::RelyingParty>,
     ) -> Result<Arc<Gateway>, StoreError> {
         let sessions = SessionTable::new(config.session, key.clone());
         let (records, errors) = store.sessions().await?;
@@ -127,6 +128,7 @@ impl Gateway {
             env: env.clone(),
             key,
             issuer: config.second_factor.issuer.clone(),
+            webauthn,
         };
         let throttle = Throttle::new(config.second_factor.limits, store.clone());
         let sign_ins = SignInLimit::new(config.sign_ins_per_minute);

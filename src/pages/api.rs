@@ -36,6 +36,7 @@ pub async fn status(gw: &Shared, req: &OwnRequest) -> Reply {
             "totp_enabled": factors.totp_on(),
             "sms_enabled": factors.sms_on(),
             "recovery_codes_left": factors.recovery_left(),
+            "factors": crate::factors::Kind::ALL.iter().filter_map(|k| k.describe(&factors)).collect::<Vec<_>>(),
             "accounts": accounts,
         }),
     )

@@ -11,7 +11,7 @@ use crate::cookies;
 /// The challenge page, with what the user's factors allow.
 pub async fn page(gw: &Shared, req: &OwnRequest, next: &str, status: u16, error: Option<(CodeField, &str)>) -> Reply {
     // Offer only what the user has: an SMS-only user has no recovery codes.
-    let (totp, sms, recovery) = match &req.found {
+    let (totp, sms, recovery, keys) = match &req.found {
         Some(found) => match actions::factors(gw, found).await {
             Ok(f) => (
                 f.totp_on(),
@@ -19,10 +19,11 @@ pub async fn page(gw: &Shared, req: &OwnRequest, next: &str, status: u16, error:
                     .map(|s| s.masked.clone())
                     .filter(|_| gw.sms.is_some()),
                 f.recovery_left() > 0,
+                !f.webauthn_keys().is_empty() && gw.factors.webauthn.is_some(),
             ),
-            Err(_) => (true, None, true),
+            Err(_) => (true, None, true, false),
         },
-        None => (true, None, true),
+        None => (true, None, true, false),
     };
     let sms_sent = match (&req.found, &gw.sms) {
         // Unknown (the store is out of reach): the page offers to send one.
@@ -40,6 +41,7 @@ pub async fn page(gw: &Shared, req: &OwnRequest, next: &str, status: u16, error:
         sms: sms.as_deref(),
         sms_sent,
         recovery,
+        keys,
     };
     html_reply(status, html::challenge(&req.frame(gw), &view))
 }
@@ -117,7 +119,7 @@ pub async fn api(gw: &Shared, req: &OwnRequest) -> Reply {
 }
 
 /// The upstream's held cookies and the new gateway cookie, on any answer.
-fn with_released_cookies(gw: &Shared, mut reply: Reply, released: &actions::Released) -> Reply {
+pub(super) fn with_released_cookies(gw: &Shared, mut reply: Reply, released: &actions::Released) -> Reply {
     for c in &released.set_cookies {
         reply = reply.with_header("set-cookie", c);
     }

@@ -7,9 +7,11 @@ use super::CSS;
 
 mod challenge;
 mod sms;
+mod webauthn;
 
 pub use challenge::{challenge, ChallengeView, CodeField};
 pub use sms::{sms_card, sms_setup, SmsView};
+pub use webauthn::{webauthn_card, KeyView, WebauthnView};
 
 /// What every page needs to know about where it is shown.
 pub struct Frame<'a> {
@@ -61,12 +63,14 @@ impl<'a> Frame<'a> {
 }
 
 /// The forms of the settings page that show their own errors.
-const FORMS_WITH_ERRORS: [&str; 5] = [
+const FORMS_WITH_ERRORS: [&str; 7] = [
     "/settings/totp/enable",
     "/settings/totp/disable",
     "/settings/recovery/regenerate",
     "/settings/sms/enable",
     "/settings/sms/disable",
+    webauthn::REGISTER,
+    webauthn::REMOVE,
 ];
 
 fn layout(frame: &Frame, title: &str, body: Markup) -> Markup {
@@ -79,6 +83,7 @@ fn layout(frame: &Frame, title: &str, body: Markup) -> Markup {
                 title { (title) " · " (frame.dashboard) }
                 style { (PreEscaped(CSS)) }
                 script src={ (frame.prefix) (super::COPY_JS_PATH) } integrity=(super::script_hash()) defer {}
+                script src={ (frame.prefix) (super::WEBAUTHN_JS_PATH) } integrity=(super::webauthn_script_hash()) defer {}
             }
             body {
                 main.card {
@@ -222,6 +227,8 @@ pub struct SettingsView<'a> {
     pub owned: Vec<OwnedAccount>,
     /// `None` when SMS is not offered.
     pub sms: Option<SmsView>,
+    /// `None` when security keys are not offered.
+    pub webauthn: Option<WebauthnView>,
 }
 
 pub struct OwnedAccount {
@@ -274,15 +281,9 @@ pub fn settings(frame: &Frame, v: &SettingsView) -> Markup {
             (notice(v.error, "error"))
         }
         section {
-            h2 { "Two-factor authentication" }
+            h2 { "Authenticator app" }
             @if v.enabled {
                 p.status.on { "On: an authenticator app code is needed at every sign-in." }
-                h3 { "Recovery codes" }
-                p { (v.recovery_left) " recovery codes left. Making new ones voids the old set." }
-                @if v.recovery_left <= 3 {
-                    p.warning { "Few recovery codes are left. Make new ones so you cannot be locked out." }
-                }
-                (password_form(frame, "/settings/recovery/regenerate", "Make new recovery codes", false))
                 h3 { "Turn off" }
                 (off_warning(&v.totp_off_requires))
                 (password_form(frame, "/settings/totp/disable", "Disable two-factor authentication", true))
@@ -290,6 +291,21 @@ pub fn settings(frame: &Frame, v: &SettingsView) -> Markup {
                 p.status.off { "Off: no authenticator app is set up." }
                 p { "Add a second step to sign-in with an authenticator app such as Google Authenticator or 1Password." }
                 (password_form(frame, "/settings/totp/enable", "Enable two-factor authentication", false))
+            }
+        }
+        @if let Some(keys) = &v.webauthn {
+            (webauthn_card(frame, keys))
+        }
+        // Codes back up the app and keys (an SMS-only user has none), so
+        // they have a card of their own.
+        @if v.recovery_left > 0 || v.enabled || v.webauthn.as_ref().is_some_and(|w| !w.keys.is_empty()) {
+            section {
+                h2 { "Recovery codes" }
+                p { (v.recovery_left) " recovery codes left. Making new ones voids the old set." }
+                @if v.recovery_left <= 3 {
+                    p.warning { "Few recovery codes are left. Make new ones so you cannot be locked out." }
+                }
+                (password_form(frame, "/settings/recovery/regenerate", "Make new recovery codes", false))
             }
         }
         @if let Some(sms) = &v.sms {
@@ -363,7 +379,7 @@ pub fn recovery_codes(frame: &Frame, codes: &[String], fresh_enable: bool, next:
             p.flash { "Two-factor authentication is on." }
         }
         p { "Store these recovery codes in a safe place. Each one signs you in once if you lose your
-             authenticator app. They will not be shown again." }
+             authenticator app, phone or security key. They will not be shown again." }
         ol.codes aria-label="Recovery codes" {
             @for c in codes { li { code { (c) } } }
         }

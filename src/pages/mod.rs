@@ -15,10 +15,12 @@ mod settings;
 mod sign_out;
 mod sms;
 mod verify;
+mod webauthn;
 
 pub use origin::{same_origin, Scheme};
 pub use request::{safe_next, CodeBody, OwnRequest, PasswordBody};
 
+use crate::factors::{Action, Kind, Step};
 use crate::gateway::Gateway;
 use crate::policy::OwnRoute;
 use std::sync::Arc;
@@ -33,6 +35,9 @@ pub const CSS: &str = include_str!("../../static/gateway.css");
 pub const COPY_JS: &str = include_str!("../../static/copy.js");
 /// Where pages load it from, under the prefix.
 pub const COPY_JS_PATH: &str = "/assets/copy.js";
+/// The script of the two security-key buttons.
+pub const WEBAUTHN_JS: &str = include_str!("../../static/webauthn.js");
+pub const WEBAUTHN_JS_PATH: &str = "/assets/webauthn.js";
 
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -74,37 +79,61 @@ pub async fn handle(gw: &Arc<Gateway>, req: OwnRequest) -> Reply {
     use OwnRoute::*;
     match req.route {
         Health => health(),
-        CopyScript => copy_script(),
+        CopyScript => script(COPY_JS),
+        WebauthnScript => script(WEBAUTHN_JS),
         Verify => verify::answer(&req),
-        NotFound => json_error(404, "not_found", "There is no such endpoint."),
+        NotFound => not_found(),
         ChallengeForm => challenge::form(gw, &req).await,
         ChallengeSubmit => challenge::submit(gw, &req).await,
         ApiChallenge => challenge::api(gw, &req).await,
         Settings => settings::show(gw, &req, None).await,
-        EnableTotp => settings::enable(gw, &req).await,
-        TotpSetup => settings::setup(gw, &req).await,
-        VerifyTotp => settings::verify(gw, &req).await,
-        DisableTotp => settings::disable(gw, &req).await,
-        RegenerateRecovery => settings::regenerate(gw, &req).await,
         ApiStatus => api::status(gw, &req).await,
-        ApiTotpEnroll => api::totp_enroll(gw, &req).await,
-        ApiTotpVerify => api::totp_verify(gw, &req).await,
-        ApiTotpDisable => api::totp_disable(gw, &req).await,
-        ApiRegenerateRecovery => api::regenerate(gw, &req).await,
         Enroll => enroll::show(gw, &req),
         EnrollLater => enroll::later(gw, &req),
         AccountRequire => settings::require(gw, &req).await,
         ApiAccountRequire => api::account_require(gw, &req).await,
-        SmsEnable => sms::enable(gw, &req).await,
-        SmsSetup => sms::setup(gw, &req).await,
-        SmsVerify => sms::verify(gw, &req).await,
-        SmsDisable => sms::disable(gw, &req).await,
-        ChallengeSms => challenge::send_sms(gw, &req).await,
-        ApiSmsEnroll => sms::api_enroll(gw, &req).await,
-        ApiSmsVerify => sms::api_verify(gw, &req).await,
-        ApiSmsDisable => sms::api_disable(gw, &req).await,
-        ApiChallengeSms => challenge::api_send_sms(gw, &req).await,
+        Factor(kind, action) => factor(gw, &req, kind, action).await,
         SignOut | SwitchUser => sign_out::sign_out(gw, &req).await,
+    }
+}
+
+fn not_found() -> Reply {
+    json_error(404, "not_found", "There is no such endpoint.")
+}
+
+/// The pages and API of each kind of factor, by what the endpoint does:
+/// the one place that maps a factor's endpoints to their handlers.
+async fn factor(gw: &Arc<Gateway>, req: &OwnRequest, kind: Kind, action: Action) -> Reply {
+    use Step::*;
+    match (kind, action.step, action.api) {
+        (Kind::Totp, Begin, false) => settings::enable(gw, req).await,
+        (Kind::Totp, Show, false) => settings::setup(gw, req).await,
+        (Kind::Totp, Confirm, false) => settings::verify(gw, req).await,
+        (Kind::Totp, Remove, false) => settings::disable(gw, req).await,
+        (Kind::Totp, Begin, true) => api::totp_enroll(gw, req).await,
+        (Kind::Totp, Confirm, true) => api::totp_verify(gw, req).await,
+        (Kind::Totp, Remove, true) => api::totp_disable(gw, req).await,
+        (Kind::Sms, Begin, false) => sms::enable(gw, req).await,
+        (Kind::Sms, Show, false) => sms::setup(gw, req).await,
+        (Kind::Sms, Confirm, false) => sms::verify(gw, req).await,
+        (Kind::Sms, Remove, false) => sms::disable(gw, req).await,
+        (Kind::Sms, Prompt, false) => challenge::send_sms(gw, req).await,
+        (Kind::Sms, Begin, true) => sms::api_enroll(gw, req).await,
+        (Kind::Sms, Confirm, true) => sms::api_verify(gw, req).await,
+        (Kind::Sms, Remove, true) => sms::api_disable(gw, req).await,
+        (Kind::Sms, Prompt, true) => challenge::api_send_sms(gw, req).await,
+        (Kind::Recovery, Regenerate, false) => settings::regenerate(gw, req).await,
+        (Kind::Recovery, Regenerate, true) => api::regenerate(gw, req).await,
+        (Kind::Webauthn, Confirm, false) => webauthn::register(gw, req).await,
+        (Kind::Webauthn, Remove, false) => webauthn::remove(gw, req).await,
+        (Kind::Webauthn, Answer, false) => webauthn::challenge(gw, req).await,
+        (Kind::Webauthn, Begin, true) => webauthn::api_register_start(gw, req).await,
+        (Kind::Webauthn, Confirm, true) => webauthn::api_register_finish(gw, req).await,
+        (Kind::Webauthn, Prompt, true) => webauthn::api_challenge_start(gw, req).await,
+        (Kind::Webauthn, Answer, true) => webauthn::api_challenge_finish(gw, req).await,
+        (Kind::Webauthn, Remove, true) => webauthn::api_remove(gw, req).await,
+        // A kind's table lists only what is handled above (tested).
+        _ => not_found(),
     }
 }
 
@@ -125,16 +154,17 @@ pub fn html_reply(status: u16, page: maud::Markup) -> Reply {
 }
 
 /// The pages' Content-Security-Policy: our one inline stylesheet and our
-/// one script file allowed by their hashes (no inline script, nothing else
-/// of this origin), forms only to this site, no framing.
+/// two script files allowed by their hashes (no inline script, nothing else
+/// of this origin), requests and forms only to this site, no framing.
 pub fn csp() -> &'static str {
     static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     CSP.get_or_init(|| {
         format!(
-            "default-src 'none'; style-src '{}'; script-src '{}'; img-src data:; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src '{}'; script-src '{}' '{}'; connect-src 'self'; img-src data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             sha256_source(CSS),
-            script_hash()
+            script_hash(),
+            webauthn_script_hash()
         )
     })
 }
@@ -155,8 +185,14 @@ pub fn script_hash() -> &'static str {
     HASH.get_or_init(|| sha256_source(COPY_JS))
 }
 
-/// The copy script: cacheable, since its hash pins its content.
-fn copy_script() -> Reply {
+/// The security-key script's integrity value, which the CSP also allows.
+pub fn webauthn_script_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| sha256_source(WEBAUTHN_JS))
+}
+
+/// One of our scripts: cacheable, since its hash pins its content.
+fn script(text: &'static str) -> Reply {
     Reply::new(
         200,
         &[
@@ -164,7 +200,7 @@ fn copy_script() -> Reply {
             ("cache-control", "public, max-age=86400"),
             ("x-content-type-options", "nosniff"),
         ],
-        Bytes::from_static(COPY_JS.as_bytes()),
+        Bytes::from_static(text.as_bytes()),
     )
 }
 
@@ -246,7 +282,7 @@ mod tests {
         let script_src = csp.split("; ").find(|d| d.starts_with("script-src")).unwrap();
         assert_eq!(
             script_src,
-            format!("script-src '{}'", script_hash()),
+            format!("script-src '{}' '{}'", script_hash(), webauthn_script_hash()),
             "no 'self', no inline"
         );
         assert!(!csp.contains("unsafe-inline") && !csp.contains("'self' "), "{csp}");
@@ -280,5 +316,24 @@ mod tests {
             "{page}"
         );
         assert!(page.contains(r#"<a href="/">Back to Acme Console</a>"#), "{page}");
+    }
+}
+
+#[cfg(test)]
+mod factor_tests {
+    use super::*;
+
+    /// Every endpoint a kind's table lists has a handler: none falls
+    /// through to "not found".
+    #[test]
+    fn every_factor_endpoint_is_handled() {
+        let source = include_str!("mod.rs");
+        for kind in Kind::ALL {
+            for e in kind.endpoints() {
+                let a = e.action;
+                let arm = format!("(Kind::{kind:?}, {:?}, {})", a.step, a.api);
+                assert!(source.contains(&arm), "{} has no handler: {arm}", e.path);
+            }
+        }
     }
 }

@@ -60,18 +60,23 @@ impl OwnRequest {
         }
     }
 
+    /// Refuses a request not sent as JSON. A cross-site form cannot send
+    /// that content type without a CORS preflight, which the gateway never
+    /// grants: this is the JSON API's CSRF defence.
+    pub fn json_only(&self) -> Result<(), Reply> {
+        if self.json {
+            return Ok(());
+        }
+        Err(json_error(
+            415,
+            "unsupported_media_type",
+            "Send the request with Content-Type: application/json.",
+        ))
+    }
+
     /// The JSON body, or a refusal saying why it is not one.
     pub fn json_body<T: serde::de::DeserializeOwned>(&self) -> Result<T, Reply> {
-        if !self.json {
-            // A cross-site form cannot send this content type without a CORS
-            // preflight, which the gateway never grants: this is the JSON
-            // API's CSRF defence.
-            return Err(json_error(
-                415,
-                "unsupported_media_type",
-                "Send the request with Content-Type: application/json.",
-            ));
-        }
+        self.json_only()?;
         serde_json::from_slice(&self.body)
             .map_err(|e| json_error(400, "bad_request", &format!("Invalid JSON body: {e}")))
     }

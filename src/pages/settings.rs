@@ -6,7 +6,7 @@
 use super::request::{next_of, OwnRequest, Shared};
 use super::{html, html_reply, redirect, Reply};
 use crate::actions::{self, Refusal};
-use crate::factors::Kind;
+use crate::factors::{Action, Kind, Step};
 use crate::policy::{encode_component, OwnRoute};
 use crate::session::Found;
 
@@ -31,6 +31,8 @@ pub async fn show(gw: &Shared, req: &OwnRequest, error: Option<&Refusal>) -> Rep
         Some("saved") => Some("Saved."),
         Some("sms_on") => Some("SMS codes are on."),
         Some("sms_off") => Some("SMS codes are off."),
+        Some("key_added") => Some("Security key added."),
+        Some("key_removed") => Some("Security key removed."),
         _ => None,
     };
     let owned = gw
@@ -46,7 +48,14 @@ pub async fn show(gw: &Shared, req: &OwnRequest, error: Option<&Refusal>) -> Rep
         .collect();
     let user_id = &found.session.user_id;
     // A refused number form is shown again with what was typed.
-    let typed = (req.route == OwnRoute::SmsEnable).then(|| {
+    let sms_enable = OwnRoute::Factor(
+        Kind::Sms,
+        Action {
+            step: Step::Begin,
+            api: false,
+        },
+    );
+    let typed = (req.route == sms_enable).then(|| {
         let form = req.form();
         let field = |name: &str| form.get(name).cloned().unwrap_or_default();
         (field("country"), field("phone"))
@@ -66,6 +75,22 @@ pub async fn show(gw: &Shared, req: &OwnRequest, error: Option<&Refusal>) -> Rep
             allowed: gw.directory.sms_allowed(&user.id),
             off_requires: gw.directory.due_without(user_id, Kind::Sms),
             typed,
+        }),
+        webauthn: gw.factors.webauthn.as_ref().map(|_| {
+            let keys = factors.webauthn_keys();
+            html::WebauthnView {
+                keys: keys
+                    .iter()
+                    .map(|k| html::KeyView {
+                        id: k.id.clone(),
+                        name: k.name.clone(),
+                        added: crate::env::date(k.created),
+                        last_used: k.last_used.map(crate::env::date),
+                    })
+                    .collect(),
+                off_requires: gw.directory.due_without(user_id, Kind::Webauthn),
+                can_add: keys.len() < crate::factors::MAX_KEYS,
+            }
         }),
     };
     let status = error.map_or(200, |r| r.status);

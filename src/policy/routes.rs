@@ -3,6 +3,8 @@
 
 use http::Method;
 
+use crate::factors::{self, Action, Kind, Verb};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnRoute {
     Health,
@@ -10,37 +12,24 @@ pub enum OwnRoute {
     ChallengeSubmit,
     ApiChallenge,
     Settings,
-    EnableTotp,
-    TotpSetup,
-    VerifyTotp,
-    DisableTotp,
-    RegenerateRecovery,
     ApiStatus,
-    ApiTotpEnroll,
-    ApiTotpVerify,
-    ApiTotpDisable,
-    ApiRegenerateRecovery,
     Enroll,
     EnrollLater,
     AccountRequire,
     ApiAccountRequire,
-    SmsEnable,
-    SmsSetup,
-    SmsVerify,
-    SmsDisable,
-    ChallengeSms,
-    ApiSmsEnroll,
-    ApiSmsVerify,
-    ApiSmsDisable,
-    ApiChallengeSms,
+    /// One kind of factor's endpoint, from that kind's table
+    /// (`factors::Endpoint`): what it does decides who may use it.
+    Factor(Kind, Action),
     /// "Sign out" on a page with no way into the dashboard yet (the
     /// challenge, enrollment): ends the gateway session and the dashboard
     /// session it holds.
     SignOut,
     /// "Sign in as someone else": the same, then the sign-in form.
     SwitchUser,
-    /// The pages' one optional script.
+    /// The pages' optional script for "Copy" buttons.
     CopyScript,
+    /// The script of the two security-key buttons.
+    WebauthnScript,
     /// Forward authentication (e.g. nginx `auth_request`): 200 for a
     /// signed-in session, 401 otherwise, never a redirect.
     Verify,
@@ -67,77 +56,48 @@ impl OwnRoute {
         if method == Method::PUT && account_of(rest).is_some() {
             return ApiAccountRequire;
         }
+        let verb = match *method {
+            Method::GET | Method::HEAD => Some(Verb::Get),
+            Method::POST => Some(Verb::Post),
+            Method::DELETE => Some(Verb::Delete),
+            _ => None,
+        };
+        if let Some((kind, action)) = verb.and_then(|v| factors::find_endpoint(v, rest)) {
+            return Factor(kind, action);
+        }
         match (rest, get, post) {
             ("/enroll", true, _) => Enroll,
             ("/enroll/later", true, _) => EnrollLater,
             ("/settings/accounts/require", _, true) => AccountRequire,
-            ("/settings/sms/enable", _, true) => SmsEnable,
-            ("/settings/sms/setup", true, _) => SmsSetup,
-            ("/settings/sms/verify", _, true) => SmsVerify,
-            ("/settings/sms/disable", _, true) => SmsDisable,
-            ("/challenge/sms", _, true) => ChallengeSms,
-            ("/api/sms/enroll", _, true) => ApiSmsEnroll,
-            ("/api/sms/verify", _, true) => ApiSmsVerify,
-            ("/api/sms/disable", _, true) => ApiSmsDisable,
-            ("/api/challenge/sms", _, true) => ApiChallengeSms,
             ("/sign-out", _, true) => SignOut,
             ("/switch-user", _, true) => SwitchUser,
             ("/health", true, _) => Health,
             ("/verify", true, _) => Verify,
             ("/assets/copy.js", true, _) => CopyScript,
+            ("/assets/webauthn.js", true, _) => WebauthnScript,
             ("/challenge", true, _) => ChallengeForm,
             ("/challenge", _, true) => ChallengeSubmit,
             ("/api/challenge", _, true) => ApiChallenge,
             ("/settings", true, _) => Settings,
-            ("/settings/totp/enable", _, true) => EnableTotp,
-            ("/settings/totp/setup", true, _) => TotpSetup,
-            ("/settings/totp/verify", _, true) => VerifyTotp,
-            ("/settings/totp/disable", _, true) => DisableTotp,
-            ("/settings/recovery/regenerate", _, true) => RegenerateRecovery,
             ("/api/status", true, _) => ApiStatus,
-            ("/api/totp/enroll", _, true) => ApiTotpEnroll,
-            ("/api/totp/verify", _, true) => ApiTotpVerify,
-            ("/api/totp/disable", _, true) => ApiTotpDisable,
-            ("/api/recovery-codes/regenerate", _, true) => ApiRegenerateRecovery,
             _ => NotFound,
         }
     }
 
     /// Routes a user without a second factor may use while an account
-    /// requires one: every way of enrolling the settings page offers (an
-    /// app, or SMS where it counts; the actions refuse SMS elsewhere),
-    /// what else that page shows such a user (an SMS number that no longer
-    /// counts can be removed, an owner can lift the requirement, which
-    /// never needs a second factor), and the ways out. Nothing of the
-    /// dashboard.
+    /// requires one: every way of enrolling the settings page offers (the
+    /// actions refuse a kind that does not count for this user), what else
+    /// that page shows such a user (a factor that no longer counts can be
+    /// removed, an owner can lift the requirement, which never needs a
+    /// second factor), and the ways out. Nothing of the dashboard.
     pub fn enrollment(self) -> bool {
         use OwnRoute::*;
-        matches!(
-            self,
-            Health
-                | NotFound
-                | CopyScript
-                | Enroll
-                | EnrollLater
-                | Settings
-                | EnableTotp
-                | TotpSetup
-                | VerifyTotp
-                | SmsEnable
-                | SmsSetup
-                | SmsVerify
-                | SmsDisable
-                | AccountRequire
-                | ApiStatus
-                | ApiTotpEnroll
-                | ApiTotpVerify
-                | ApiSmsEnroll
-                | ApiSmsVerify
-                | ApiSmsDisable
-                | ApiAccountRequire
-                | SignOut
-                | SwitchUser
-        )
+        match self {
+            Factor(kind, action) => action.step.while_enrolling(kind),
+            Health | NotFound | CopyScript | WebauthnScript | Enroll | EnrollLater | Settings | AccountRequire
+            | ApiStatus | ApiAccountRequire | SignOut | SwitchUser => true,
+            ChallengeForm | ChallengeSubmit | ApiChallenge | Verify => false,
+        }
     }
 
     /// Where the browser goes once `SignOut` or `SwitchUser` has ended its
@@ -153,8 +113,9 @@ impl OwnRoute {
     pub fn access(self) -> Access {
         use OwnRoute::*;
         match self {
-            Health | NotFound | CopyScript => Access::Anyone,
-            ChallengeForm | ChallengeSubmit | ApiChallenge | ChallengeSms | ApiChallengeSms => Access::Pending,
+            Health | NotFound | CopyScript | WebauthnScript => Access::Anyone,
+            ChallengeForm | ChallengeSubmit | ApiChallenge => Access::Pending,
+            Factor(_, action) if action.step.at_sign_in() => Access::Pending,
             SignOut | SwitchUser => Access::AnySession,
             _ => Access::SignedIn,
         }
@@ -163,22 +124,11 @@ impl OwnRoute {
     /// JSON endpoints answer scripts, whatever their Accept header says.
     pub fn is_api(self) -> bool {
         use OwnRoute::*;
-        matches!(
-            self,
-            Health
-                | Verify
-                | ApiChallenge
-                | ApiStatus
-                | ApiTotpEnroll
-                | ApiTotpVerify
-                | ApiTotpDisable
-                | ApiRegenerateRecovery
-                | ApiAccountRequire
-                | ApiSmsEnroll
-                | ApiSmsVerify
-                | ApiSmsDisable
-                | ApiChallengeSms
-        )
+        match self {
+            Factor(_, action) => action.api,
+            Health | Verify | ApiChallenge | ApiStatus | ApiAccountRequire => true,
+            _ => false,
+        }
     }
 }
 
@@ -197,6 +147,7 @@ mod tests {
         assert_eq!(OwnRoute::find(&Method::POST, "/challenge"), OwnRoute::ChallengeSubmit);
         assert_eq!(OwnRoute::find(&Method::GET, "/challenge"), OwnRoute::ChallengeForm);
         assert_eq!(OwnRoute::find(&Method::GET, "/api/totp/enroll"), OwnRoute::NotFound);
+        assert_eq!(OwnRoute::find(&Method::PUT, "/api/totp/enroll"), OwnRoute::NotFound);
         assert_eq!(OwnRoute::find(&Method::POST, "/settings/"), OwnRoute::NotFound);
         assert_eq!(
             OwnRoute::find(&Method::PUT, "/api/accounts/acme/require"),
@@ -214,6 +165,35 @@ mod tests {
         assert_eq!(OwnRoute::Settings.access(), Access::SignedIn);
         assert_eq!(OwnRoute::ApiChallenge.access(), Access::Pending);
         assert_eq!(OwnRoute::Health.access(), Access::Anyone);
+    }
+
+    #[test]
+    fn a_factors_endpoints_take_their_access_from_what_they_do() {
+        use crate::factors::Step;
+        let route = |m: &Method, p: &str| OwnRoute::find(m, p);
+        let enroll = route(&Method::POST, "/api/totp/enroll");
+        assert_eq!(
+            enroll,
+            OwnRoute::Factor(
+                Kind::Totp,
+                Action {
+                    step: Step::Begin,
+                    api: true
+                }
+            )
+        );
+        assert_eq!(enroll.access(), Access::SignedIn);
+        assert!(enroll.is_api() && enroll.enrollment());
+        let send = route(&Method::POST, "/challenge/sms");
+        assert_eq!(send.access(), Access::Pending);
+        assert!(!send.is_api());
+        let key = route(&Method::POST, "/api/webauthn/challenge/finish");
+        assert_eq!(key.access(), Access::Pending);
+        let regenerate = route(&Method::POST, "/settings/recovery/regenerate");
+        assert_eq!(regenerate.access(), Access::SignedIn);
+        assert!(!regenerate.enrollment(), "new codes need a factor first");
+        let remove = route(&Method::DELETE, "/api/webauthn/key-1");
+        assert!(remove.is_api() && remove.access() == Access::SignedIn);
     }
 
     #[test]

@@ -1,5 +1,10 @@
 //! The policy's rules, one sentence each.
 use super::*;
+use crate::factors::{Action, Kind, Step};
+
+fn page(step: Step) -> Action {
+    Action { step, api: false }
+}
 
 fn routes<'a>(login: &'a Route, logout: &'a Route) -> Routes<'a> {
     Routes {
@@ -332,7 +337,10 @@ fn required_enrollment_still_allows_enrolling_and_signing_out() {
         ),
         DueFacts::Required,
     );
-    assert_eq!(decide(&enable, &r), Decision::Own(OwnRoute::EnableTotp));
+    assert_eq!(
+        decide(&enable, &r),
+        Decision::Own(OwnRoute::Factor(Kind::Totp, page(Step::Begin)))
+    );
     let out = due(
         facts(&Method::POST, "/logout", ClientKind::Navigation, SIGNED_IN),
         DueFacts::Required,
@@ -509,6 +517,8 @@ fn every_form_the_settings_page_shows_a_user_who_must_enroll_is_reachable() {
         "/_2fa/settings/sms/enable",
         "/_2fa/settings/sms/verify",
         "/_2fa/settings/sms/disable",
+        "/_2fa/settings/webauthn/register",
+        "/_2fa/api/webauthn/register/start",
         "/_2fa/settings/accounts/require",
     ] {
         let f = due(
@@ -530,5 +540,8 @@ fn every_form_the_settings_page_shows_a_user_who_must_enroll_is_reachable() {
         ),
         DueFacts::Required,
     );
-    assert_eq!(decide(&setup, &r), Decision::Own(OwnRoute::SmsSetup));
+    assert_eq!(
+        decide(&setup, &r),
+        Decision::Own(OwnRoute::Factor(Kind::Sms, page(Step::Show)))
+    );
 }

@@ -28,10 +28,12 @@ pub enum Table {
     SmsCodes,
     /// When SMS codes were sent, per user and per number.
     SmsSends,
+    /// WebAuthn ceremonies in flight, one per user.
+    Ceremonies,
 }
 
 impl Table {
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Table::Users,
         Table::Accounts,
         Table::Sessions,
@@ -40,6 +42,7 @@ impl Table {
         Table::ClientThrottle,
         Table::SmsCodes,
         Table::SmsSends,
+        Table::Ceremonies,
     ];
 
     /// The name of its sled tree and PostgreSQL table.
@@ -53,6 +56,7 @@ impl Table {
             Table::ClientThrottle => "client_throttle",
             Table::SmsCodes => "sms_codes",
             Table::SmsSends => "sms_sends",
+            Table::Ceremonies => "ceremonies",
         }
     }
 }

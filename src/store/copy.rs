@@ -359,6 +359,7 @@ mod tests {
                 ("client_throttle", 3),
                 ("sms_codes", 3),
                 ("sms_sends", 3),
+                ("ceremonies", 3),
                 ("audit", events as u64)
             ]
         );

@@ -1,6 +1,7 @@
 //! Second-factor records: one per user, a set of entries (the sealed TOTP
 //! secret with its replay guard, the last accepted time step; an enrollment
-//! in progress; the sealed SMS number; the recovery code hashes). Updates are compare-and-swap, so two sessions
+//! in progress; the sealed SMS number; the recovery code hashes; security
+//! keys). Updates are compare-and-swap, so two sessions
 //! (or replicas) racing with the same code cannot both consume it, and are
 //! durable before the caller answers: a consumed code must stay consumed
 //! after a crash.
@@ -32,6 +33,8 @@ pub enum FactorEntry {
     /// SMS codes to a verified number (the legacy method).
     Sms(SmsFactor),
     Recovery(RecoveryCodes),
+    /// Security keys and passkeys.
+    Webauthn(WebauthnKeys),
 }
 
 impl FactorEntry {
@@ -41,6 +44,7 @@ impl FactorEntry {
             FactorEntry::TotpEnrollment(_) => 1,
             FactorEntry::Sms(_) => 2,
             FactorEntry::Recovery(_) => 3,
+            FactorEntry::Webauthn(_) => 4,
         }
     }
 }
@@ -79,6 +83,26 @@ pub struct RecoveryCode {
     /// argon2 PHC string of the code; the code itself is never stored.
     pub hash: String,
     pub used_at: Option<UnixSeconds>,
+}
+
+/// A user's security keys and passkeys, in the order they were added.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebauthnKeys {
+    pub keys: Vec<WebauthnKey>,
+}
+
+/// One registered key. Its credential holds a public key and a signature
+/// counter, nothing secret, so it is stored as the WebAuthn library wrote
+/// it (JSON), which keeps the store independent of that library's types.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebauthnKey {
+    /// The id the API and the pages use: the credential id, base64url.
+    pub id: String,
+    /// The name its owner gave it ("Work laptop").
+    pub name: String,
+    pub created: UnixSeconds,
+    pub last_used: Option<UnixSeconds>,
+    pub credential: String,
 }
 
 /// A type that is one kind of entry of the set.
@@ -121,6 +145,7 @@ slot!(TotpFactor, Totp);
 slot!(PendingTotp, TotpEnrollment);
 slot!(SmsFactor, Sms);
 slot!(RecoveryCodes, Recovery);
+slot!(WebauthnKeys, Webauthn);
 
 /// The set as stored, checked on the way in: two entries of one kind are a
 /// damaged record, not a choice to make.
@@ -214,6 +239,16 @@ impl FactorsRecord {
 
     pub fn sms_on(&self) -> bool {
         self.get::<SmsFactor>().is_some()
+    }
+
+    /// The user's security keys (none: an empty list).
+    pub fn webauthn_keys(&self) -> &[WebauthnKey] {
+        self.get::<WebauthnKeys>().map_or(&[], |w| &w.keys)
+    }
+
+    /// Replaces the keys; none removes the entry.
+    pub fn set_webauthn_keys(&mut self, keys: Vec<WebauthnKey>) {
+        self.put((!keys.is_empty()).then_some(WebauthnKeys { keys }));
     }
 
     pub fn recovery_left(&self) -> usize {

@@ -18,6 +18,7 @@ mod postgres;
 mod record;
 
 use record::Record;
+mod ceremonies;
 mod sled;
 mod sms;
 
@@ -25,7 +26,11 @@ pub use backend::{AuditCursor, Backend, Entry, Table};
 pub use bulk::Import;
 pub use changes::{Change, Health};
 
-pub use factors::{FactorEntry, FactorsRecord, PendingTotp, RecoveryCode, RecoveryCodes, Slot, SmsFactor, TotpFactor};
+pub use ceremonies::{Ceremony, CeremonyPurpose};
+pub use factors::{
+    FactorEntry, FactorsRecord, PendingTotp, RecoveryCode, RecoveryCodes, Slot, SmsFactor, TotpFactor, WebauthnKey,
+    WebauthnKeys,
+};
 pub use sms::{SmsCodeRecord, SmsSends};
 
 use std::path::Path;

@@ -46,6 +46,8 @@ const MIGRATIONS: &[&str] = &[
     // 3: SMS codes in flight and codes sent, shared by every replica.
     "CREATE TABLE tfa_sms_codes (key bytea PRIMARY KEY, body bytea NOT NULL);
      CREATE TABLE tfa_sms_sends (key bytea PRIMARY KEY, body bytea NOT NULL);",
+    // 4: WebAuthn ceremonies in flight: one replica starts, another finishes.
+    "CREATE TABLE tfa_ceremonies (key bytea PRIMARY KEY, body bytea NOT NULL);",
 ];
 
 /// The advisory lock that serialises migrations between replicas.
@@ -61,6 +63,7 @@ fn table(t: Table) -> &'static str {
         Table::ClientThrottle => "tfa_client_throttle",
         Table::SmsCodes => "tfa_sms_codes",
         Table::SmsSends => "tfa_sms_sends",
+        Table::Ceremonies => "tfa_ceremonies",
     }
 }
 

@@ -46,6 +46,15 @@ impl Stage {
         }
     }
 
+    /// As `person`, browsing at `http://localhost:PORT`: WebAuthn refuses
+    /// an IP address, and the demo's relying party is `localhost`.
+    pub async fn person_at_localhost(&self, who: &'static str, size: (u32, u32)) -> Person {
+        let client = self.driver.browser(size).await;
+        let gateway = self.demo.lines.get("gateway").expect("the demo prints its gateway");
+        let port = gateway.rsplit(':').next().expect("a port");
+        Person::new(who, client, &format!("http://localhost:{port}"), &self.record)
+    }
+
     /// A person with a browser of their own, `size` CSS pixels wide and high.
     pub async fn person(&self, who: &'static str, size: (u32, u32)) -> Person {
         let client = self.driver.browser(size).await;
@@ -126,6 +135,13 @@ pub async fn enable_totp(p: &Person, password: &str, start: &str) -> (String, Ve
     p.fill("Verify and turn on", "Code from the app", &oathtool(&secret, 0))
         .await;
     p.press("Verify and turn on").await;
+    let codes = recovery_codes_shown(p).await;
+    p.shot("recovery-codes").await;
+    (secret, codes)
+}
+
+/// The ten recovery codes on the page that shows them once.
+pub async fn recovery_codes_shown(p: &Person) -> Vec<String> {
     p.expect_heading("Your recovery codes").await;
     let mut codes = Vec::new();
     for c in p
@@ -137,8 +153,7 @@ pub async fn enable_totp(p: &Person, password: &str, start: &str) -> (String, Ve
         codes.push(c.text().await.unwrap());
     }
     assert_eq!(codes.len(), 10, "{codes:?}");
-    p.shot("recovery-codes").await;
-    (secret, codes)
+    codes
 }
 
 /// On the settings page: SMS codes on for `number` (GB), with the code the

@@ -19,6 +19,10 @@ pub struct Cluster {
     dir: tempfile::TempDir,
 }
 
+/// The one origin every replica serves, as behind a load balancer: the
+/// security keys' relying party is the same whichever replica answers.
+pub const ORIGIN: &str = "http://localhost:8443";
+
 /// `n` gateways sharing one database and one key, each with its own data
 /// folder (pid file, admin token), in front of one demo dashboard.
 pub async fn cluster(n: usize) -> Cluster {
@@ -54,7 +58,10 @@ pub async fn start_replica(pg: &Postgres, dashboard: SocketAddr, data: &Path) ->
     let addr = super::free_addr();
     let folder = data.parent().unwrap();
     let config = folder.join("gateway.toml");
-    let text = super::config_text(addr, dashboard, data);
+    let text = super::config_text(addr, dashboard, data).replace(
+        &format!("\"http://localhost:{}\"", addr.port()),
+        &format!("\"{ORIGIN}\""),
+    );
     std::fs::write(&config, format!("{text}\n[store]\nurl = \"{}\"\n", pg.url("tfa"))).unwrap();
     let log = std::fs::OpenOptions::new()
         .create(true)

@@ -9,6 +9,7 @@ pub mod crowd;
 pub mod nginx;
 pub mod pg;
 pub mod recorder;
+pub mod soft_key;
 pub mod tools;
 
 use std::collections::BTreeMap;
@@ -56,6 +57,10 @@ pub fn config_text(listen: SocketAddr, upstream: SocketAddr, data_dir: &Path) ->
         .replace("\"127.0.0.1:8080\"", &quoted(listen))
         .replace("\"127.0.0.1:3000\"", &quoted(upstream))
         .replace("/tmp/tfa-gateway-demo", &data_dir.display().to_string())
+        .replace(
+            "\"http://localhost:8080\"",
+            &format!("\"http://localhost:{}\"", listen.port()),
+        )
 }
 
 /// A listener entry for `addr` with TLS, under a self-signed certificate

@@ -11,6 +11,8 @@ use super::{code_input_with, csrf, layout, Frame};
 pub enum CodeField {
     App,
     Recovery,
+    /// Not a field: the security key's button.
+    Key,
 }
 
 impl CodeField {
@@ -39,6 +41,8 @@ pub struct ChallengeView<'a> {
     pub sms_sent: bool,
     /// The user has unused recovery codes: only then is that field offered.
     pub recovery: bool,
+    /// The user has a security key (and keys are offered).
+    pub keys: bool,
 }
 
 /// The main code field holds a pasted recovery code whole: the server
@@ -69,6 +73,7 @@ pub fn challenge(frame: &Frame, v: &ChallengeView) -> Markup {
             "Code from the message",
             true,
         ),
+        (None, _, false) if v.keys => (html! { "Use your security key to continue." }, "Code", false),
         // SMS is this user's factor but is not offered now.
         (None, _, false) if v.recovery => (html! { "Enter one of your recovery codes." }, "Code", false),
         (None, _, false) => (
@@ -92,6 +97,7 @@ pub fn challenge(frame: &Frame, v: &ChallengeView) -> Markup {
     };
     let body = html! {
         p role=[v.sms_sent.then_some("status")] { (intro) }
+        @if v.keys { (super::webauthn::key_form(frame, v.next, error_at(CodeField::Key))) }
         @if send_first { (send_form) }
         @if main_field {
             form method="post" action={ (frame.prefix) "/challenge" } {
@@ -106,7 +112,7 @@ pub fn challenge(frame: &Frame, v: &ChallengeView) -> Markup {
         @if v.recovery {
             // Open when its code was refused, or the error would be hidden;
             // open too when it is the only way in.
-            details open[recovery_error.is_some() || !main_field] {
+            details open[recovery_error.is_some() || (!main_field && !v.keys)] {
                 summary { "Lost your device? Use a recovery code" }
                 form method="post" action={ (frame.prefix) "/challenge" } {
                     (csrf(frame))

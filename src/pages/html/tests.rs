@@ -16,6 +16,7 @@ fn challenge_with(error: Option<(CodeField, &str)>) -> String {
         sms: None,
         sms_sent: false,
         recovery: true,
+        keys: false,
     };
     challenge(&FRAME, &view).into_string()
 }
@@ -81,6 +82,7 @@ fn challenge_of(totp: bool, sms: Option<&str>, sms_sent: bool, recovery: bool) -
         sms,
         sms_sent,
         recovery,
+        keys: false,
     };
     challenge(&FRAME, &view).into_string()
 }
@@ -130,6 +132,7 @@ fn a_page_that_cannot_lead_back_to_the_dashboard_offers_the_ways_out() {
         sms: None,
         sms_sent: false,
         recovery: true,
+        keys: false,
     };
     let page = challenge(&frame, &view).into_string();
     assert!(!page.contains("Back to Acme Console"), "{page}");
