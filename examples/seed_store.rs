@@ -106,9 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 upstream_cookie_hash,
                 created: now,
                 last_seen: now,
-                sealed_upstream_cookie: None,
-                sealed_held: None,
-                confirmed_at: 0,
+                ..Default::default()
             });
         }
         runtime.block_on(store.import(&import))?;

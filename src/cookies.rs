@@ -132,6 +132,22 @@ pub fn values_set<'a>(
 }
 
 /// The gateway's own session cookie, with the attributes every one carries.
+/// The remembered-device cookie (see `factors::devices`).
+pub const DEVICE: &str = "tfa_device";
+
+/// The cookies the dashboard must never see from the browser: the gateway's
+/// own two, and the dashboard's session cookie, which the gateway sends
+/// only for the session that released it.
+pub fn ours(cfg: &crate::config::Config) -> [&str; 3] {
+    [cfg.cookie.name.as_str(), DEVICE, cfg.upstream.session_cookie.as_str()]
+}
+
+/// `tfa_device=<token>` for `days`: sent with every request to the site,
+/// so the sign-in form's answer can see it; HttpOnly like the session's.
+pub fn device_cookie(settings: &CookieSettings, token: &str, days: u64) -> String {
+    format!("{DEVICE}={token}; Max-Age={}{}", days * 86_400, attributes(settings))
+}
+
 pub fn gateway_cookie(settings: &CookieSettings, token: &str) -> String {
     format!("{}={token}{}", settings.name, attributes(settings))
 }

@@ -40,8 +40,7 @@ fn session(n: u8, user: &str) -> SessionRecord {
         created: 100,
         last_seen: 100,
         sealed_upstream_cookie: Some(vec![n; 40]),
-        sealed_held: None,
-        confirmed_at: 0,
+        ..Default::default()
     }
 }
 

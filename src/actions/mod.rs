@@ -74,7 +74,9 @@ impl From<FactorError> for Refusal {
             FactorError::NotEnabled => Refusal::new(409, "not_enabled", e.to_string()),
             FactorError::NoEnrollment => Refusal::new(409, "no_enrollment", e.to_string()),
             FactorError::WrongCode => Refusal::new(400, "wrong_code", e.to_string()),
-            FactorError::NotOffered | FactorError::NoSuchKey => Refusal::new(404, "not_found", e.to_string()),
+            FactorError::NotOffered | FactorError::NoSuchKey | FactorError::NoSuchDevice => {
+                Refusal::new(404, "not_found", e.to_string())
+            }
             FactorError::NoCeremony => Refusal::new(409, "no_ceremony", e.to_string()),
             FactorError::KeyRefused(_) => Refusal::new(400, "key_refused", e.to_string()),
             FactorError::BadName => Refusal::new(400, "invalid_name", e.to_string()),
@@ -97,6 +99,8 @@ pub struct Released {
     pub token: String,
     pub set_cookies: Vec<String>,
     pub passed: Passed,
+    /// The remembered-device cookie's token, when the user asked for it.
+    pub device: Option<String>,
 }
 
 pub async fn user(gw: &Arc<Gateway>, found: &Found) -> Result<UserRecord, Refusal> {
@@ -264,6 +268,7 @@ pub async fn pass_challenge(
     gw: &Arc<Gateway>,
     found: &Found,
     code: String,
+    remember: bool,
     client: Option<&str>,
 ) -> Result<Released, Refusal> {
     well_formed(&code, SIGN_IN_SHAPES, SIGN_IN_HINT)?;
@@ -294,7 +299,7 @@ pub async fn pass_challenge(
         return Err(guard::refusal(&after, Refusal::new(401, "wrong_code", message)));
     };
     guess.right().await;
-    release(gw, found, passed, owned_client).await
+    release(gw, found, passed, remember, owned_client).await
 }
 
 /// A second factor passed: the held upstream session is released under a
@@ -303,9 +308,27 @@ async fn release(
     gw: &Arc<Gateway>,
     found: &Found,
     passed: Passed,
+    remember: bool,
     client: Option<String>,
 ) -> Result<Released, Refusal> {
     let user_id = found.session.user_id.to_string();
+    let device = match gw.config.second_factor.remember_device_days {
+        days if remember && days > 0 => {
+            let label = found.session.about.user_agent.as_deref().unwrap_or("A browser");
+            match gw.factors.remember_device(&user_id, label, days).await {
+                Ok(token) => {
+                    gw.audit("device_remembered", Some(&user_id), client.clone(), label.to_string());
+                    Some(token)
+                }
+                // The sign-in still passes; the next one asks again.
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot remember a device");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let (token, set_cookies) = gw
         .release(&found.token_hash)
         .await
@@ -331,7 +354,21 @@ async fn release(
         token,
         set_cookies,
         passed,
+        device,
     })
+}
+
+/// Forgets one of the user's remembered devices.
+pub async fn forget_device(gw: &Arc<Gateway>, found: &Found, id: &str, client: Option<&str>) -> Result<(), Refusal> {
+    let user_id = found.session.user_id.to_string();
+    gw.factors.forget_device(&user_id, id).await.map_err(Refusal::from)?;
+    gw.audit(
+        "device_forgotten",
+        Some(&user_id),
+        client.map(str::to_string),
+        String::new(),
+    );
+    Ok(())
 }
 
 /// An owner requires 2FA of every user of an account, or stops requiring it.

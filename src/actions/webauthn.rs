@@ -74,6 +74,7 @@ pub async fn finish_sign_in(
     gw: &Arc<Gateway>,
     found: &Found,
     credential: &str,
+    remember: bool,
     client: Option<&str>,
 ) -> Result<Released, Refusal> {
     let user_id = found.session.user_id.to_string();
@@ -90,7 +91,7 @@ pub async fn finish_sign_in(
         return Err(guard::refusal(&after, wrong));
     };
     guess.right().await;
-    release(gw, found, passed, client.map(str::to_string)).await
+    release(gw, found, passed, remember, client.map(str::to_string)).await
 }
 
 /// Keeps the directory's view of the user's kinds (who has 2FA on) in step

@@ -25,6 +25,8 @@ pub struct RawConfig {
     pub store: RawStore,
     #[serde(default)]
     pub webauthn: Option<RawWebauthn>,
+    #[serde(default)]
+    pub step_up: Vec<RawStepUp>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,6 +122,16 @@ pub struct RawSecondFactor {
     pub max_failures_per_client: Option<u32>,
     pub lockout_seconds: Option<u64>,
     pub password_confirmation_seconds: Option<u64>,
+    /// How long "remember this device" skips the challenge; 0: not offered.
+    pub remember_device_days: Option<u64>,
+}
+
+/// `[[step_up]]`: paths that need a recent second factor.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStepUp {
+    pub path_prefix: String,
+    pub max_age_seconds: u64,
 }
 
 #[derive(Debug, Deserialize)]

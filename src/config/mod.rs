@@ -64,6 +64,8 @@ pub struct Config {
     pub store: StoreLocation,
     /// `None`: security keys are not offered.
     pub webauthn: Option<WebauthnSettings>,
+    /// Longest prefix first, so the most specific rule applies.
+    pub step_up: Vec<StepUp>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +88,16 @@ pub struct SecondFactorSettings {
     pub limits: Limits,
     /// How long a password confirmation allows sensitive changes.
     pub confirm_window_secs: u64,
+    /// How long a remembered device skips the challenge; 0: not offered.
+    pub remember_device_days: u64,
+}
+
+/// A path prefix whose requests need a second factor passed within
+/// `max_age_secs` (step-up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepUp {
+    pub path_prefix: String,
+    pub max_age_secs: u64,
 }
 
 /// Where the key that encrypts secrets at rest comes from.
@@ -353,7 +365,15 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         30..=3600,
     )
     .map_err(keyed)?;
+    let remember_device_days = bounded(
+        "second_factor.remember_device_days",
+        sf.remember_device_days,
+        30,
+        0..=365,
+    )
+    .map_err(keyed)?;
     let second_factor = SecondFactorSettings {
+        remember_device_days,
         issuer: sf.issuer.unwrap_or_else(|| dashboard_name.clone()),
         key,
         limits: Limits {
@@ -388,11 +408,28 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
     let sms = sms::validate(raw.sms, &raw.gateway.data_dir).map_err(keyed)?;
     let store = store::validate(&raw.store).map_err(keyed)?;
     let webauthn = webauthn::validate(raw.webauthn, &dashboard_name).map_err(keyed)?;
+    let mut step_up = Vec::new();
+    for s in raw.step_up {
+        if !s.path_prefix.starts_with('/') || s.path_prefix.starts_with(&prefix) {
+            return Err(bad(
+                "step_up.path_prefix",
+                format!("{:?}: a path of the dashboard, starting with /", s.path_prefix),
+            ));
+        }
+        let max_age_secs =
+            bounded("step_up.max_age_seconds", Some(s.max_age_seconds), 300, 30..=86_400).map_err(keyed)?;
+        step_up.push(StepUp {
+            path_prefix: s.path_prefix,
+            max_age_secs,
+        });
+    }
+    step_up.sort_by_key(|s| std::cmp::Reverse(s.path_prefix.len()));
 
     Ok(Config {
         sms,
         store,
         webauthn,
+        step_up,
         accounts,
         admin,
         dashboard_name,

@@ -6,6 +6,7 @@
 //! in the store; the argon2 work runs on the blocking pool, never inside an
 //! update that may be retried. Throttling and auditing are the caller's.
 
+mod devices;
 mod endpoints;
 mod kind;
 mod recovery;
@@ -13,6 +14,7 @@ mod sms;
 mod totp;
 mod webauthn;
 
+pub use devices::{live_devices, MAX_DEVICES};
 pub use endpoints::{find as find_endpoint, Action, Endpoint, Step, Verb};
 pub use kind::{Kind, KindSet};
 pub use totp::{Enrollment, ENROLLMENT_TTL_SECS};
@@ -56,6 +58,8 @@ pub enum FactorError {
     TooManyKeys,
     #[error("there is no such security key")]
     NoSuchKey,
+    #[error("there is no such remembered device")]
+    NoSuchDevice,
 }
 
 /// A check's spending update, judged: refused as `WrongCode` (not the
@@ -70,10 +74,12 @@ fn judged<T>(result: Result<T, FactorError>, passed: impl FnOnce(T) -> Passed) -
 }
 
 /// After a factor is removed: recovery codes back up the other factors, so
-/// they go when no factor that counts is left.
+/// they go when no factor that counts is left; so do remembered devices,
+/// which 2FA turned off must not outlive.
 fn codes_follow(f: &mut FactorsRecord) {
     if !KindSet::of(f).counting() {
         f.set_recovery(Vec::new());
+        f.set_devices(Vec::new());
     }
 }
 

@@ -6,7 +6,9 @@ use crate::recovery;
 use crate::store::{FactorsRecord, RecoveryCode, RecoveryCodes};
 
 impl Factors {
-    /// Replaces every recovery code; the old set stops working at once.
+    /// Replaces every recovery code; the old set stops working at once, and
+    /// every remembered device is forgotten (new codes are what a user makes
+    /// after losing something).
     pub async fn regenerate(&self, user_id: &str) -> Result<Vec<String>, FactorError> {
         let (codes, hashes) = self.new_recovery_codes().await?;
         self.store
@@ -15,6 +17,7 @@ impl Factors {
                     return Err(FactorError::NotEnabled);
                 }
                 f.set_recovery(hashes.clone());
+                f.set_devices(Vec::new());
                 Ok(())
             })
             .await?;

@@ -86,6 +86,15 @@ impl EndReason {
     }
 }
 
+/// Where a sign-in comes from: the client address, the browser's
+/// `User-Agent`, and the remembered-device cookie it sent, if any.
+#[derive(Debug, Default)]
+pub struct Arrival {
+    pub client: Option<String>,
+    pub user_agent: Option<String>,
+    pub device: Option<String>,
+}
+
 /// A sign-in the gateway has recorded.
 pub struct SignedIn {
     /// The browser's new gateway token.
@@ -190,14 +199,20 @@ impl Gateway {
 
     /// Records a successful upstream sign-in: remembers the user, starts a
     /// gateway session bound to `upstream_cookie`, and persists it if it is
-    /// complete. `held_set_cookies` are kept back when a second factor is due.
+    /// complete. `held_set_cookies` are kept back when a second factor is due,
+    /// unless the browser is a remembered device of this user.
     pub async fn sign_in(
         self: &Arc<Self>,
         who: Identity,
         upstream_cookie: &str,
         held_set_cookies: Vec<String>,
-        client: Option<String>,
+        arrival: Arrival,
     ) -> Result<SignedIn, StoreError> {
+        let Arrival {
+            client,
+            user_agent,
+            device,
+        } = arrival;
         let now = self.env.now();
         // A user with a second factor must pass it before the upstream's
         // session is released.
@@ -208,13 +223,26 @@ impl Gateway {
         // For a user of no activated account the gateway is transparent. An
         // SMS user is challenged even where SMS is disallowed: the challenge
         // still protects them while they are asked to move to TOTP.
-        let held = kinds.counting() && self.directory.view(&user.id, now).activated;
+        let due = kinds.counting() && self.directory.view(&user.id, now).activated;
+        let remembered = match device.as_deref() {
+            Some(token) if due && self.config.second_factor.remember_device_days > 0 => {
+                self.factors.device_lets_in(&user.id, token).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "cannot check a remembered device; asking for the second factor");
+                    false
+                })
+            }
+            _ => false,
+        };
+        let held = due && !remembered;
         let stage = if held {
             Stage::Pending { held_set_cookies }
         } else {
             Stage::Authenticated
         };
-        let (token, hash, session) = self.sessions.start(&self.env, &user.id, upstream_cookie, stage);
+        let about = crate::session::About::new(client.as_deref(), user_agent.as_deref());
+        let (token, hash, session) = self
+            .sessions
+            .start_from(&self.env, &user.id, upstream_cookie, stage, about);
         // Pending too: the challenge may reach another replica.
         self.persist_new(hash, &session).await?;
         self.end_over_cap(&user.id, client.clone()).await;
@@ -222,7 +250,12 @@ impl Gateway {
             "login",
             Some(&user.id),
             client,
-            if held { "second factor due" } else { "signed in" }.into(),
+            match (held, remembered) {
+                (true, _) => "second factor due",
+                (false, true) => "signed in on a remembered device",
+                (false, false) => "signed in",
+            }
+            .into(),
         );
         Ok(SignedIn { token, held })
     }

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::html::CodeField;
-use super::request::{refusal_json, safe_next, with_retry, CodeBody, OwnRequest, Shared};
+use super::request::{refusal_json, safe_next, with_retry, OwnRequest, Shared};
 use super::{html, html_reply, Reply};
 use crate::actions;
 use crate::cookies;
@@ -42,6 +42,7 @@ pub async fn page(gw: &Shared, req: &OwnRequest, next: &str, status: u16, error:
         sms_sent,
         recovery,
         keys,
+        remember_days: gw.config.second_factor.remember_device_days,
     };
     html_reply(status, html::challenge(&req.frame(gw), &view))
 }
@@ -93,14 +94,23 @@ pub async fn submit(gw: &Shared, req: &OwnRequest) -> Reply {
     let (Some(found), Some(code)) = (&req.found, form.get("code")) else {
         return page(gw, req, &next, 400, Some((field, "Enter a code."))).await;
     };
-    match actions::pass_challenge(gw, found, code.clone(), req.client()).await {
+    let remember = form.get("remember_device").is_some_and(|v| v == "on");
+    match actions::pass_challenge(gw, found, code.clone(), remember, req.client()).await {
         Ok(released) => with_released_cookies(gw, super::redirect(&next), &released),
         Err(r) => with_retry(page(gw, req, &next, r.status, Some((field, &r.message))).await, &r),
     }
 }
 
+/// `{"code", "remember_device"}`, the challenge's JSON body.
+#[derive(serde::Deserialize)]
+struct ChallengeBody {
+    code: String,
+    #[serde(default)]
+    remember_device: bool,
+}
+
 pub async fn api(gw: &Shared, req: &OwnRequest) -> Reply {
-    let body: CodeBody = match req.json_body() {
+    let body: ChallengeBody = match req.json_body() {
         Ok(b) => b,
         Err(reply) => return reply,
     };
@@ -108,7 +118,7 @@ pub async fn api(gw: &Shared, req: &OwnRequest) -> Reply {
         Ok(f) => f,
         Err(r) => return r,
     };
-    match actions::pass_challenge(gw, found, body.code, req.client()).await {
+    match actions::pass_challenge(gw, found, body.code, body.remember_device, req.client()).await {
         Ok(released) => with_released_cookies(
             gw,
             Reply::new(204, &[("cache-control", "no-store")], Bytes::new()),
@@ -122,6 +132,10 @@ pub async fn api(gw: &Shared, req: &OwnRequest) -> Reply {
 pub(super) fn with_released_cookies(gw: &Shared, mut reply: Reply, released: &actions::Released) -> Reply {
     for c in &released.set_cookies {
         reply = reply.with_header("set-cookie", c);
+    }
+    if let Some(device) = &released.device {
+        let days = gw.config.second_factor.remember_device_days;
+        reply = reply.with_header("set-cookie", &cookies::device_cookie(&gw.config.cookie, device, days));
     }
     reply.with_header(
         "set-cookie",

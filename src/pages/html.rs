@@ -229,6 +229,40 @@ pub struct SettingsView<'a> {
     pub sms: Option<SmsView>,
     /// `None` when security keys are not offered.
     pub webauthn: Option<WebauthnView>,
+    /// Browsers that skip the challenge.
+    pub devices: Vec<DeviceView>,
+}
+
+/// A remembered browser, as the settings page lists it.
+pub struct DeviceView {
+    pub id: String,
+    pub label: String,
+    pub added: String,
+    pub last_used: Option<String>,
+}
+
+fn devices_card(frame: &Frame, devices: &[DeviceView]) -> Markup {
+    html! {
+        section {
+            h2 { "Remembered devices" }
+            p { "These browsers skip the second step at sign-in for a while. Forget any you do not recognise." }
+            ul.devices aria-label="Remembered devices" {
+                @for d in devices {
+                    li {
+                        form.inline method="post" action={ (frame.prefix) "/settings/devices/forget" } {
+                            (csrf(frame))
+                            input type="hidden" name="id" value=(d.id);
+                            span.device-label { (d.label) }
+                            " · added " (d.added)
+                            @if let Some(u) = &d.last_used { " · last used " (u) }
+                            " "
+                            button.secondary type="submit" aria-label={ "Forget " (d.label) } { "Forget" }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 pub struct OwnedAccount {
@@ -310,6 +344,9 @@ pub fn settings(frame: &Frame, v: &SettingsView) -> Markup {
         }
         @if let Some(sms) = &v.sms {
             (sms_card(frame, sms))
+        }
+        @if !v.devices.is_empty() {
+            (devices_card(frame, &v.devices))
         }
         @if !v.owned.is_empty() {
             section {

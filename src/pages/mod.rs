@@ -7,6 +7,7 @@
 
 mod api;
 mod challenge;
+mod devices;
 mod enroll;
 pub mod html;
 mod origin;
@@ -92,6 +93,9 @@ pub async fn handle(gw: &Arc<Gateway>, req: OwnRequest) -> Reply {
         EnrollLater => enroll::later(gw, &req),
         AccountRequire => settings::require(gw, &req).await,
         ApiAccountRequire => api::account_require(gw, &req).await,
+        ApiDevices => devices::api_list(gw, &req).await,
+        ApiForgetDevice => devices::api_forget(gw, &req).await,
+        ForgetDevice => devices::forget(gw, &req).await,
         Factor(kind, action) => factor(gw, &req, kind, action).await,
         SignOut | SwitchUser => sign_out::sign_out(gw, &req).await,
     }

@@ -33,6 +33,7 @@ pub async fn show(gw: &Shared, req: &OwnRequest, error: Option<&Refusal>) -> Rep
         Some("sms_off") => Some("SMS codes are off."),
         Some("key_added") => Some("Security key added."),
         Some("key_removed") => Some("Security key removed."),
+        Some("device_forgotten") => Some("Device forgotten: it will be asked for the second step again."),
         _ => None,
     };
     let owned = gw
@@ -76,6 +77,15 @@ pub async fn show(gw: &Shared, req: &OwnRequest, error: Option<&Refusal>) -> Rep
             off_requires: gw.directory.due_without(user_id, Kind::Sms),
             typed,
         }),
+        devices: crate::factors::live_devices(&factors, gw.env.now())
+            .into_iter()
+            .map(|d| html::DeviceView {
+                id: d.id,
+                label: d.label,
+                added: crate::env::date(d.created),
+                last_used: d.last_used.map(crate::env::date),
+            })
+            .collect(),
         webauthn: gw.factors.webauthn.as_ref().map(|_| {
             let keys = factors.webauthn_keys();
             html::WebauthnView {

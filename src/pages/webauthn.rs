@@ -123,18 +123,23 @@ pub async fn api_challenge_start(gw: &Shared, req: &OwnRequest) -> Reply {
     }
 }
 
-/// `POST /api/webauthn/challenge/finish` with the browser's assertion:
-/// `204` and the released session, like `POST /api/challenge`.
+/// `POST /api/webauthn/challenge/finish` with the browser's assertion (or
+/// `{"credential", "remember_device"}`): `204` and the released session,
+/// like `POST /api/challenge`.
 pub async fn api_challenge_finish(gw: &Shared, req: &OwnRequest) -> Reply {
-    let body: serde_json::Value = match req.json_body() {
+    let mut body: serde_json::Value = match req.json_body() {
         Ok(b) => b,
         Err(reply) => return reply,
     };
+    let remember = body["remember_device"] == true;
+    if body.get("credential").is_some() {
+        body = body["credential"].take();
+    }
     let found = match req.signed_in() {
         Ok(f) => f,
         Err(r) => return r,
     };
-    match actions::webauthn::finish_sign_in(gw, found, &body.to_string(), req.client()).await {
+    match actions::webauthn::finish_sign_in(gw, found, &body.to_string(), remember, req.client()).await {
         Ok(released) => with_released_cookies(
             gw,
             Reply::new(204, &[("cache-control", "no-store")], Bytes::new()),
@@ -155,7 +160,8 @@ pub async fn challenge(gw: &Shared, req: &OwnRequest) -> Reply {
         return page(403, "The form expired. Please try again.".into()).await;
     };
     let credential = form.get("credential").map_or("", String::as_str);
-    match actions::webauthn::finish_sign_in(gw, found, credential, req.client()).await {
+    let remember = form.get("remember_device").is_some_and(|v| v == "on");
+    match actions::webauthn::finish_sign_in(gw, found, credential, remember, req.client()).await {
         Ok(released) => with_released_cookies(
             gw,
             redirect(&safe_next(form.get("next").map(String::as_str))),

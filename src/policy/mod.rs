@@ -6,7 +6,7 @@ mod routes;
 
 use http::Method;
 
-pub use routes::{account_of, Access, OwnRoute};
+pub use routes::{account_of, item_of, Access, OwnRoute};
 
 use crate::config::Route;
 

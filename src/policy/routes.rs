@@ -17,6 +17,12 @@ pub enum OwnRoute {
     EnrollLater,
     AccountRequire,
     ApiAccountRequire,
+    /// `GET /api/devices`: the user's remembered devices.
+    ApiDevices,
+    /// `DELETE /api/devices/{id}`.
+    ApiForgetDevice,
+    /// "Forget" beside a device on the settings page.
+    ForgetDevice,
     /// One kind of factor's endpoint, from that kind's table
     /// (`factors::Endpoint`): what it does decides who may use it.
     Factor(Kind, Action),
@@ -56,6 +62,9 @@ impl OwnRoute {
         if method == Method::PUT && account_of(rest).is_some() {
             return ApiAccountRequire;
         }
+        if method == Method::DELETE && item_of(rest, "/api/devices/").is_some() {
+            return ApiForgetDevice;
+        }
         let verb = match *method {
             Method::GET | Method::HEAD => Some(Verb::Get),
             Method::POST => Some(Verb::Post),
@@ -80,6 +89,8 @@ impl OwnRoute {
             ("/api/challenge", _, true) => ApiChallenge,
             ("/settings", true, _) => Settings,
             ("/api/status", true, _) => ApiStatus,
+            ("/api/devices", true, _) => ApiDevices,
+            ("/settings/devices/forget", _, true) => ForgetDevice,
             _ => NotFound,
         }
     }
@@ -96,7 +107,9 @@ impl OwnRoute {
             Factor(kind, action) => action.step.while_enrolling(kind),
             Health | NotFound | CopyScript | WebauthnScript | Enroll | EnrollLater | Settings | AccountRequire
             | ApiStatus | ApiAccountRequire | SignOut | SwitchUser => true,
-            ChallengeForm | ChallengeSubmit | ApiChallenge | Verify => false,
+            ChallengeForm | ChallengeSubmit | ApiChallenge | Verify | ApiDevices | ApiForgetDevice | ForgetDevice => {
+                false
+            }
         }
     }
 
@@ -126,10 +139,16 @@ impl OwnRoute {
         use OwnRoute::*;
         match self {
             Factor(_, action) => action.api,
-            Health | Verify | ApiChallenge | ApiStatus | ApiAccountRequire => true,
+            Health | Verify | ApiChallenge | ApiStatus | ApiAccountRequire | ApiDevices | ApiForgetDevice => true,
             _ => false,
         }
     }
+}
+
+/// The id in `{collection}{id}` (one path segment, not empty).
+pub fn item_of<'a>(rest: &'a str, collection: &str) -> Option<&'a str> {
+    let id = rest.strip_prefix(collection)?;
+    (!id.is_empty() && !id.contains('/')).then_some(id)
 }
 
 /// The account id in `/api/accounts/{id}/require`.

@@ -149,8 +149,20 @@ async fn sign_in(
         gw.end_session(&old.token_hash, EndReason::Replaced, client.clone())
             .await;
     }
+    let req = session.req_header();
+    let arrival = crate::gateway::Arrival {
+        client,
+        user_agent: req
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        device: cookies::values(cookies::pairs_iter(wire::cookie_headers(req)), cookies::DEVICE)
+            .next()
+            .map(str::to_string),
+    };
     let signed_in = match gw
-        .sign_in(who, &upstream_cookie, session_set_cookies.clone(), client)
+        .sign_in(who, &upstream_cookie, session_set_cookies.clone(), arrival)
         .await
     {
         Ok(s) => s,
@@ -211,7 +223,7 @@ fn upstream_request(
         builder = builder.header(name, value);
     }
     let pairs = cookies::pairs_iter(wire::cookie_headers(req));
-    if let Some(c) = cookies::upstream_header(pairs, &[&cfg.cookie.name, &cfg.upstream.session_cookie], None) {
+    if let Some(c) = cookies::upstream_header(pairs, &cookies::ours(cfg), None) {
         builder = builder.header("cookie", c);
     }
     if let Some(ip) = client {

@@ -288,8 +288,7 @@ impl ProxyHttp for GatewayProxy {
                 .map(|v| (cfg.upstream.session_cookie.as_str(), v)),
             _ => None,
         };
-        let drop = [cfg.cookie.name.as_str(), cfg.upstream.session_cookie.as_str()];
-        let cookie = cookies::upstream_header(cookies::pairs_iter(wire::cookie_headers(up)), &drop, keep);
+        let cookie = cookies::upstream_header(cookies::pairs_iter(wire::cookie_headers(up)), &cookies::ours(cfg), keep);
         // Headers are named by constant: Pingora parses a name given as
         // text on every call. `insert_header` replaces every earlier value.
         match cookie {

@@ -13,6 +13,7 @@
 //! must not outlive it. A user has at most `max_per_user` signed-in and
 //! `max_pending_per_user` pending sessions; past that the oldest ends.
 
+mod about;
 mod stored;
 mod token;
 
@@ -27,6 +28,7 @@ use crate::env::{Env, UnixSeconds};
 use crate::secretbox::SecretKey;
 use crate::store::SessionRecord;
 
+pub use about::About;
 use stored::held_context;
 pub use stored::reseal;
 pub use token::{hash, TokenHash};
@@ -69,6 +71,7 @@ pub struct Session {
     grace_acknowledged: AtomicBool,
     /// This session was sent to enrollment at least once (audited once).
     enrollment_forced: AtomicBool,
+    pub about: About,
 }
 
 impl Session {
@@ -144,6 +147,9 @@ impl Session {
             sealed_upstream_cookie: self.sealed_cookie.as_deref().map(<[u8]>::to_vec),
             sealed_held: self.sealed_held.as_deref().map(<[u8]>::to_vec),
             confirmed_at: self.confirmed_at.load(Ordering::Relaxed),
+            client: self.about.client.as_deref().map(str::to_string),
+            user_agent: self.about.user_agent.as_deref().map(str::to_string),
+            factor_at: self.about.factor_at(),
         }
     }
 }
@@ -306,6 +312,7 @@ impl SessionTable {
             confirmed_at: AtomicU64::new(0),
             grace_acknowledged: AtomicBool::new(false),
             enrollment_forced: AtomicBool::new(false),
+            about: About::default(),
         }
     }
 
@@ -334,16 +341,30 @@ impl SessionTable {
         upstream_cookie: &str,
         stage: Stage,
     ) -> (String, TokenHash, Arc<Session>) {
+        self.start_from(env, user_id, upstream_cookie, stage, About::default())
+    }
+
+    /// `start`, with what the session says about itself.
+    pub fn start_from(
+        &self,
+        env: &Env,
+        user_id: &str,
+        upstream_cookie: &str,
+        stage: Stage,
+        about: About,
+    ) -> (String, TokenHash, Arc<Session>) {
         let now = env.now();
         let (token, token_hash) = token::issue(env, &self.key);
-        let session = Arc::new(self.session(
+        let mut session = self.session(
             env,
             &token_hash,
             Arc::from(user_id),
             stage,
             Some(Arc::from(upstream_cookie)),
             now,
-        ));
+        );
+        session.about = about;
+        let session = Arc::new(session);
         self.insert(token_hash, session.clone());
         (token, token_hash, session)
     }
@@ -370,6 +391,8 @@ impl SessionTable {
             now,
         );
         session.upstream_cookie_hash = old.upstream_cookie_hash;
+        session.about = old.about.carried();
+        session.about.factor_passed(now);
         let session = Arc::new(session);
         self.insert(token_hash, session.clone());
         Some((token, token_hash, session, held_set_cookies.clone()))
@@ -392,6 +415,7 @@ impl SessionTable {
         session.confirmed_at = AtomicU64::new(old.confirmed_at.load(Ordering::Relaxed));
         session.grace_acknowledged = AtomicBool::new(old.grace_acknowledged());
         session.enrollment_forced = AtomicBool::new(old.enrollment_forced.load(Ordering::Relaxed));
+        session.about = old.about.carried();
         let session = Arc::new(session);
         *entry.value_mut() = session.clone();
         Some(session)

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 
-use super::{token, Session, SessionTable, Stage, TokenHash, ABSENT_CAP};
+use super::{token, About, Session, SessionTable, Stage, TokenHash, ABSENT_CAP};
 use crate::env::{Env, UnixSeconds};
 use crate::secretbox::SecretKey;
 use crate::store::SessionRecord;
@@ -72,6 +72,7 @@ impl SessionTable {
             confirmed_at: AtomicU64::new(r.confirmed_at),
             grace_acknowledged: AtomicBool::new(false),
             enrollment_forced: AtomicBool::new(false),
+            about: About::stored(r.client.as_deref(), r.user_agent.as_deref(), r.factor_at),
         };
         if session.upstream_cookie.is_none() {
             session.sealed_cookie = None;

@@ -70,9 +70,7 @@ fn restore_drops_sessions_that_expired_while_the_gateway_was_down() {
         upstream_cookie_hash: hash("up"),
         created,
         last_seen,
-        sealed_upstream_cookie: None,
-        sealed_held: None,
-        confirmed_at: 0,
+        ..Default::default()
     };
     assert!(t.restore(&env, &record("fresh", 9_000, 9_900)));
     assert!(

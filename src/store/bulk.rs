@@ -68,9 +68,7 @@ mod tests {
                 upstream_cookie_hash: [8; 32],
                 created: 1,
                 last_seen: 1,
-                sealed_upstream_cookie: None,
-                sealed_held: None,
-                confirmed_at: 0,
+                ..Default::default()
             }],
         };
         s.import(&import).await.unwrap();

@@ -388,9 +388,7 @@ mod tests {
             upstream_cookie_hash: [0; 32],
             created: 1,
             last_seen: 1,
-            sealed_upstream_cookie: None,
-            sealed_held: None,
-            confirmed_at: 0,
+            ..Default::default()
         })
         .await
         .unwrap();

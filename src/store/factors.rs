@@ -35,6 +35,9 @@ pub enum FactorEntry {
     Recovery(RecoveryCodes),
     /// Security keys and passkeys.
     Webauthn(WebauthnKeys),
+    /// Browsers that skip the challenge for a while. Not a factor: what a
+    /// passed factor let the user choose.
+    Devices(RememberedDevices),
 }
 
 impl FactorEntry {
@@ -45,6 +48,7 @@ impl FactorEntry {
             FactorEntry::Sms(_) => 2,
             FactorEntry::Recovery(_) => 3,
             FactorEntry::Webauthn(_) => 4,
+            FactorEntry::Devices(_) => 5,
         }
     }
 }
@@ -105,6 +109,25 @@ pub struct WebauthnKey {
     pub credential: String,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberedDevices {
+    pub devices: Vec<RememberedDevice>,
+}
+
+/// One remembered browser: its cookie holds a random token, of which only
+/// the SHA-256 is kept, so the store cannot let anyone in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberedDevice {
+    /// The id the API and the pages use (random, not the token).
+    pub id: String,
+    pub hash: [u8; 32],
+    /// The browser, as its `User-Agent` said (cleaned).
+    pub label: String,
+    pub created: UnixSeconds,
+    pub last_used: Option<UnixSeconds>,
+    pub expires: UnixSeconds,
+}
+
 /// A type that is one kind of entry of the set.
 pub trait Slot: Sized {
     fn of(e: &FactorEntry) -> Option<&Self>;
@@ -146,6 +169,7 @@ slot!(PendingTotp, TotpEnrollment);
 slot!(SmsFactor, Sms);
 slot!(RecoveryCodes, Recovery);
 slot!(WebauthnKeys, Webauthn);
+slot!(RememberedDevices, Devices);
 
 /// The set as stored, checked on the way in: two entries of one kind are a
 /// damaged record, not a choice to make.
@@ -239,6 +263,16 @@ impl FactorsRecord {
 
     pub fn sms_on(&self) -> bool {
         self.get::<SmsFactor>().is_some()
+    }
+
+    /// The user's remembered browsers (none: an empty list).
+    pub fn devices(&self) -> &[RememberedDevice] {
+        self.get::<RememberedDevices>().map_or(&[], |d| &d.devices)
+    }
+
+    /// Replaces the remembered browsers; none removes the entry.
+    pub fn set_devices(&mut self, devices: Vec<RememberedDevice>) {
+        self.put((!devices.is_empty()).then_some(RememberedDevices { devices }));
     }
 
     /// The user's security keys (none: an empty list).

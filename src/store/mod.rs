@@ -28,8 +28,8 @@ pub use changes::{Change, Health};
 
 pub use ceremonies::{Ceremony, CeremonyPurpose};
 pub use factors::{
-    FactorEntry, FactorsRecord, PendingTotp, RecoveryCode, RecoveryCodes, Slot, SmsFactor, TotpFactor, WebauthnKey,
-    WebauthnKeys,
+    FactorEntry, FactorsRecord, PendingTotp, RecoveryCode, RecoveryCodes, RememberedDevice, RememberedDevices, Slot,
+    SmsFactor, TotpFactor, WebauthnKey, WebauthnKeys,
 };
 pub use sms::{SmsCodeRecord, SmsSends};
 
@@ -118,7 +118,7 @@ impl AccountRecord {
 /// browser's tokens are kept, so a copy of the data folder opens no session;
 /// the dashboard's cookie, needed to sign its session out when this one
 /// ends, is kept sealed under the secret key and bound to the token hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
     pub token_hash: [u8; 32],
     pub user_id: String,
@@ -138,6 +138,14 @@ pub struct SessionRecord {
     /// never), so a confirmation made through one replica counts on all.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub confirmed_at: UnixSeconds,
+    /// The address the session signed in from (see `session::About`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// When it last passed a second factor (0: never).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub factor_at: UnixSeconds,
 }
 
 fn is_zero(n: &UnixSeconds) -> bool {

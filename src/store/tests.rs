@@ -40,9 +40,7 @@ async fn users_and_sessions_survive_reopening() {
             upstream_cookie_hash: [2; 32],
             created: 100,
             last_seen: 100,
-            sealed_upstream_cookie: None,
-            sealed_held: None,
-            confirmed_at: 0,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -65,9 +63,7 @@ async fn touching_an_ended_session_does_not_bring_it_back() {
         upstream_cookie_hash: [0; 32],
         created: 1,
         last_seen: 1,
-        sealed_upstream_cookie: None,
-        sealed_held: None,
-        confirmed_at: 0,
+        ..Default::default()
     };
     s.put_session(&r).await.unwrap();
     s.delete_sessions(&[r.token_hash]).await.unwrap();

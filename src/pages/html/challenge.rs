@@ -43,6 +43,20 @@ pub struct ChallengeView<'a> {
     pub recovery: bool,
     /// The user has a security key (and keys are offered).
     pub keys: bool,
+    /// "Remember this device for N days" is offered (0: not).
+    pub remember_days: u64,
+}
+
+/// The "remember this device" checkbox of a form that passes the factor.
+pub(super) fn remember_box(days: u64, id: &str) -> Markup {
+    html! {
+        @if days > 0 {
+            label.check for=(id) {
+                input #(id) type="checkbox" name="remember_device" value="on";
+                " Remember this device for " (days) " days"
+            }
+        }
+    }
 }
 
 /// The main code field holds a pasted recovery code whole: the server
@@ -97,7 +111,7 @@ pub fn challenge(frame: &Frame, v: &ChallengeView) -> Markup {
     };
     let body = html! {
         p role=[v.sms_sent.then_some("status")] { (intro) }
-        @if v.keys { (super::webauthn::key_form(frame, v.next, error_at(CodeField::Key))) }
+        @if v.keys { (super::webauthn::key_form(frame, v.next, error_at(CodeField::Key), v.remember_days)) }
         @if send_first { (send_form) }
         @if main_field {
             form method="post" action={ (frame.prefix) "/challenge" } {
@@ -105,6 +119,7 @@ pub fn challenge(frame: &Frame, v: &ChallengeView) -> Markup {
                 input type="hidden" name="next" value=(v.next);
                 @let focus = recovery_error.is_none() && (!send_first || error_at(CodeField::App).is_some());
                 (code_input_with(label, error_at(CodeField::App), focus, MAIN_FIELD_MAXLENGTH))
+                (remember_box(v.remember_days, "remember-device"))
                 button type="submit" { "Continue" }
             }
         }

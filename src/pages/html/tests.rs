@@ -17,6 +17,7 @@ fn challenge_with(error: Option<(CodeField, &str)>) -> String {
         sms_sent: false,
         recovery: true,
         keys: false,
+        remember_days: 0,
     };
     challenge(&FRAME, &view).into_string()
 }
@@ -83,6 +84,7 @@ fn challenge_of(totp: bool, sms: Option<&str>, sms_sent: bool, recovery: bool) -
         sms_sent,
         recovery,
         keys: false,
+        remember_days: 0,
     };
     challenge(&FRAME, &view).into_string()
 }
@@ -133,6 +135,7 @@ fn a_page_that_cannot_lead_back_to_the_dashboard_offers_the_ways_out() {
         sms_sent: false,
         recovery: true,
         keys: false,
+        remember_days: 0,
     };
     let page = challenge(&frame, &view).into_string();
     assert!(!page.contains("Back to Acme Console"), "{page}");

@@ -91,12 +91,13 @@ pub fn webauthn_card(frame: &Frame, v: &WebauthnView) -> Markup {
 
 /// The challenge page's "Use security key" form, with why the last answer
 /// was refused.
-pub fn key_form(frame: &Frame, next: &str, error: Option<&str>) -> Markup {
+pub fn key_form(frame: &Frame, next: &str, error: Option<&str>, remember_days: u64) -> Markup {
     html! {
         form #webauthn-challenge method="post" action={ (frame.prefix) "/challenge/webauthn" } {
             (csrf(frame))
             input type="hidden" name="next" value=(next);
             input type="hidden" name="credential" value="";
+            (super::challenge::remember_box(remember_days, "remember-device-key"))
             button #webauthn-sign-in type="button" hidden data-webauthn="get"
                 data-start={ (frame.prefix) "/api/webauthn/challenge/start" } { "Use security key" }
             (needs_script())

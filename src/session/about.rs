@@ -1,0 +1,102 @@
+//! What a session says about itself: the address and browser it signed in
+//! from (the user's list of sessions shows them) and when it last passed a
+//! second factor (step-up reads that). Kept with the session in memory and
+//! in its stored record, so every replica sees the same.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::env::UnixSeconds;
+
+/// A browser's `User-Agent` is kept to this many characters.
+const USER_AGENT_MAX: usize = 200;
+
+#[derive(Debug, Default)]
+pub struct About {
+    /// The client address the gateway saw at sign-in.
+    pub client: Option<Arc<str>>,
+    /// The browser's `User-Agent`, printable ASCII only, shortened.
+    pub user_agent: Option<Arc<str>>,
+    /// When a second factor was last passed in this session; 0: never (no
+    /// second factor, or let in by a remembered device).
+    factor_at: AtomicU64,
+}
+
+impl About {
+    pub fn new(client: Option<&str>, user_agent: Option<&str>) -> About {
+        About {
+            client: client.map(Arc::from),
+            user_agent: user_agent.and_then(clean_user_agent).map(Arc::from),
+            factor_at: AtomicU64::new(0),
+        }
+    }
+
+    /// As stored: the record's fields, already cleaned when they were kept.
+    pub fn stored(client: Option<&str>, user_agent: Option<&str>, factor_at: UnixSeconds) -> About {
+        About {
+            client: client.map(Arc::from),
+            user_agent: user_agent.map(Arc::from),
+            factor_at: AtomicU64::new(factor_at),
+        }
+    }
+
+    pub fn factor_at(&self) -> UnixSeconds {
+        self.factor_at.load(Ordering::Relaxed)
+    }
+
+    /// A second factor was passed at `now` (never moves back).
+    pub fn factor_passed(&self, now: UnixSeconds) {
+        self.factor_at.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// The same facts, for a session that follows this one.
+    pub fn carried(&self) -> About {
+        About {
+            client: self.client.clone(),
+            user_agent: self.user_agent.clone(),
+            factor_at: AtomicU64::new(self.factor_at()),
+        }
+    }
+}
+
+/// A `User-Agent` as pages and the API may show it: visible ASCII and
+/// spaces only (nothing a page or a log line could be fooled by), at most
+/// `USER_AGENT_MAX` characters; `None` if nothing is left.
+fn clean_user_agent(raw: &str) -> Option<String> {
+    let text: String = raw
+        .chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(USER_AGENT_MAX)
+        .collect();
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_agent_keeps_only_what_is_safe_to_show() {
+        assert_eq!(
+            clean_user_agent("Mozilla/5.0 (X11)").as_deref(),
+            Some("Mozilla/5.0 (X11)")
+        );
+        assert_eq!(clean_user_agent("a\r\nb\u{7f}c").as_deref(), Some("abc"));
+        assert_eq!(
+            clean_user_agent(&"x".repeat(500)).map(|s| s.len()),
+            Some(USER_AGENT_MAX)
+        );
+        assert_eq!(clean_user_agent("\u{e9}\t"), None);
+    }
+
+    #[test]
+    fn the_factor_time_is_carried_and_never_moves_back() {
+        let a = About::new(Some("10.0.0.1"), Some("UA"));
+        assert_eq!(a.factor_at(), 0);
+        a.factor_passed(100);
+        a.factor_passed(50);
+        let b = a.carried();
+        assert_eq!((b.factor_at(), b.client.as_deref()), (100, Some("10.0.0.1")));
+    }
+}
