@@ -76,6 +76,7 @@ fn policy_decision(c: &mut Criterion) {
         prefix: "/_2fa",
         login: &login,
         logout: &logout,
+        step_up: &[],
     };
     let facts = Facts {
         method: &Method::GET,
@@ -85,9 +86,25 @@ fn policy_decision(c: &mut Criterion) {
         host_missing: false,
         session: SessionFacts::Authenticated { upstream_cookie: true },
         user: UserFacts::UNKNOWN,
+        factor_age: Some(60),
     };
     c.bench_function("policy/signed_in_forward", |b| {
         b.iter(|| decide(black_box(&facts), black_box(&routes)))
+    });
+    // The demo's one step-up rule, on a path it does not hold: what every
+    // signed-in request pays for the feature.
+    let rules = [tfa_gateway::config::StepUp {
+        path_prefix: "/settings/billing".into(),
+        max_age_secs: 300,
+    }];
+    let with_step_up = Routes {
+        step_up: &rules,
+        ..routes
+    };
+    let mut enrolled = facts;
+    enrolled.user.second_factor = true;
+    c.bench_function("policy/signed_in_forward_with_a_step_up_rule", |b| {
+        b.iter(|| decide(black_box(&enrolled), black_box(&with_step_up)))
     });
 }
 

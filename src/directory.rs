@@ -57,6 +57,8 @@ pub struct UserView {
     /// has, the gateway shows this user no 2FA at all.
     pub activated: bool,
     pub due: Due,
+    /// The user has a second factor that counts (see `KindSet::counting`).
+    pub second_factor: bool,
 }
 
 /// Where SMS may count as a second factor.
@@ -311,6 +313,7 @@ impl Directory {
             return UserView {
                 activated: self.default_active,
                 due: Due::Nothing,
+                second_factor: false,
             };
         };
         let mut activated = false;
@@ -342,7 +345,11 @@ impl Directory {
             (true, Some((accounts, deadline))) => Due::Grace { accounts, deadline },
             (true, None) => Due::Nothing,
         };
-        UserView { activated, due }
+        UserView {
+            activated,
+            due,
+            second_factor: user.kinds.counting(),
+        }
     }
 }
 
@@ -488,7 +495,8 @@ mod tests {
             d.view("bob", 0),
             UserView {
                 activated: false,
-                due: Due::Nothing
+                due: Due::Nothing,
+                second_factor: false,
             }
         );
     }

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub challenges_failed: AtomicU64,
     pub lockouts: AtomicU64,
     pub enrollments: AtomicU64,
+    pub step_ups: AtomicU64,
+    pub sessions_revoked: AtomicU64,
     pub sms_sent: AtomicU64,
     pub sms_failures: AtomicU64,
     check_buckets: [AtomicU64; 8],
@@ -80,6 +82,16 @@ impl Metrics {
                 &self.lockouts,
             ),
             ("tfa_enrollments_total", "Second factors enabled.", &self.enrollments),
+            (
+                "tfa_step_ups_total",
+                "Second factors passed again for a step-up path.",
+                &self.step_ups,
+            ),
+            (
+                "tfa_sessions_revoked_total",
+                "Sessions signed out by their user or an operator.",
+                &self.sessions_revoked,
+            ),
             (
                 "tfa_sms_sent_total",
                 "SMS codes handed to the provider.",

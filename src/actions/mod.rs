@@ -312,6 +312,7 @@ async fn release(
     client: Option<String>,
 ) -> Result<Released, Refusal> {
     let user_id = found.session.user_id.to_string();
+    let step_up = found.session.stage == crate::session::Stage::Authenticated;
     let device = match gw.config.second_factor.remember_device_days {
         days if remember && days > 0 => {
             let label = found.session.about.user_agent.as_deref().unwrap_or("A browser");
@@ -348,8 +349,13 @@ async fn release(
             "recovery code".to_string()
         }
     };
-    Metrics::inc(&gw.metrics.challenges_passed);
-    gw.audit("challenge_passed", Some(&user_id), client, how);
+    if step_up {
+        Metrics::inc(&gw.metrics.step_ups);
+        gw.audit("step_up_passed", Some(&user_id), client, how);
+    } else {
+        Metrics::inc(&gw.metrics.challenges_passed);
+        gw.audit("challenge_passed", Some(&user_id), client, how);
+    }
     Ok(Released {
         token,
         set_cookies,

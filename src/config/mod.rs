@@ -419,7 +419,8 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
         let max_age_secs =
             bounded("step_up.max_age_seconds", Some(s.max_age_seconds), 300, 30..=86_400).map_err(keyed)?;
         step_up.push(StepUp {
-            path_prefix: s.path_prefix,
+            // Matched in any case (see `policy::step_up`).
+            path_prefix: s.path_prefix.to_lowercase(),
             max_age_secs,
         });
     }

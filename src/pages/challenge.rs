@@ -43,6 +43,10 @@ pub async fn page(gw: &Shared, req: &OwnRequest, next: &str, status: u16, error:
         recovery,
         keys,
         remember_days: gw.config.second_factor.remember_device_days,
+        step_up: req
+            .found
+            .as_ref()
+            .is_some_and(|f| f.session.stage == crate::session::Stage::Authenticated),
     };
     html_reply(status, html::challenge(&req.frame(gw), &view))
 }

@@ -3,12 +3,13 @@
 //! found. No I/O happens here, so every rule is unit-tested without a socket.
 
 mod routes;
+pub mod step_up;
 
 use http::Method;
 
 pub use routes::{account_of, item_of, Access, OwnRoute};
 
-use crate::config::Route;
+use crate::config::{Route, StepUp};
 
 /// How the client will read our answer: a browser navigation can follow a
 /// redirect to a page; scripts and WebSockets need a status they can handle.
@@ -50,6 +51,8 @@ pub struct UserFacts {
     /// is transparent for this user.
     pub activated: bool,
     pub due: DueFacts,
+    /// The user has a second factor that counts (step-up can ask for it).
+    pub second_factor: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +71,7 @@ impl UserFacts {
     pub const UNKNOWN: UserFacts = UserFacts {
         activated: true,
         due: DueFacts::Nothing,
+        second_factor: false,
     };
 }
 
@@ -84,6 +88,9 @@ pub struct Facts<'a> {
     pub host_missing: bool,
     pub session: SessionFacts,
     pub user: UserFacts,
+    /// Seconds since this session last passed a second factor; `None`:
+    /// never (no 2FA at sign-in, or a remembered device).
+    pub factor_age: Option<u64>,
 }
 
 /// The routes the decision knows by configuration.
@@ -92,6 +99,8 @@ pub struct Routes<'a> {
     pub prefix: &'a str,
     pub login: &'a Route,
     pub logout: &'a Route,
+    /// `[[step_up]]`, longest prefix first.
+    pub step_up: &'a [StepUp],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +172,15 @@ pub fn decide(f: &Facts, r: &Routes) -> Decision {
                 }
                 return to_enrollment(f.client, f.target, r);
             }
+            if upstream_cookie && !logout && f.user.activated && f.user.second_factor {
+                if let Some(max) = step_up::max_age(r.step_up, f.path) {
+                    // Passing it renews the session (a new token, stored
+                    // with the time), so every replica sees the same age.
+                    if f.factor_age.is_none_or(|age| age > max) {
+                        return step_up::answer(f.client, f.target, r.prefix);
+                    }
+                }
+            }
             Decision::Forward(Forward {
                 upstream_cookie,
                 as_user: upstream_cookie,
@@ -202,6 +220,8 @@ fn own(route: OwnRoute, f: &Facts, r: &Routes) -> Decision {
         (Access::Pending | Access::AnySession, SessionFacts::Pending) => Decision::Own(route),
         (Access::AnySession, _) if signed_in => Decision::Own(route),
         (Access::SignedIn, _) if signed_in => Decision::Own(route),
+        // A signed-in user with a second factor passes it again: step-up.
+        (Access::Pending, _) if signed_in && f.user.second_factor => Decision::Own(route),
         (Access::Pending, _) if signed_in => match client {
             ClientKind::Navigation => Decision::Redirect { location: "/".into() },
             _ => Decision::Deny {

@@ -11,6 +11,7 @@ fn routes<'a>(login: &'a Route, logout: &'a Route) -> Routes<'a> {
         prefix: "/_2fa",
         login,
         logout,
+        step_up: &[],
     }
 }
 
@@ -37,6 +38,7 @@ fn facts<'a>(method: &'a Method, path: &'a str, client: ClientKind, session: Ses
         host_missing: false,
         session,
         user: UserFacts::UNKNOWN,
+        factor_age: None,
     }
 }
 
@@ -253,6 +255,13 @@ fn challenge_is_served_only_to_a_pending_sign_in() {
         &r,
     );
     assert_eq!(done, Decision::Redirect { location: "/".into() });
+    let mut with_factor = facts(&Method::GET, "/_2fa/challenge", ClientKind::Navigation, SIGNED_IN);
+    with_factor.user.second_factor = true;
+    assert_eq!(
+        decide(&with_factor, &r),
+        Decision::Own(OwnRoute::ChallengeForm),
+        "a signed-in user with a factor may pass it again (step-up)"
+    );
     let nobody = decide(
         &facts(
             &Method::GET,
@@ -283,7 +292,11 @@ fn settings_need_the_released_upstream_cookie_too() {
 
 fn due(f: Facts<'_>, due: DueFacts) -> Facts<'_> {
     Facts {
-        user: UserFacts { activated: true, due },
+        user: UserFacts {
+            activated: true,
+            due,
+            second_factor: false,
+        },
         ..f
     }
 }
@@ -543,5 +556,39 @@ fn every_form_the_settings_page_shows_a_user_who_must_enroll_is_reachable() {
     assert_eq!(
         decide(&setup, &r),
         Decision::Own(OwnRoute::Factor(Kind::Sms, page(Step::Show)))
+    );
+}
+
+#[test]
+fn a_step_up_path_asks_a_signed_in_user_with_a_factor_for_it_again_when_it_is_old() {
+    let (li, lo) = (login(), logout());
+    let rules = [crate::config::StepUp {
+        path_prefix: "/settings/billing".into(),
+        max_age_secs: 300,
+    }];
+    let r = Routes {
+        step_up: &rules,
+        ..routes(&li, &lo)
+    };
+    let at = |path, age: Option<u64>, second_factor: bool| {
+        let mut f = facts(&Method::GET, path, ClientKind::Navigation, SIGNED_IN);
+        f.user.second_factor = second_factor;
+        f.factor_age = age;
+        decide(&f, &r)
+    };
+    let challenge = Decision::Redirect {
+        location: "/_2fa/challenge?step_up=1&next=/settings/billing".into(),
+    };
+    assert_eq!(at("/settings/billing", Some(301), true), challenge);
+    assert_eq!(
+        at("/settings/billing", None, true),
+        challenge,
+        "a remembered device: never checked"
+    );
+    assert!(matches!(at("/settings/billing", Some(300), true), Decision::Forward(_)));
+    assert!(matches!(at("/settings/profile", None, true), Decision::Forward(_)));
+    assert!(
+        matches!(at("/settings/billing", None, false), Decision::Forward(_)),
+        "no factor to ask for"
     );
 }

@@ -195,6 +195,7 @@ impl ProxyHttp for GatewayProxy {
                 let view = gw.directory.view(&f.session.user_id, now);
                 UserFacts {
                     activated: view.activated,
+                    second_factor: view.second_factor,
                     due: match view.due {
                         Due::Nothing => DueFacts::Nothing,
                         Due::Required { .. } => DueFacts::Required,
@@ -216,11 +217,13 @@ impl ProxyHttp for GatewayProxy {
                 && !req.headers.contains_key(http::header::HOST),
             session: session_facts,
             user,
+            factor_age: factor_age(ctx.found.as_ref(), now),
         };
         let routes = Routes {
             prefix: &cfg.prefix,
             login: &cfg.upstream.login,
             logout: &cfg.upstream.logout,
+            step_up: &cfg.step_up,
         };
         let decision = policy::decide(&facts, &routes);
         gw.metrics.check_latency(ctx.started.elapsed().as_micros() as u64);
@@ -444,6 +447,12 @@ impl ProxyHttp for GatewayProxy {
 /// proxy in front forwards every cookie to the dashboard, which may serve
 /// any of several session cookies: an approval with a second one would let
 /// one user's session carry another's dashboard cookie past the gateway.
+/// Seconds since the session last passed a second factor; `None`: never.
+fn factor_age(found: Option<&Found>, now: crate::env::UnixSeconds) -> Option<u64> {
+    let at = found?.session.about.factor_at();
+    (at != 0).then(|| now.saturating_sub(at))
+}
+
 fn sole_session_cookies(cfg: &crate::config::Config, req: &RequestHeader, f: &Found) -> bool {
     let pairs = || cookies::pairs_iter(wire::cookie_headers(req));
     let Some(upstream) = f.upstream_cookie.as_deref() else {

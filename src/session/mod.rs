@@ -369,15 +369,16 @@ impl SessionTable {
         (token, token_hash, session)
     }
 
-    /// Ends a pending session and starts its signed-in successor under a new
-    /// token, so a token seen before the second factor is worth nothing after.
-    /// Returns the new token and the upstream Set-Cookie headers to release.
+    /// Ends a session that just passed a second factor and starts its
+    /// signed-in successor under a new token, so a token seen before the
+    /// factor is worth nothing after: a pending sign-in (its held upstream
+    /// Set-Cookie headers are returned, to release) or a signed-in session
+    /// stepping up (none). The pass is recorded in the successor.
     pub fn release(&self, env: &Env, pending: &TokenHash) -> Option<(String, TokenHash, Arc<Session>, Vec<String>)> {
         let (_, old) = self.map.remove(pending)?;
-        let Stage::Pending { held_set_cookies } = &old.stage else {
-            // Not pending: put it back untouched; there is nothing to release.
-            self.map.insert(*pending, old);
-            return None;
+        let held_set_cookies = match &old.stage {
+            Stage::Pending { held_set_cookies } => held_set_cookies.clone(),
+            Stage::Authenticated => Vec::new(),
         };
         self.unindex(&old.user_id, pending);
         let now = env.now();
@@ -393,9 +394,11 @@ impl SessionTable {
         session.upstream_cookie_hash = old.upstream_cookie_hash;
         session.about = old.about.carried();
         session.about.factor_passed(now);
+        session.confirmed_at = AtomicU64::new(old.confirmed_at.load(Ordering::Relaxed));
+        session.grace_acknowledged = AtomicBool::new(old.grace_acknowledged());
         let session = Arc::new(session);
         self.insert(token_hash, session.clone());
-        Some((token, token_hash, session, held_set_cookies.clone()))
+        Some((token, token_hash, session, held_set_cookies))
     }
 
     /// Binds a signed-in session to a new upstream cookie value, for an

@@ -44,7 +44,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use pages::{home_page, login_page, projects_page, team_page};
+use pages::{billing_page, home_page, login_page, projects_page, team_page};
 
 /// A built-in user of the dashboard; each belongs to exactly one account.
 pub struct DemoUser {
@@ -205,6 +205,10 @@ fn route(state: &State, method: &Method, path: &str, headers: &HeaderMap, body: 
         },
         ("GET", "/team") => match current_user(state, headers) {
             Some(user) => html(StatusCode::OK, team_page(user, |u| state.role_of(u))),
+            None => redirect("/login", None),
+        },
+        ("GET", "/settings/billing") => match current_user(state, headers) {
+            Some(user) => html(StatusCode::OK, billing_page(user)),
             None => redirect("/login", None),
         },
         ("GET", "/api/me") => match current_user(state, headers) {

@@ -67,6 +67,7 @@ pub enum Section {
     Overview,
     Projects,
     Team,
+    Billing,
 }
 
 fn document(title: &str, body: &str) -> String {
@@ -87,13 +88,14 @@ fn signed_in(user: &DemoUser, section: Section, title: &str, main: &str) -> Stri
         "<header class=\"bar\"><a class=\"brand\" href=\"/\">{PRODUCT}</a>\
          <span class=\"who\">{} · {}</span>\
          <form method=\"POST\" action=\"/logout\"><button type=\"submit\">Sign out</button></form></header>\n\
-         <div class=\"layout\">\n<nav aria-label=\"Main\">{}{}{}\
+         <div class=\"layout\">\n<nav aria-label=\"Main\">{}{}{}{}\
          <a href=\"{SECURITY_SETTINGS}\">Security settings</a></nav>\n<main>\n{main}\n</main>\n</div>",
         esc(user.email),
         esc(user.account_name),
         entry(Section::Overview, "/", "Overview"),
         entry(Section::Projects, "/projects", "Projects"),
         entry(Section::Team, "/team", "Team"),
+        entry(Section::Billing, "/settings/billing", "Billing"),
     );
     document(title, &body)
 }
@@ -181,6 +183,20 @@ pub fn team_page(user: &DemoUser, role_of: impl Fn(&DemoUser) -> &'static str) -
         esc(user.account_name)
     );
     signed_in(user, Section::Team, "Team", &main)
+}
+
+/// The account's plan and payment card: the page the demo asks a fresh
+/// second factor for (`[[step_up]]` in config/demo.toml).
+pub fn billing_page(user: &DemoUser) -> String {
+    let main = format!(
+        "<h1>Billing</h1>\n<p class=\"sub\">{}</p>\n\
+         <section class=\"card\"><ul class=\"list\">\
+         <li><span>Plan</span><span class=\"tag\">Team · $49 a month</span></li>\
+         <li><span>Card</span><span>Visa ending 4242</span></li>\
+         <li><span>Next invoice</span><span class=\"muted\">on the 1st</span></li></ul></section>",
+        esc(user.account_name)
+    );
+    signed_in(user, Section::Billing, "Billing", &main)
 }
 
 fn esc(s: &str) -> String {

@@ -45,6 +45,8 @@ pub struct ChallengeView<'a> {
     pub keys: bool,
     /// "Remember this device for N days" is offered (0: not).
     pub remember_days: u64,
+    /// A signed-in user asked again for a step-up path.
+    pub step_up: bool,
 }
 
 /// The "remember this device" checkbox of a form that passes the factor.
@@ -109,9 +111,14 @@ pub fn challenge(frame: &Frame, v: &ChallengeView) -> Markup {
             }
         }
     };
+    // A step-up renews a session, it does not make a device trusted.
+    let remember_days = if v.step_up { 0 } else { v.remember_days };
     let body = html! {
+        @if v.step_up {
+            p.warning { "The page you opened needs your second factor again." }
+        }
         p role=[v.sms_sent.then_some("status")] { (intro) }
-        @if v.keys { (super::webauthn::key_form(frame, v.next, error_at(CodeField::Key), v.remember_days)) }
+        @if v.keys { (super::webauthn::key_form(frame, v.next, error_at(CodeField::Key), remember_days)) }
         @if send_first { (send_form) }
         @if main_field {
             form method="post" action={ (frame.prefix) "/challenge" } {
@@ -119,7 +126,7 @@ pub fn challenge(frame: &Frame, v: &ChallengeView) -> Markup {
                 input type="hidden" name="next" value=(v.next);
                 @let focus = recovery_error.is_none() && (!send_first || error_at(CodeField::App).is_some());
                 (code_input_with(label, error_at(CodeField::App), focus, MAIN_FIELD_MAXLENGTH))
-                (remember_box(v.remember_days, "remember-device"))
+                (remember_box(remember_days, "remember-device"))
                 button type="submit" { "Continue" }
             }
         }

@@ -18,6 +18,7 @@ fn challenge_with(error: Option<(CodeField, &str)>) -> String {
         recovery: true,
         keys: false,
         remember_days: 0,
+        step_up: false,
     };
     challenge(&FRAME, &view).into_string()
 }
@@ -85,6 +86,7 @@ fn challenge_of(totp: bool, sms: Option<&str>, sms_sent: bool, recovery: bool) -
         recovery,
         keys: false,
         remember_days: 0,
+        step_up: false,
     };
     challenge(&FRAME, &view).into_string()
 }
@@ -136,6 +138,7 @@ fn a_page_that_cannot_lead_back_to_the_dashboard_offers_the_ways_out() {
         recovery: true,
         keys: false,
         remember_days: 0,
+        step_up: false,
     };
     let page = challenge(&frame, &view).into_string();
     assert!(!page.contains("Back to Acme Console"), "{page}");

@@ -1,0 +1,166 @@
+//! Step-up: paths of the dashboard that need a second factor passed
+//! recently, whatever the session's age. A path is matched the way a
+//! dashboard's server may read it, not as sent: percent-decoded, `\` as
+//! `/`, `;params` dropped, dot segments resolved, repeated slashes merged,
+//! any case. Matching too much asks for a code once more; matching too
+//! little would let a spelling of the path through without one.
+
+use super::{encode_component, ClientKind, Decision};
+use crate::config::StepUp;
+
+/// The longest age allowed for the first rule whose prefix holds `path`
+/// (rules come longest prefix first).
+pub fn max_age(rules: &[StepUp], path: &str) -> Option<u64> {
+    if rules.is_empty() {
+        return None;
+    }
+    if is_plain(path) {
+        // Nothing to decode or resolve (most requests): no allocation.
+        return rules
+            .iter()
+            .find(|r| {
+                let prefix = r.path_prefix.trim_end_matches('/');
+                path.strip_prefix(prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+            .map(|r| r.max_age_secs);
+    }
+    let segments = segments(path);
+    rules
+        .iter()
+        .find(|r| {
+            let prefix = segments_of(&r.path_prefix);
+            segments.len() >= prefix.len() && segments[..prefix.len()] == prefix[..]
+        })
+        .map(|r| r.max_age_secs)
+}
+
+/// The answer to a request that needs a fresh second factor: the challenge
+/// for a browser, which comes back to `target` once passed; a status a
+/// script can act on otherwise.
+pub fn answer(client: ClientKind, target: &str, prefix: &str) -> Decision {
+    match client {
+        ClientKind::Navigation => Decision::Redirect {
+            location: format!("{prefix}/challenge?step_up=1&next={}", encode_component(target)),
+        },
+        ClientKind::Api | ClientKind::WebSocket => Decision::Deny {
+            status: 401,
+            error: "step_up_required",
+            message: "This needs your second factor again: pass the challenge, then retry.",
+        },
+    }
+}
+
+/// A path a server reads as written: lowercase letters, digits, `-`, `_`
+/// and single slashes, no dot segment. Configured prefixes are lowercase.
+fn is_plain(path: &str) -> bool {
+    path.bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'/')
+        && !path.contains("//")
+}
+
+fn segments_of(configured: &str) -> Vec<String> {
+    segments(configured)
+}
+
+/// The path's segments as a lenient server resolves them.
+fn segments(path: &str) -> Vec<String> {
+    let mut text = path.to_string();
+    // Decoded until it stops changing: a server or a framework in front of
+    // it may decode `%252e` twice.
+    for _ in 0..3 {
+        let decoded = percent_encoding::percent_decode_str(&text)
+            .decode_utf8_lossy()
+            .into_owned();
+        if decoded == text {
+            break;
+        }
+        text = decoded;
+    }
+    let mut out: Vec<String> = Vec::new();
+    for raw in text.split(['/', '\\']) {
+        let segment = raw.split(';').next().unwrap_or("");
+        match segment {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            // Windows servers drop trailing dots and spaces.
+            s => match s.trim_end_matches(['.', ' ']) {
+                "" => {}
+                s => out.push(s.to_lowercase()),
+            },
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> Vec<StepUp> {
+        vec![
+            StepUp {
+                path_prefix: "/settings/billing/export".into(),
+                max_age_secs: 60,
+            },
+            StepUp {
+                path_prefix: "/settings/billing".into(),
+                max_age_secs: 300,
+            },
+        ]
+    }
+
+    #[test]
+    fn a_rule_holds_its_path_and_below_not_a_longer_name() {
+        let r = rules();
+        assert_eq!(max_age(&r, "/settings/billing"), Some(300));
+        assert_eq!(max_age(&r, "/settings/billing/"), Some(300));
+        assert_eq!(max_age(&r, "/settings/billing/cards"), Some(300));
+        assert_eq!(max_age(&r, "/settings/billing/export/x"), Some(60), "the longest rule");
+        assert_eq!(max_age(&r, "/settings/billingx"), None);
+        assert_eq!(max_age(&r, "/settings"), None);
+        assert_eq!(max_age(&[], "/settings/billing"), None);
+    }
+
+    #[test]
+    fn every_spelling_a_server_may_read_as_the_path_is_held() {
+        let r = rules();
+        for spelling in [
+            "/settings//billing",
+            "//settings/billing",
+            "/Settings/BILLING",
+            "/settings/./billing",
+            "/settings/x/../billing",
+            "/settings/%62illing",
+            "/settings%2fbilling",
+            "/settings/%252e/billing",
+            "/settings\\billing",
+            "/settings/billing;jsessionid=1",
+            "/settings/billing.",
+            "/x/../../settings/billing",
+        ] {
+            assert_eq!(max_age(&r, spelling), Some(300), "{spelling}");
+        }
+    }
+
+    #[test]
+    fn a_browser_is_sent_to_the_challenge_and_a_script_told_why() {
+        let to = answer(ClientKind::Navigation, "/settings/billing?tab=1", "/_2fa");
+        assert_eq!(
+            to,
+            Decision::Redirect {
+                location: "/_2fa/challenge?step_up=1&next=/settings/billing%3Ftab%3D1".into()
+            }
+        );
+        assert!(matches!(
+            answer(ClientKind::Api, "/", "/_2fa"),
+            Decision::Deny {
+                status: 401,
+                error: "step_up_required",
+                ..
+            }
+        ));
+    }
+}
