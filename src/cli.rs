@@ -168,6 +168,12 @@ pub enum AdminAction {
         /// The user's id (e.g. u-bob) or email (e.g. bob@acme.test).
         user: String,
     },
+    /// Sign all of a user's sessions out, on every gateway, and their
+    /// dashboard sessions with them (a stolen laptop, a departing person).
+    SignOutUser {
+        /// The user's id (e.g. u-bob) or email (e.g. bob@acme.test).
+        user: String,
+    },
     /// The audit trail, newest first.
     Audit {
         /// Only events about this user (id or email).

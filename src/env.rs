@@ -10,6 +10,18 @@ use rand::RngCore;
 /// Seconds since the Unix epoch; the unit every stored timestamp uses.
 pub type UnixSeconds = u64;
 
+/// `2026-11-22 23:25:35Z` for Unix seconds (proleptic Gregorian, UTC).
+pub fn date_time(t: UnixSeconds) -> String {
+    let secs = t % 86_400;
+    format!(
+        "{} {:02}:{:02}:{:02}Z",
+        date(t),
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    )
+}
+
 /// `2026-11-30` for Unix seconds (UTC), as pages show a date.
 pub fn date(t: UnixSeconds) -> String {
     let (y, m, d) = crate::logging::civil_from_days((t / 86_400) as i64);

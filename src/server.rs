@@ -237,6 +237,9 @@ impl BackgroundService for Sweeper {
                         if let Err(e) = self.gw.store.forget_old_ceremonies(now).await {
                             e.log("cannot forget expired security-key ceremonies");
                         }
+                        if let Err(e) = self.gw.store.sweep_session_index().await {
+                            e.log("cannot tidy the index of users' sessions");
+                        }
                     }
                     if let Err(e) = self.gw.throttle.sweep(now).await {
                         e.log("cannot forget stale failure counters");

@@ -522,6 +522,68 @@ async fn carol_adds_two_security_keys_signs_in_with_each_and_removes_them() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn bob_remembers_his_laptop_steps_up_for_billing_and_signs_his_phone_out() {
+    let stage = Stage::start("sessions").await;
+    let laptop = stage.person("bob-laptop", DESKTOP).await;
+    let phone = stage.person("bob-phone", PHONE).await;
+    laptop.sign_in("bob@acme.test", "bob-password").await;
+    laptop.expect_heading("Dashboard").await;
+    laptop.visit("/_2fa/settings").await;
+    let (_, codes) = enable_totp(&laptop, "bob-password", "Enable two-factor authentication").await;
+    laptop.press("I have stored them: back to settings").await;
+
+    // 2FA turned on in this session: the billing page asks for it again.
+    laptop.visit("/").await;
+    laptop.press("Billing").await;
+    laptop.expect_heading("Two-factor authentication").await;
+    laptop
+        .expect_text("The page you opened needs your second factor again.")
+        .await;
+    laptop.shot("step-up").await;
+    laptop.fill("Continue", "Code from your app", &codes[0]).await;
+    laptop.press("Continue").await;
+    laptop.expect_heading("Billing").await;
+    laptop.shot("billing").await;
+
+    // A sign-in that remembers the laptop.
+    laptop.sign_out().await;
+    laptop.sign_in("bob@acme.test", "bob-password").await;
+    laptop.expect_heading("Two-factor authentication").await;
+    laptop.fill("Continue", "Code from your app", &codes[1]).await;
+    laptop.tick("Continue", "Remember this device for 30 days", true).await;
+    laptop.shot("challenge-remember").await;
+    laptop.press("Continue").await;
+    laptop.expect_heading("Dashboard").await;
+    laptop.sign_out().await;
+    laptop.sign_in("bob@acme.test", "bob-password").await;
+    laptop.expect_heading("Dashboard").await;
+
+    // The phone signs in too; the laptop sees both and signs the phone out.
+    phone.sign_in("bob@acme.test", "bob-password").await;
+    phone.expect_heading("Two-factor authentication").await;
+    phone.fill("Continue", "Code from your app", &codes[2]).await;
+    phone.press("Continue").await;
+    phone.expect_heading("Dashboard").await;
+    laptop.visit("/_2fa/settings").await;
+    laptop.expect_text("Where you are signed in").await;
+    laptop.expect_text("This session").await;
+    laptop.expect_text("Remembered devices").await;
+    laptop.shot("settings-sessions-devices").await;
+    laptop.press("Sign out everywhere else").await;
+    laptop.expect_text("Signed out there, and at the dashboard too.").await;
+    phone.visit("/").await;
+    phone.expect_heading("Sign in").await;
+
+    // Forgetting the laptop: its next sign-in asks again.
+    laptop.press("Forget").await;
+    laptop.expect_text("Device forgotten").await;
+    laptop.sign_out().await;
+    laptop.sign_in("bob@acme.test", "bob-password").await;
+    laptop.expect_heading("Two-factor authentication").await;
+    finish("sessions", &stage.record);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 #[ignore = "rewrites docs/screenshots; run by docs/screenshots.sh"]
 async fn readme_screenshots_are_regenerated() {
     let out = std::path::PathBuf::from(std::env::var("TFA_SCREENSHOTS").unwrap_or_else(|_| "docs/screenshots".into()));

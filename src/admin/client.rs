@@ -134,6 +134,20 @@ pub async fn run(client: &AdminClient, action: AdminAction, json: bool) -> Resul
                 (false, false) => format!("{who} had no second factor"),
             }
         }
+        AdminAction::SignOutUser { user } => {
+            let v = client
+                .json(
+                    Method::DELETE,
+                    &format!("/admin/users/{}/sessions", segment(&user)),
+                    None,
+                )
+                .await?;
+            let who = v["email"].as_str().unwrap_or(&user).to_string();
+            match json {
+                true => v.to_string(),
+                false => format!("{} session(s) of {who} signed out", v["revoked"].as_u64().unwrap_or(0)),
+            }
+        }
         AdminAction::Audit { user, account, limit } => {
             let mut path = format!("/admin/audit?limit={limit}");
             for (key, value) in [("user", user), ("account", account)] {
@@ -220,14 +234,7 @@ pub fn describe_audit(v: &Value) -> String {
 
 /// `2026-11-22 23:25:35Z` for Unix seconds (proleptic Gregorian, UTC).
 pub fn utc(unix: u64) -> String {
-    let secs = unix % 86_400;
-    let (year, month, day) = crate::logging::civil_from_days((unix / 86_400) as i64);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
-        secs / 3600,
-        (secs % 3600) / 60,
-        secs % 60
-    )
+    crate::env::date_time(unix)
 }
 
 #[cfg(test)]

@@ -60,6 +60,7 @@ pub async fn route(
         ("PUT", ["admin", "accounts", id, "activation"]) => activation(gw, id, body).await,
         ("GET", ["admin", "accounts", id]) => account(gw, id).await,
         ("DELETE", ["admin", "users", user, "2fa"]) => reset_user(gw, user).await,
+        ("DELETE", ["admin", "users", user, "sessions"]) => sign_out_user(gw, user).await,
         ("GET", ["admin", "audit"]) => audit(gw, query).await,
         ("GET", ["metrics"]) => Ok(AdminReply {
             status: 200,
@@ -207,6 +208,30 @@ async fn reset_user(gw: &Arc<Gateway>, key: &str) -> Result<AdminReply, AdminRep
     Ok(AdminReply::json(
         200,
         json!({ "id": id, "email": user.email, "removed": removed }),
+    ))
+}
+
+/// Signs every session of a user out, on every replica, with the
+/// dashboard sessions they hold.
+async fn sign_out_user(gw: &Arc<Gateway>, key: &str) -> Result<AdminReply, AdminReply> {
+    let users = gw.store.users().await.map_err(store_failed)?;
+    let user = find_user(users, key)?;
+    let sessions = gw.list_sessions(&user.id).await.map_err(store_failed)?;
+    let mut revoked = 0;
+    for s in &sessions {
+        if gw.revoke_session(&user.id, &s.token_hash, None).await {
+            revoked += 1;
+        }
+    }
+    gw.audit(
+        "admin_sign_out",
+        Some(&user.id),
+        None,
+        format!("{revoked} session(s) signed out by the operator"),
+    );
+    Ok(AdminReply::json(
+        200,
+        json!({ "id": user.id, "email": user.email, "revoked": revoked }),
     ))
 }
 

@@ -19,8 +19,11 @@ use crate::sms::SmsService;
 use crate::store::{AuditEvent, Store, StoreError};
 use crate::throttle::Throttle;
 
+mod sessions;
 mod sweep;
 use crate::upstream::UpstreamClient;
+
+pub use sessions::{session_id, Listed};
 
 pub struct Gateway {
     pub config: Config,
@@ -71,6 +74,9 @@ pub enum EndReason {
     /// The user signed out (or chose to sign in as someone else) on a page
     /// of the gateway's, before the dashboard was reachable.
     SignedOut,
+    /// The user signed it out from their list of sessions, or an operator
+    /// signed all of the user's sessions out.
+    Revoked,
 }
 
 impl EndReason {
@@ -82,6 +88,7 @@ impl EndReason {
             EndReason::LockedOut => "locked out",
             EndReason::TooMany => "too many sessions: the oldest ended",
             EndReason::SignedOut => "signed out at the gateway",
+            EndReason::Revoked => "signed out from the sessions list",
         }
     }
 }

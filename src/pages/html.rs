@@ -231,6 +231,52 @@ pub struct SettingsView<'a> {
     pub webauthn: Option<WebauthnView>,
     /// Browsers that skip the challenge.
     pub devices: Vec<DeviceView>,
+    /// The user's sessions, this one first.
+    pub sessions: Vec<SessionView>,
+}
+
+/// One of the user's sessions, as the settings page lists it.
+pub struct SessionView {
+    pub id: String,
+    pub client: String,
+    pub browser: String,
+    pub started: String,
+    pub last_active: String,
+    pub current: bool,
+    pub pending: bool,
+}
+
+fn sessions_card(frame: &Frame, sessions: &[SessionView]) -> Markup {
+    html! {
+        section {
+            h2 { "Where you are signed in" }
+            ul.sessions aria-label="Your sessions" {
+                @for s in sessions {
+                    li {
+                        strong { (s.browser) }
+                        br;
+                        span.muted { (s.client) " · signed in " (s.started) " · last active " (s.last_active) }
+                        @if s.current {
+                            " " span.tag { "This session" }
+                        } @else {
+                            @if s.pending { " " span.tag { "Waiting for the second step" } }
+                            form.inline method="post" action={ (frame.prefix) "/settings/sessions/revoke" } {
+                                (csrf(frame))
+                                input type="hidden" name="id" value=(s.id);
+                                button.secondary type="submit" aria-label={ "Sign out " (s.browser) " at " (s.client) } { "Sign out" }
+                            }
+                        }
+                    }
+                }
+            }
+            @if sessions.iter().any(|s| !s.current) {
+                form method="post" action={ (frame.prefix) "/settings/sessions/revoke-others" } {
+                    (csrf(frame))
+                    button.danger type="submit" { "Sign out everywhere else" }
+                }
+            }
+        }
+    }
 }
 
 /// A remembered browser, as the settings page lists it.
@@ -347,6 +393,9 @@ pub fn settings(frame: &Frame, v: &SettingsView) -> Markup {
         }
         @if !v.devices.is_empty() {
             (devices_card(frame, &v.devices))
+        }
+        @if !v.sessions.is_empty() {
+            (sessions_card(frame, &v.sessions))
         }
         @if !v.owned.is_empty() {
             section {

@@ -12,6 +12,7 @@ mod enroll;
 pub mod html;
 mod origin;
 mod request;
+mod sessions;
 mod settings;
 mod sign_out;
 mod sms;
@@ -96,6 +97,11 @@ pub async fn handle(gw: &Arc<Gateway>, req: OwnRequest) -> Reply {
         ApiDevices => devices::api_list(gw, &req).await,
         ApiForgetDevice => devices::api_forget(gw, &req).await,
         ForgetDevice => devices::forget(gw, &req).await,
+        ApiSessions => sessions::api_list(gw, &req).await,
+        ApiRevokeSession => sessions::api_revoke(gw, &req).await,
+        ApiRevokeOthers => sessions::api_revoke_others(gw, &req).await,
+        RevokeSession => sessions::revoke_form(gw, &req, false).await,
+        RevokeOthers => sessions::revoke_form(gw, &req, true).await,
         Factor(kind, action) => factor(gw, &req, kind, action).await,
         SignOut | SwitchUser => sign_out::sign_out(gw, &req).await,
     }

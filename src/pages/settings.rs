@@ -33,6 +33,7 @@ pub async fn show(gw: &Shared, req: &OwnRequest, error: Option<&Refusal>) -> Rep
         Some("sms_off") => Some("SMS codes are off."),
         Some("key_added") => Some("Security key added."),
         Some("key_removed") => Some("Security key removed."),
+        Some("signed_out_elsewhere") => Some("Signed out there, and at the dashboard too."),
         Some("device_forgotten") => Some("Device forgotten: it will be asked for the second step again."),
         _ => None,
     };
@@ -77,11 +78,29 @@ pub async fn show(gw: &Shared, req: &OwnRequest, error: Option<&Refusal>) -> Rep
             off_requires: gw.directory.due_without(user_id, Kind::Sms),
             typed,
         }),
+        sessions: gw
+            .list_sessions(user_id)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| html::SessionView {
+                current: l.token_hash == found.token_hash,
+                id: l.id,
+                client: l.client.unwrap_or_else(|| "an unknown address".into()),
+                browser: l
+                    .user_agent
+                    .as_deref()
+                    .map_or_else(|| "A browser".into(), crate::session::browser_summary),
+                started: crate::env::date_time(l.started),
+                last_active: crate::env::date_time(l.last_active),
+                pending: l.pending,
+            })
+            .collect(),
         devices: crate::factors::live_devices(&factors, gw.env.now())
             .into_iter()
             .map(|d| html::DeviceView {
                 id: d.id,
-                label: d.label,
+                label: crate::session::browser_summary(&d.label),
                 added: crate::env::date(d.created),
                 last_used: d.last_used.map(crate::env::date),
             })

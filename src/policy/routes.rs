@@ -23,6 +23,16 @@ pub enum OwnRoute {
     ApiForgetDevice,
     /// "Forget" beside a device on the settings page.
     ForgetDevice,
+    /// `GET /api/sessions`: the user's sessions.
+    ApiSessions,
+    /// `DELETE /api/sessions/{id}`.
+    ApiRevokeSession,
+    /// `POST /api/sessions/revoke-others`.
+    ApiRevokeOthers,
+    /// "Sign out" beside a session on the settings page.
+    RevokeSession,
+    /// "Sign out everywhere else" on the settings page.
+    RevokeOthers,
     /// One kind of factor's endpoint, from that kind's table
     /// (`factors::Endpoint`): what it does decides who may use it.
     Factor(Kind, Action),
@@ -65,6 +75,9 @@ impl OwnRoute {
         if method == Method::DELETE && item_of(rest, "/api/devices/").is_some() {
             return ApiForgetDevice;
         }
+        if method == Method::DELETE && item_of(rest, "/api/sessions/").is_some() {
+            return ApiRevokeSession;
+        }
         let verb = match *method {
             Method::GET | Method::HEAD => Some(Verb::Get),
             Method::POST => Some(Verb::Post),
@@ -91,6 +104,10 @@ impl OwnRoute {
             ("/api/status", true, _) => ApiStatus,
             ("/api/devices", true, _) => ApiDevices,
             ("/settings/devices/forget", _, true) => ForgetDevice,
+            ("/api/sessions", true, _) => ApiSessions,
+            ("/api/sessions/revoke-others", _, true) => ApiRevokeOthers,
+            ("/settings/sessions/revoke", _, true) => RevokeSession,
+            ("/settings/sessions/revoke-others", _, true) => RevokeOthers,
             _ => NotFound,
         }
     }
@@ -107,9 +124,8 @@ impl OwnRoute {
             Factor(kind, action) => action.step.while_enrolling(kind),
             Health | NotFound | CopyScript | WebauthnScript | Enroll | EnrollLater | Settings | AccountRequire
             | ApiStatus | ApiAccountRequire | SignOut | SwitchUser => true,
-            ChallengeForm | ChallengeSubmit | ApiChallenge | Verify | ApiDevices | ApiForgetDevice | ForgetDevice => {
-                false
-            }
+            ChallengeForm | ChallengeSubmit | ApiChallenge | Verify | ApiDevices | ApiForgetDevice | ForgetDevice
+            | ApiSessions | ApiRevokeSession | ApiRevokeOthers | RevokeSession | RevokeOthers => false,
         }
     }
 
@@ -139,7 +155,8 @@ impl OwnRoute {
         use OwnRoute::*;
         match self {
             Factor(_, action) => action.api,
-            Health | Verify | ApiChallenge | ApiStatus | ApiAccountRequire | ApiDevices | ApiForgetDevice => true,
+            Health | Verify | ApiChallenge | ApiStatus | ApiAccountRequire | ApiDevices | ApiForgetDevice
+            | ApiSessions | ApiRevokeSession | ApiRevokeOthers => true,
             _ => false,
         }
     }

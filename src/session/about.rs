@@ -59,6 +59,41 @@ impl About {
     }
 }
 
+/// A `User-Agent` as a person recognises it: "Firefox on Windows". The
+/// whole string stays in the JSON API; the pages show this.
+pub fn browser_summary(user_agent: &str) -> String {
+    let has = |s: &str| user_agent.contains(s);
+    let browser = if has("Edg/") {
+        "Edge"
+    } else if has("OPR/") {
+        "Opera"
+    } else if has("Firefox/") || has("FxiOS/") {
+        "Firefox"
+    } else if has("Chrome/") || has("CriOS/") {
+        "Chrome"
+    } else if has("Safari/") {
+        "Safari"
+    } else {
+        return user_agent.chars().take(40).collect();
+    };
+    let system = if has("iPhone") || has("iPad") {
+        "iOS"
+    } else if has("Android") {
+        "Android"
+    } else if has("Windows") {
+        "Windows"
+    } else if has("Mac OS X") || has("Macintosh") {
+        "macOS"
+    } else if has("CrOS") {
+        "ChromeOS"
+    } else if has("Linux") {
+        "Linux"
+    } else {
+        return browser.to_string();
+    };
+    format!("{browser} on {system}")
+}
+
 /// A `User-Agent` as pages and the API may show it: visible ASCII and
 /// spaces only (nothing a page or a log line could be fooled by), at most
 /// `USER_AGENT_MAX` characters; `None` if nothing is left.
@@ -88,6 +123,18 @@ mod tests {
             Some(USER_AGENT_MAX)
         );
         assert_eq!(clean_user_agent("\u{e9}\t"), None);
+    }
+
+    #[test]
+    fn a_browser_is_named_as_people_know_it() {
+        let chrome =
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36";
+        assert_eq!(browser_summary(chrome), "Chrome on Linux");
+        let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 Version/18.0 Mobile/15E148 Safari/604.1";
+        assert_eq!(browser_summary(safari), "Safari on iOS");
+        let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/130.0 Safari/537.36 Edg/130.0";
+        assert_eq!(browser_summary(edge), "Edge on Windows");
+        assert_eq!(browser_summary("curl/8.0"), "curl/8.0");
     }
 
     #[test]

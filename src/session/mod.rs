@@ -28,7 +28,7 @@ use crate::env::{Env, UnixSeconds};
 use crate::secretbox::SecretKey;
 use crate::store::SessionRecord;
 
-pub use about::About;
+pub use about::{browser_summary, About};
 use stored::held_context;
 pub use stored::reseal;
 pub use token::{hash, TokenHash};

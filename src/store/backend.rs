@@ -30,10 +30,12 @@ pub enum Table {
     SmsSends,
     /// WebAuthn ceremonies in flight, one per user.
     Ceremonies,
+    /// Each user's sessions: `user id, 0, token hash` keys, empty values.
+    UserSessions,
 }
 
 impl Table {
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 10] = [
         Table::Users,
         Table::Accounts,
         Table::Sessions,
@@ -43,6 +45,7 @@ impl Table {
         Table::SmsCodes,
         Table::SmsSends,
         Table::Ceremonies,
+        Table::UserSessions,
     ];
 
     /// The name of its sled tree and PostgreSQL table.
@@ -57,6 +60,7 @@ impl Table {
             Table::SmsCodes => "sms_codes",
             Table::SmsSends => "sms_sends",
             Table::Ceremonies => "ceremonies",
+            Table::UserSessions => "user_sessions",
         }
     }
 }

@@ -360,6 +360,7 @@ mod tests {
                 ("sms_codes", 3),
                 ("sms_sends", 3),
                 ("ceremonies", 3),
+                ("user_sessions", 3),
                 ("audit", events as u64)
             ]
         );
@@ -393,7 +394,10 @@ mod tests {
         .await
         .unwrap();
         let err = copy(&from, &to).await.unwrap_err().to_string();
-        assert!(err.contains("(in sessions)") && err.contains("DROP DATABASE"), "{err}");
+        assert!(
+            err.contains("(in sessions, user_sessions)") && err.contains("DROP DATABASE"),
+            "{err}"
+        );
         assert_eq!(to.backend().keys(Table::Users).await.unwrap().len(), 0);
         assert!(to.backend().audit_page(None, 1).await.unwrap().is_empty());
     }

@@ -19,6 +19,7 @@ mod record;
 
 use record::Record;
 mod ceremonies;
+mod session_index;
 mod sled;
 mod sms;
 
@@ -401,6 +402,9 @@ impl Store {
     }
 
     pub async fn put_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        // Indexed first: an entry without its session is dropped later; a
+        // session without its entry would be missing from the user's list.
+        self.index_session(&s.user_id, &s.token_hash).await?;
         self.backend
             .put(Table::Sessions, &s.token_hash, record::encode(s)?)
             .await

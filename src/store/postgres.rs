@@ -48,6 +48,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE tfa_sms_sends (key bytea PRIMARY KEY, body bytea NOT NULL);",
     // 4: WebAuthn ceremonies in flight: one replica starts, another finishes.
     "CREATE TABLE tfa_ceremonies (key bytea PRIMARY KEY, body bytea NOT NULL);",
+    // 5: each user's sessions (user id, 0, token hash), to list them.
+    "CREATE TABLE tfa_user_sessions (key bytea PRIMARY KEY, body bytea NOT NULL);",
 ];
 
 /// The advisory lock that serialises migrations between replicas.
@@ -64,6 +66,7 @@ fn table(t: Table) -> &'static str {
         Table::SmsCodes => "tfa_sms_codes",
         Table::SmsSends => "tfa_sms_sends",
         Table::Ceremonies => "tfa_ceremonies",
+        Table::UserSessions => "tfa_user_sessions",
     }
 }
 
