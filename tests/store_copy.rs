@@ -117,6 +117,12 @@ async fn a_stopped_gateways_store_moves_to_postgresql_and_its_users_go_on_there(
         .await
         .unwrap();
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.text());
+    // A security key being added leaves a ceremony in flight.
+    let key = json!({"password": "alice-password", "name": "Key"});
+    let started = common::api::try_json(&mut alice, Method::POST, "/_2fa/api/webauthn/register/start", key)
+        .await
+        .unwrap();
+    assert_eq!(started.status, StatusCode::OK, "{}", started.text());
     gw.stop();
 
     // The URL comes from the environment, with a password the test

@@ -125,7 +125,7 @@ impl Factors {
         self.webauthn.as_ref().ok_or(FactorError::NotOffered)
     }
 
-    /// Stores a new ceremony for `session`, replacing any other of the user's.
+    /// Stores a new ceremony for `session`, replacing the one it began before.
     async fn begin_ceremony(
         &self,
         user_id: &str,
@@ -146,7 +146,11 @@ impl Factors {
     /// Takes the user's ceremony if `session` began it, for `purpose`, and
     /// it has not expired; once taken it cannot be finished again.
     async fn take_ceremony(&self, user_id: &str, session: [u8; 32], sign_in: bool) -> Result<Ceremony, FactorError> {
-        let c = self.store.ceremony(user_id).await?.ok_or(FactorError::NoCeremony)?;
+        let c = self
+            .store
+            .ceremony(user_id, &session)
+            .await?
+            .ok_or(FactorError::NoCeremony)?;
         let fits = matches!(c.purpose, CeremonyPurpose::SignIn) == sign_in;
         if c.session != session || !fits || c.expires <= self.env.now() {
             return Err(FactorError::NoCeremony);

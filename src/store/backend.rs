@@ -28,7 +28,7 @@ pub enum Table {
     SmsCodes,
     /// When SMS codes were sent, per user and per number.
     SmsSends,
-    /// WebAuthn ceremonies in flight, one per user.
+    /// WebAuthn ceremonies in flight, one per session.
     Ceremonies,
     /// Each user's sessions: `user id, 0, token hash` keys, empty values.
     UserSessions,

@@ -1,8 +1,9 @@
 //! WebAuthn ceremonies in flight, shared by every replica: the state the
 //! library needs to finish a registration or a sign-in that one replica
-//! began and another may finish. One per user (a new one replaces it), bound
-//! to the session that began it, spent at most once (taken with `swap`),
-//! and dropped when it expires. It never leaves the server: a ceremony
+//! began and another may finish. One per session (a new one replaces it;
+//! keyed by user and session, so someone else's sign-in with the same
+//! password cannot replace the user's), spent at most once (taken with
+//! `swap`), and dropped when it expires. It never leaves the server: a ceremony
 //! state the client could keep and replay is what the library warns of.
 
 use serde::{Deserialize, Serialize};
@@ -36,23 +37,28 @@ pub struct Ceremony {
     pub state: String,
 }
 
+fn key(user_id: &str, session: &[u8; 32]) -> Vec<u8> {
+    [user_id.as_bytes(), &[0], session].concat()
+}
+
 impl Store {
-    pub async fn ceremony(&self, user_id: &str) -> Result<Option<Ceremony>, StoreError> {
-        self.get(Table::Ceremonies, user_id.as_bytes()).await
+    /// The ceremony `session` of the user began, if any.
+    pub async fn ceremony(&self, user_id: &str, session: &[u8; 32]) -> Result<Option<Ceremony>, StoreError> {
+        self.get(Table::Ceremonies, &key(user_id, session)).await
     }
 
     pub async fn put_ceremony(&self, user_id: &str, c: &Ceremony) -> Result<(), StoreError> {
         self.backend
-            .put(Table::Ceremonies, user_id.as_bytes(), record::encode(c)?)
+            .put(Table::Ceremonies, &key(user_id, &c.session), record::encode(c)?)
             .await
     }
 
-    /// Spends `c` if it is still the user's ceremony: of two replicas
+    /// Spends `c` if it is still the session's ceremony: of two replicas
     /// finishing it at once, only one gets `true`.
     pub async fn take_ceremony(&self, user_id: &str, c: &Ceremony) -> Result<bool, StoreError> {
         let old = record::encode(c)?;
         self.backend
-            .swap(Table::Ceremonies, user_id.as_bytes(), Some(old), None, None)
+            .swap(Table::Ceremonies, &key(user_id, &c.session), Some(old), None, None)
             .await
     }
 
@@ -78,10 +84,11 @@ mod tests {
             state: "{}".into(),
         };
         s.put_ceremony("u", &c).await.unwrap();
-        assert_eq!(s.ceremony("u").await.unwrap().as_ref(), Some(&c));
+        assert_eq!(s.ceremony("u", &[7; 32]).await.unwrap().as_ref(), Some(&c));
+        assert_eq!(s.ceremony("u", &[8; 32]).await.unwrap(), None, "another session's");
         assert!(s.take_ceremony("u", &c).await.unwrap());
         assert!(!s.take_ceremony("u", &c).await.unwrap(), "spent");
-        assert_eq!(s.ceremony("u").await.unwrap(), None);
+        assert_eq!(s.ceremony("u", &[7; 32]).await.unwrap(), None);
     }
 
     #[tokio::test]
@@ -97,7 +104,7 @@ mod tests {
         s.put_ceremony("old", &c(10)).await.unwrap();
         s.put_ceremony("new", &c(30)).await.unwrap();
         s.forget_old_ceremonies(20).await.unwrap();
-        assert_eq!(s.ceremony("old").await.unwrap(), None);
-        assert!(s.ceremony("new").await.unwrap().is_some());
+        assert_eq!(s.ceremony("old", &[1; 32]).await.unwrap(), None);
+        assert!(s.ceremony("new", &[1; 32]).await.unwrap().is_some());
     }
 }
