@@ -158,12 +158,12 @@ pub enum AdminAction {
         /// The account's id, as the dashboard's identity answer names it (e.g. acme).
         account: String,
     },
-    /// Remove a user's second factor (lost device and codes): TOTP, SMS and
-    /// recovery codes.
+    /// Remove a user's second factor (lost device and codes): TOTP, SMS,
+    /// security keys, recovery codes and remembered devices.
     ///
     /// The user's signed-in sessions stay signed in; if one of their accounts
-    /// requires 2FA, their next request is sent to set it up again. Their
-    /// next sign-in asks for no code.
+    /// requires 2FA, their next request is sent to set it up again (or end
+    /// them with sign-out-user). Their next sign-in asks for no code.
     ResetUser {
         /// The user's id (e.g. u-bob) or email (e.g. bob@acme.test).
         user: String,

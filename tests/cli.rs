@@ -203,7 +203,8 @@ fn user_row(view: &str, email: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_sees_ids_and_sms_and_resets_a_user_by_email() {
     let dir = tempfile::tempdir().unwrap();
-    let gw = common::Gateway::start(common::start_dashboard(), dir.path()).await;
+    let gw_dashboard = common::start_dashboard();
+    let gw = common::Gateway::start(gw_dashboard, dir.path()).await;
     let outbox = dir.path().join("data").join("sms-outbox.jsonl");
     signed_in_as(gw.addr, "carol@globex.test").await;
     let mut dave = signed_in_as(gw.addr, "dave@globex.test").await;
@@ -247,6 +248,15 @@ async fn operator_sees_ids_and_sms_and_resets_a_user_by_email() {
     let events = events["events"].as_array().cloned().unwrap_or_default();
     assert!(events.iter().all(|e| e["user_id"] == "u-dave"), "{events:?}");
     assert!(events.iter().any(|e| e["kind"] == "admin_reset"), "{events:?}");
+
+    // Signed out everywhere: both of dave's sessions, at the dashboard too.
+    let dave_cookie = dave.jar["dash_session"].clone();
+    let (ok, said, err) = admin(&gw.config, &["sign-out-user", "dave@globex.test"]);
+    assert!(ok, "{err}");
+    assert_eq!(said.trim(), "2 session(s) of dave@globex.test signed out");
+    let me = dave.get_with("/api/me", &[("accept", "application/json")]).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    assert!(common::signed_out_at_dashboard(gw_dashboard, &dave_cookie).await);
 
     // By id as before; an unknown user is a clear refusal.
     let (ok, said, err) = admin(&gw.config, &["reset-user", "u-carol"]);

@@ -204,3 +204,31 @@ async fn a_ceremony_begun_on_one_replica_finishes_on_another() {
     c.at(&mut b, 1);
     assert_eq!(b.get("/api/me").await.status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_attestation_required_a_key_that_proves_no_maker_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, _) = common::tools::self_signed_cert(dir.path());
+    let addr = common::free_addr();
+    let text = common::config_text(addr, start_dashboard(), &dir.path().join("data")).replace(
+        "attestation = \"none\"",
+        &format!(
+            "attestation = \"required\"\nattestation_roots = [\"{}\"]",
+            root.display()
+        ),
+    );
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, text).unwrap();
+    common::write_secrets(&dir.path().join("data"));
+    let gw = Gateway::start_with(addr, config).await;
+    let mut carol = Browser::new(gw.addr);
+    carol.login("carol@globex.test", "carol-password").await;
+    let options = start(&mut carol, "Key").await;
+    assert_eq!(options["publicKey"]["attestation"], "direct", "{options}");
+    let mut key = SoftKey::new(&format!("http://localhost:{}", gw.addr.port()));
+    let refused = post(&mut carol, FINISH, key.register(&options)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text());
+    assert_eq!(refused.json()["error"], "key_refused");
+    let status = carol.get("/_2fa/api/status").await.json();
+    assert_eq!(webauthn_entry(&status), None, "{status}");
+}
