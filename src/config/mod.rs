@@ -6,11 +6,13 @@ mod file;
 mod proxies;
 mod session;
 mod sms;
+mod step_up;
 mod store;
 mod webauthn;
 
 pub use session::{SessionSettings, DEFAULT_MAX_PENDING_PER_USER, DEFAULT_MAX_SESSIONS_PER_USER};
 pub use sms::{SmsProviderSettings, SmsSettings};
+pub use step_up::StepUp;
 pub use store::{StoreLocation, UrlSource};
 pub use webauthn::WebauthnSettings;
 
@@ -90,14 +92,6 @@ pub struct SecondFactorSettings {
     pub confirm_window_secs: u64,
     /// How long a remembered device skips the challenge; 0: not offered.
     pub remember_device_days: u64,
-}
-
-/// A path prefix whose requests need a second factor passed within
-/// `max_age_secs` (step-up).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepUp {
-    pub path_prefix: String,
-    pub max_age_secs: u64,
 }
 
 /// Where the key that encrypts secrets at rest comes from.
@@ -408,23 +402,7 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
     let sms = sms::validate(raw.sms, &raw.gateway.data_dir).map_err(keyed)?;
     let store = store::validate(&raw.store).map_err(keyed)?;
     let webauthn = webauthn::validate(raw.webauthn, &dashboard_name).map_err(keyed)?;
-    let mut step_up = Vec::new();
-    for s in raw.step_up {
-        if !s.path_prefix.starts_with('/') || s.path_prefix.starts_with(&prefix) {
-            return Err(bad(
-                "step_up.path_prefix",
-                format!("{:?}: a path of the dashboard, starting with /", s.path_prefix),
-            ));
-        }
-        let max_age_secs =
-            bounded("step_up.max_age_seconds", Some(s.max_age_seconds), 300, 30..=86_400).map_err(keyed)?;
-        step_up.push(StepUp {
-            // Matched in any case (see `policy::step_up`).
-            path_prefix: s.path_prefix.to_lowercase(),
-            max_age_secs,
-        });
-    }
-    step_up.sort_by_key(|s| std::cmp::Reverse(s.path_prefix.len()));
+    let step_up = step_up::validate(raw.step_up, &prefix).map_err(keyed)?;
 
     Ok(Config {
         sms,
