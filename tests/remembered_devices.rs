@@ -142,6 +142,24 @@ async fn a_remembered_browser_skips_the_challenge_for_its_own_user_until_forgott
         )
         .await;
     assert_eq!(off.status, StatusCode::OK, "{}", off.text());
+    let (_, codes) = enable_totp(&mut alice.setup, "alice-password").await;
+    assert!(!let_straight_in(&mut with_device(&gw, &token), "alice@acme.test", "alice-password").await);
+
+    // And so does an operator's reset.
+    let mut fourth = Browser::new(gw.addr);
+    assert!(!let_straight_in(&mut fourth, "alice@acme.test", "alice-password").await);
+    pass(&mut fourth, &codes[0], true).await;
+    let token = fourth.jar["tfa_device"].clone();
+    let (admin, admin_token) = common::admin_of(&gw.config);
+    let reset = Browser::new(admin)
+        .send(
+            Method::DELETE,
+            "/admin/users/u-alice/2fa",
+            &[("authorization", &format!("Bearer {admin_token}"))],
+            bytes::Bytes::new(),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.text());
     enable_totp(&mut alice.setup, "alice-password").await;
     assert!(!let_straight_in(&mut with_device(&gw, &token), "alice@acme.test", "alice-password").await);
 }
