@@ -76,6 +76,7 @@ fn policy_decision(c: &mut Criterion) {
         prefix: "/_2fa",
         login: &login,
         logout: &logout,
+        sign_in: &[],
         step_up: &[],
     };
     let facts = Facts {

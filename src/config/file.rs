@@ -190,6 +190,9 @@ pub struct RawUpstream {
     pub login: RawLogin,
     #[serde(default)]
     pub logout: RawLogout,
+    /// The dashboard's other sign-in routes (single sign-on callbacks).
+    #[serde(default)]
+    pub sign_in: Vec<RawSignIn>,
     #[serde(default)]
     pub session_cookie: Option<String>,
     #[serde(default)]
@@ -214,6 +217,19 @@ impl Default for RawLogin {
             password_field: "password".into(),
         }
     }
+}
+
+/// `[[upstream.sign_in]]`: a callback is a GET unless said otherwise.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSignIn {
+    pub path: String,
+    #[serde(default = "default_get")]
+    pub method: String,
+}
+
+fn default_get() -> String {
+    "GET".into()
 }
 
 #[derive(Debug, Deserialize)]

@@ -135,6 +135,9 @@ pub struct Upstream {
     pub username_field: String,
     pub password_field: String,
     pub logout: Route,
+    /// Other routes whose answer may sign someone in (single sign-on
+    /// callbacks), handled like the sign-in form's.
+    pub sign_in: Vec<Route>,
     pub session_cookie: String,
     pub identity: IdentitySpec,
 }
@@ -260,6 +263,17 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
     let timeout = bounded("upstream.timeout_seconds", Some(up.timeout_seconds), 10, 1..=300).map_err(keyed)?;
     let login = route(&up.login.method, &up.login.path).map_err(|p| bad("upstream.login", p))?;
     let logout = route(&up.logout.method, &up.logout.path).map_err(|p| bad("upstream.logout", p))?;
+    let mut sign_in = Vec::new();
+    for r in &up.sign_in {
+        let r = route(&r.method, &r.path).map_err(|p| bad("upstream.sign_in", p))?;
+        if r.path.starts_with(&prefix) || r == logout {
+            return Err(bad(
+                "upstream.sign_in",
+                format!("{:?} is the gateway's or the sign-out route", r.path),
+            ));
+        }
+        sign_in.push(r);
+    }
     for (key, v) in [
         ("upstream.login.username_field", &up.login.username_field),
         ("upstream.login.password_field", &up.login.password_field),
@@ -429,6 +443,7 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
             username_field: up.login.username_field,
             password_field: up.login.password_field,
             logout,
+            sign_in,
             session_cookie,
             identity: IdentitySpec {
                 path: id.path,

@@ -158,9 +158,14 @@ pub fn banner(gateway: SocketAddr, dashboard: SocketAddr, admin: SocketAddr, dat
     );
     out.push_str("demo users (email / password / account / role):\n");
     for u in dashboard::DEMO_USERS {
+        let password = if u.password.is_empty() {
+            "(single sign-on only)"
+        } else {
+            u.password
+        };
         out.push_str(&format!(
             "  {} / {} / {} / {}\n",
-            u.email, u.password, u.account_id, u.role
+            u.email, password, u.account_id, u.role
         ));
     }
     out.push_str(&format!(

@@ -99,6 +99,8 @@ pub struct Routes<'a> {
     pub prefix: &'a str,
     pub login: &'a Route,
     pub logout: &'a Route,
+    /// The dashboard's other sign-in routes (`[[upstream.sign_in]]`).
+    pub sign_in: &'a [Route],
     /// `[[step_up]]`, longest prefix first.
     pub step_up: &'a [StepUp],
 }
@@ -149,7 +151,10 @@ pub fn decide(f: &Facts, r: &Routes) -> Decision {
     if let Some(rest) = under_prefix(f.path, r.prefix) {
         return own(OwnRoute::find(f.method, rest), f, r);
     }
-    if r.login.matches(f.method, f.path) {
+    // The password form, and any other route whose answer may sign
+    // someone in (a single sign-on callback): the gateway sees the answer
+    // first, and holds the dashboard's cookie back while a factor is due.
+    if r.login.matches(f.method, f.path) || r.sign_in.iter().any(|s| s.matches(f.method, f.path)) {
         return Decision::Login;
     }
     // The sign-in form stays reachable while a second factor or an

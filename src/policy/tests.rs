@@ -11,6 +11,7 @@ fn routes<'a>(login: &'a Route, logout: &'a Route) -> Routes<'a> {
         prefix: "/_2fa",
         login,
         logout,
+        sign_in: &[],
         step_up: &[],
     }
 }
@@ -591,4 +592,37 @@ fn a_step_up_path_asks_a_signed_in_user_with_a_factor_for_it_again_when_it_is_ol
         matches!(at("/settings/billing", None, false), Decision::Forward(_)),
         "no factor to ask for"
     );
+}
+
+#[test]
+fn a_single_sign_on_callback_is_a_sign_in_the_gateway_sees_first() {
+    let (li, lo) = (login(), logout());
+    let callback = [Route {
+        method: Method::GET,
+        path: "/sso/callback".into(),
+    }];
+    let r = Routes {
+        sign_in: &callback,
+        ..routes(&li, &lo)
+    };
+    let at = |method: &'static Method, path: &'static str, session| {
+        decide(&facts(method, path, ClientKind::Navigation, session), &r)
+    };
+    assert_eq!(at(&Method::GET, "/sso/callback", SessionFacts::None), Decision::Login);
+    assert_eq!(
+        at(&Method::GET, "/sso/callback", SIGNED_IN),
+        Decision::Login,
+        "signing in again"
+    );
+    assert!(
+        matches!(
+            at(&Method::POST, "/sso/callback", SessionFacts::None),
+            Decision::Forward(_)
+        ),
+        "its method only"
+    );
+    assert!(matches!(
+        at(&Method::GET, "/sso/callbackx", SessionFacts::None),
+        Decision::Forward(_)
+    ));
 }

@@ -223,6 +223,7 @@ impl ProxyHttp for GatewayProxy {
             prefix: &cfg.prefix,
             login: &cfg.upstream.login,
             logout: &cfg.upstream.logout,
+            sign_in: &cfg.upstream.sign_in,
             step_up: &cfg.step_up,
         };
         let decision = policy::decide(&facts, &routes);

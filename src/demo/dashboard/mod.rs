@@ -17,6 +17,7 @@
 //! reached the dashboard as someone, whatever the route answered.
 
 mod pages;
+mod sso;
 mod ws;
 
 use std::collections::HashMap;
@@ -67,6 +68,9 @@ pub const DEMO_USERS: &[DemoUser] = &[
                account_id: "globex", account_name: "Globex Corp.", role: "owner" },
     DemoUser { id: "u-dave", email: "dave@globex.test", password: "dave-password",
                account_id: "globex", account_name: "Globex Corp.", role: "member" },
+    // No password: she signs in only through the single sign-on stand-in.
+    DemoUser { id: "u-erin", email: "erin@acme.test", password: "",
+               account_id: "acme", account_name: "Acme Inc.", role: "member" },
 ];
 
 /// Why the dashboard stopped serving.
@@ -91,6 +95,8 @@ struct State {
     sessions: Mutex<HashMap<String, String>>,
     /// user id -> role, where the demo's operator changed it (`POST /demo/role`).
     roles: Mutex<HashMap<&'static str, &'static str>>,
+    /// single sign-on ticket -> user id, each spent once (`sso.rs`).
+    tickets: Mutex<HashMap<String, String>>,
 }
 
 impl State {
@@ -120,6 +126,10 @@ impl State {
             }
             None => text(StatusCode::NOT_FOUND, "no such user"),
         }
+    }
+
+    fn tickets(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.tickets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
@@ -188,6 +198,11 @@ async fn answer(state: &State, req: Request<Incoming>) -> Resp {
             return text(StatusCode::BAD_REQUEST, "could not read request body");
         }
     };
+    match (parts.method.as_str(), parts.uri.path()) {
+        ("GET", "/sso/start") => return sso::start(state, parts.uri.query()),
+        ("GET", "/sso/callback") => return sso::callback(state, parts.uri.query()),
+        _ => {}
+    }
     route(state, &parts.method, parts.uri.path(), &parts.headers, body)
 }
 
@@ -262,6 +277,8 @@ fn authenticate(email: &str, password: &str) -> Option<&'static DemoUser> {
     DEMO_USERS
         .iter()
         .find(|u| u.email.eq_ignore_ascii_case(email))
+        // A user without a password signs in only through single sign-on.
+        .filter(|u| !u.password.is_empty())
         .filter(|u| bool::from(u.password.as_bytes().ct_eq(password.as_bytes())))
 }
 
@@ -310,6 +327,7 @@ fn me_json(user: &DemoUser, role: &str) -> serde_json::Value {
         "id": user.id,
         "email": user.email,
         "accounts": [{ "id": user.account_id, "name": user.account_name, "role": role }],
+        "has_password": !user.password.is_empty(),
     })
 }
 

@@ -111,7 +111,10 @@ pub fn login_page(error: Option<&str>, email: &str) -> String {
              <form method=\"POST\" action=\"/login\">\n\
              <label>Email <input type=\"email\" name=\"email\" value=\"{}\" autocomplete=\"username\" required></label>\n\
              <label>Password <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label>\n\
-             <button type=\"submit\">Sign in</button>\n</form>\n</div>\n\
+             <button type=\"submit\">Sign in</button>\n</form>\n\
+             <form method=\"GET\" action=\"/sso/start\" class=\"sso\">\n\
+             <label>Work email <input type=\"email\" name=\"email\" autocomplete=\"username\" required></label>\n\
+             <button type=\"submit\">Sign in with Demo SSO</button>\n</form>\n</div>\n\
              <p class=\"muted\">The demo's users and passwords are in the output of <code>tfa-gateway demo</code>.</p>\n\
              </main>",
             esc(email)

@@ -92,7 +92,7 @@ async fn first_valid_session_cookie_among_several_wins() {
     let header = format!("a=1; dash_session=stale; {cookie}; dash_session=also-stale");
     let me = body_json(call(&state, Method::GET, "/api/me", &header, "")).await;
     let expected = serde_json::json!({"id": "u-carol", "email": "carol@globex.test",
-        "accounts": [{"id": "globex", "name": "Globex Corp.", "role": "owner"}]});
+        "accounts": [{"id": "globex", "name": "Globex Corp.", "role": "owner"}], "has_password": true});
     assert_eq!(me, expected);
 }
 
@@ -226,4 +226,11 @@ async fn every_answer_to_a_signed_in_request_names_the_user_it_saw() {
     let signed_out = exchange(addr, &format!("GET / HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n")).await;
     assert!(signed_out.starts_with("HTTP/1.1 303"), "{signed_out}");
     assert!(!signed_out.contains("x-demo-user"), "the session ended: {signed_out}");
+}
+
+#[test]
+fn a_user_without_a_password_cannot_sign_in_with_an_empty_one() {
+    let state = State::default();
+    let r = call(&state, Method::POST, "/login", "", "email=erin%40acme.test&password=");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
