@@ -26,6 +26,9 @@ pub struct Identity {
     pub user_id: String,
     pub email: String,
     pub accounts: Vec<Membership>,
+    /// `false` only when the answer says so (`[upstream.identity]
+    /// has_password`): such a user cannot type a password to confirm.
+    pub has_password: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -60,10 +63,18 @@ impl Identity {
                 },
             });
         }
+        // Only an explicit `false` makes a user passwordless: a missing or
+        // odd value leaves them asked for a password, the stricter way.
+        let has_password = spec
+            .has_password
+            .as_deref()
+            .and_then(|p| doc.pointer(p))
+            .is_none_or(|v| v != &Value::Bool(false));
         Ok(Identity {
             user_id,
             email,
             accounts,
+            has_password,
         })
     }
 }
@@ -96,6 +107,25 @@ mod tests {
         assert_eq!(id.accounts[0].role, Role::Owner);
         assert_eq!(id.accounts[1].account_id, "7");
         assert_eq!(id.accounts[1].role, Role::Member);
+    }
+
+    #[test]
+    fn only_an_explicit_false_makes_a_user_passwordless() {
+        let mut spec = spec();
+        let body = br#"{"id":"u-erin","email":"e@x","accounts":[],"has_password":false}"#;
+        assert!(
+            Identity::from_json(body, &spec).unwrap().has_password,
+            "no pointer configured"
+        );
+        spec.has_password = Some("/has_password".into());
+        assert!(!Identity::from_json(body, &spec).unwrap().has_password);
+        for other in [r#""false""#, "0", "null"] {
+            let body = format!(r#"{{"id":"u","email":"e","accounts":[],"has_password":{other}}}"#);
+            assert!(
+                Identity::from_json(body.as_bytes(), &spec).unwrap().has_password,
+                "{other}"
+            );
+        }
     }
 
     #[test]

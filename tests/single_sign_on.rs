@@ -99,3 +99,64 @@ async fn erin_signs_in_through_single_sign_on_and_a_user_with_2fa_is_asked_for_i
         sent.header("location")
     );
 }
+
+/// erin through the demo's single sign-on, into `b`.
+async fn sso_sign_in(b: &mut Browser, email: &str) -> common::Response {
+    let callback = provider_says_yes(b, email).await;
+    b.get(&callback).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_without_a_password_confirms_by_a_recent_sign_in_and_signs_in_again_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = [("password_confirmation_seconds", "30")];
+    let gw = Gateway::start_configured(start_dashboard(), dir.path(), &settings).await;
+    let mut erin = Browser::new(gw.addr);
+    sso_sign_in(&mut erin, "erin@acme.test").await;
+
+    // Just signed in: no password is asked, whatever is typed.
+    let page = erin.get("/_2fa/settings").await.text();
+    assert!(
+        page.contains("no password is needed") && !page.contains("type=\"password\""),
+        "{page}"
+    );
+    let (secret, codes) = enable_totp(&mut erin, "").await;
+    assert_eq!(codes.len(), 10);
+    // A user with a password still types it.
+    let mut alice = signed_in_as(gw.addr, "alice@acme.test").await;
+    let wrong = alice
+        .send_json(Method::POST, "/_2fa/api/totp/enroll", json!({ "password": "" }))
+        .await;
+    assert_eq!(wrong.json()["error"], "wrong_password");
+
+    // Past the window, the change is refused with where to sign in again.
+    tokio::time::sleep(std::time::Duration::from_secs(31)).await;
+    let refused = erin
+        .send_json(
+            Method::POST,
+            "/_2fa/api/totp/disable",
+            json!({ "password": "anything" }),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
+    let body = refused.json();
+    assert_eq!(body["error"], "reauthentication_required");
+    assert_eq!(body["sign_in"], "/login");
+    let page = erin.get("/_2fa/settings").await.text();
+    assert!(page.contains(r#"<a href="/login">sign in again</a>"#), "{page}");
+    assert_eq!(erin.get("/_2fa/api/status").await.json()["totp_enabled"], true);
+
+    // Signed in again (2FA first), the change goes through.
+    let mut again = Browser::new(gw.addr);
+    let held = sso_sign_in(&mut again, "erin@acme.test").await;
+    assert!(held.header("location").unwrap_or("").starts_with("/_2fa/challenge"));
+    let code = common::tools::oathtool(&secret, 30);
+    let passed = again
+        .send_json(Method::POST, "/_2fa/api/challenge", json!({ "code": code }))
+        .await;
+    assert_eq!(passed.status, StatusCode::NO_CONTENT, "{}", passed.text());
+    let off = again
+        .send_json(Method::POST, "/_2fa/api/totp/disable", json!({ "password": "" }))
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.text());
+}

@@ -29,6 +29,7 @@ fn bob() -> Identity {
             account_name: "Acme".into(),
             role: Role::Member,
         }],
+        has_password: true,
     }
 }
 

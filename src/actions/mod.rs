@@ -25,6 +25,8 @@ pub struct Refusal {
     pub error: &'static str,
     pub message: String,
     pub retry_after: Option<u64>,
+    /// Where to sign in again, for `reauthentication_required`.
+    pub sign_in: Option<String>,
 }
 
 impl Refusal {
@@ -34,6 +36,7 @@ impl Refusal {
             error,
             message: message.into(),
             retry_after: None,
+            sign_in: None,
         }
     }
 
@@ -53,6 +56,7 @@ impl Refusal {
             error: "busy",
             message: "Another code is being checked for this account. Try again in a moment.".into(),
             retry_after: Some(1),
+            sign_in: None,
         }
     }
 
@@ -63,6 +67,7 @@ impl Refusal {
             error: "too_many_attempts",
             message: format!("Too many wrong attempts. Try again in {minutes} minute(s)."),
             retry_after: Some(retry_after_secs),
+            sign_in: None,
         }
     }
 }
@@ -127,6 +132,14 @@ pub async fn confirm_password(
     password: &str,
     client: Option<&str>,
 ) -> Result<(), Refusal> {
+    if found.session.about.passwordless {
+        // No password to type: a recent sign-in (through the dashboard's
+        // single sign-on) is the confirmation.
+        return match gw.signed_in_recently(found) {
+            true => Ok(()),
+            false => Err(reauthenticate(gw)),
+        };
+    }
     let user = user(gw, found).await?;
     let now = gw.env.now();
     let guess = guard::start(gw, &user.id, client, PASSWORD).await?;
@@ -183,8 +196,24 @@ pub(crate) const ENROLLMENT_SHAPES: &[CodeShape] = &[CodeShape::SixDigits];
 async fn require_confirmation(gw: &Gateway, found: &Found) -> Result<(), Refusal> {
     if gw.password_confirmed(found).await {
         Ok(())
+    } else if found.session.about.passwordless {
+        Err(reauthenticate(gw))
     } else {
         Err(Refusal::new(403, "password_required", "Confirm your password first."))
+    }
+}
+
+/// A user without a password whose sign-in is older than the confirmation
+/// window signs in again (at the dashboard's sign-in page, through its
+/// single sign-on) to confirm.
+fn reauthenticate(gw: &Gateway) -> Refusal {
+    Refusal {
+        sign_in: Some(gw.config.upstream.login.path.clone()),
+        ..Refusal::new(
+            403,
+            "reauthentication_required",
+            "Sign in again to confirm this change, then try again.",
+        )
     }
 }
 

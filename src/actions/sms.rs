@@ -38,6 +38,7 @@ async fn send_code(
                 wait.div_ceil(60)
             ),
             retry_after: Some(wait),
+            sign_in: None,
         });
     }
     let code = sms

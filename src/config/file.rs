@@ -259,6 +259,9 @@ pub struct RawIdentity {
     pub account_name: String,
     pub account_role: String,
     pub owner_role: String,
+    /// Where the answer says whether the user has a password (`false`: a
+    /// single sign-on user, who confirms changes by a recent sign-in).
+    pub has_password: Option<String>,
 }
 
 impl Default for RawIdentity {
@@ -272,6 +275,7 @@ impl Default for RawIdentity {
             account_name: "/name".into(),
             account_role: "/role".into(),
             owner_role: "owner".into(),
+            has_password: None,
         }
     }
 }

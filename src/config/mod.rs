@@ -154,6 +154,8 @@ pub struct IdentitySpec {
     pub account_name: String,
     pub account_role: String,
     pub owner_role: String,
+    /// `None`: every user has a password.
+    pub has_password: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -454,6 +456,7 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
                 account_name: id.account_name,
                 account_role: id.account_role,
                 owner_role: id.owner_role,
+                has_password: id.has_password,
             },
         },
         cookie: CookieSettings {

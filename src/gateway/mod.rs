@@ -246,7 +246,7 @@ impl Gateway {
         } else {
             Stage::Authenticated
         };
-        let about = crate::session::About::new(client.as_deref(), user_agent.as_deref());
+        let about = crate::session::About::new(client.as_deref(), user_agent.as_deref(), now, !who.has_password);
         let (token, hash, session) = self
             .sessions
             .start_from(&self.env, &user.id, upstream_cookie, stage, about);
@@ -471,6 +471,9 @@ impl Gateway {
     /// this replica or, as the store says, another.
     pub async fn password_confirmed(&self, found: &Found) -> bool {
         let (now, window) = (self.env.now(), self.config.second_factor.confirm_window_secs);
+        if found.session.about.passwordless {
+            return self.signed_in_recently(found);
+        }
         if found.session.password_confirmed(now, window) {
             return true;
         }
@@ -478,6 +481,13 @@ impl Gateway {
             found.session.confirmed_elsewhere(stored.confirmed_at);
         }
         found.session.password_confirmed(now, window)
+    }
+
+    /// Whether the user signed in within the confirmation window: how a user
+    /// without a password confirms a change.
+    pub fn signed_in_recently(&self, found: &Found) -> bool {
+        let window = self.config.second_factor.confirm_window_secs;
+        self.env.now().saturating_sub(found.session.about.signed_in_at) <= window
     }
 
     /// Signs out an upstream session the gateway will not release. Best

@@ -24,6 +24,18 @@ pub struct Frame<'a> {
     /// `policy::dashboard_reachable`); otherwise the page offers "Sign out"
     /// and "Sign in as someone else" instead of a link that loops.
     pub dashboard_reachable: bool,
+    /// How this session confirms a change.
+    pub confirm: ConfirmBy<'a>,
+}
+
+/// What confirms a change: the password, or for a user without one a
+/// sign-in within the confirmation window (or, past it, signing in again
+/// at this address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmBy<'a> {
+    Password,
+    RecentSignIn,
+    SignInAgain(&'a str),
 }
 
 /// A refused form: its action (after the prefix), the field the refusal is
@@ -52,6 +64,7 @@ impl<'a> Frame<'a> {
             csrf: "",
             failed: None,
             dashboard_reachable: true,
+            confirm: ConfirmBy::Password,
         }
     }
 
@@ -176,7 +189,7 @@ fn password_form_with(frame: &Frame, action: &str, button: &str, danger: bool, h
             @for (name, value) in hidden {
                 input type="hidden" name=(name) value=(value);
             }
-            (password_input(frame.error_for(action, Field::Password)))
+            (password_input(frame, frame.error_for(action, Field::Password)))
             button.danger[danger] type="submit" { (button) }
         }
     }
@@ -195,8 +208,24 @@ fn off_warning(requiring: &[String]) -> Markup {
     }
 }
 
-/// The password confirmation field, with why it was refused beside it.
-fn password_input(error: Option<&str>) -> Markup {
+/// The password confirmation field, with why it was refused beside it; for
+/// a user without a password, what confirms instead (a recent sign-in).
+fn password_input(frame: &Frame, error: Option<&str>) -> Markup {
+    match frame.confirm {
+        ConfirmBy::Password => {}
+        ConfirmBy::RecentSignIn => {
+            return html! {
+                p.note { "You signed in a moment ago, so no password is needed." }
+                @if let Some(e) = error { p.error role="alert" { (e) } }
+            }
+        }
+        ConfirmBy::SignInAgain(url) => {
+            return html! {
+                p.note { "To confirm, " a href=(url) { "sign in again" } " (with your single sign-on), then come back." }
+                @if let Some(e) = error { p.error role="alert" { (e) } }
+            }
+        }
+    }
     html! {
         label { "Confirm your password"
             input type="password" name="password" autocomplete="current-password" required

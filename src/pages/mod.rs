@@ -270,6 +270,7 @@ mod tests {
         csrf: "",
         failed: None,
         dashboard_reachable: true,
+        confirm: html::ConfirmBy::Password,
     };
 
     fn body(r: &Reply) -> String {

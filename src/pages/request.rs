@@ -53,9 +53,17 @@ impl OwnRequest {
     }
 
     pub fn frame<'a>(&'a self, gw: &'a Gateway) -> Frame<'a> {
+        let confirm = match &self.found {
+            Some(f) if f.session.about.passwordless && gw.signed_in_recently(f) => super::html::ConfirmBy::RecentSignIn,
+            Some(f) if f.session.about.passwordless => {
+                super::html::ConfirmBy::SignInAgain(&gw.config.upstream.login.path)
+            }
+            _ => super::html::ConfirmBy::Password,
+        };
         Frame {
             csrf: self.found.as_ref().map_or("", |f| f.session.csrf.as_str()),
             dashboard_reachable: self.dashboard_reachable || self.found.is_none(),
+            confirm,
             ..Frame::plain(&gw.config)
         }
     }
@@ -110,7 +118,14 @@ pub fn next_of(req: &OwnRequest, form: &HashMap<String, String>) -> Option<Strin
 
 /// A refusal as a JSON error.
 pub fn refusal_json(r: &Refusal) -> Reply {
-    with_retry(json_error(r.status, r.error, &r.message), r)
+    let reply = match &r.sign_in {
+        Some(url) => super::json(
+            r.status,
+            serde_json::json!({ "error": r.error, "message": r.message, "sign_in": url }),
+        ),
+        None => json_error(r.status, r.error, &r.message),
+    };
+    with_retry(reply, r)
 }
 
 /// Adds `Retry-After` to any answer of a refusal that has one.

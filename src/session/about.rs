@@ -20,23 +20,34 @@ pub struct About {
     /// When a second factor was last passed in this session; 0: never (no
     /// second factor, or let in by a remembered device).
     factor_at: AtomicU64,
+    /// When the user signed in (at the dashboard, password or single
+    /// sign-on); kept through the session's renewals.
+    pub signed_in_at: UnixSeconds,
+    /// The user has no password (single sign-on): changes are confirmed by
+    /// a recent sign-in instead.
+    pub passwordless: bool,
 }
 
 impl About {
-    pub fn new(client: Option<&str>, user_agent: Option<&str>) -> About {
+    pub fn new(client: Option<&str>, user_agent: Option<&str>, signed_in_at: UnixSeconds, passwordless: bool) -> About {
         About {
             client: client.map(Arc::from),
             user_agent: user_agent.and_then(clean_user_agent).map(Arc::from),
             factor_at: AtomicU64::new(0),
+            signed_in_at,
+            passwordless,
         }
     }
 
     /// As stored: the record's fields, already cleaned when they were kept.
-    pub fn stored(client: Option<&str>, user_agent: Option<&str>, factor_at: UnixSeconds) -> About {
+    pub fn stored(r: &crate::store::SessionRecord) -> About {
         About {
-            client: client.map(Arc::from),
-            user_agent: user_agent.map(Arc::from),
-            factor_at: AtomicU64::new(factor_at),
+            client: r.client.as_deref().map(Arc::from),
+            user_agent: r.user_agent.as_deref().map(Arc::from),
+            factor_at: AtomicU64::new(r.factor_at),
+            // Records from before it was kept: their start.
+            signed_in_at: if r.signed_in_at == 0 { r.created } else { r.signed_in_at },
+            passwordless: r.passwordless,
         }
     }
 
@@ -55,6 +66,8 @@ impl About {
             client: self.client.clone(),
             user_agent: self.user_agent.clone(),
             factor_at: AtomicU64::new(self.factor_at()),
+            signed_in_at: self.signed_in_at,
+            passwordless: self.passwordless,
         }
     }
 }
@@ -139,11 +152,12 @@ mod tests {
 
     #[test]
     fn the_factor_time_is_carried_and_never_moves_back() {
-        let a = About::new(Some("10.0.0.1"), Some("UA"));
+        let a = About::new(Some("10.0.0.1"), Some("UA"), 5, true);
         assert_eq!(a.factor_at(), 0);
         a.factor_passed(100);
         a.factor_passed(50);
         let b = a.carried();
         assert_eq!((b.factor_at(), b.client.as_deref()), (100, Some("10.0.0.1")));
+        assert_eq!((b.signed_in_at, b.passwordless), (5, true));
     }
 }

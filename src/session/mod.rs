@@ -150,6 +150,8 @@ impl Session {
             client: self.about.client.as_deref().map(str::to_string),
             user_agent: self.about.user_agent.as_deref().map(str::to_string),
             factor_at: self.about.factor_at(),
+            signed_in_at: self.about.signed_in_at,
+            passwordless: self.about.passwordless,
         }
     }
 }

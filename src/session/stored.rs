@@ -72,7 +72,7 @@ impl SessionTable {
             confirmed_at: AtomicU64::new(r.confirmed_at),
             grace_acknowledged: AtomicBool::new(false),
             enrollment_forced: AtomicBool::new(false),
-            about: About::stored(r.client.as_deref(), r.user_agent.as_deref(), r.factor_at),
+            about: About::stored(r),
         };
         if session.upstream_cookie.is_none() {
             session.sealed_cookie = None;

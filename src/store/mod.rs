@@ -147,6 +147,12 @@ pub struct SessionRecord {
     /// When it last passed a second factor (0: never).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub factor_at: UnixSeconds,
+    /// When the user signed in (0: the record's `created`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub signed_in_at: UnixSeconds,
+    /// The user has no password (single sign-on).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub passwordless: bool,
 }
 
 fn is_zero(n: &UnixSeconds) -> bool {

@@ -13,6 +13,7 @@ fn bob() -> Identity {
             account_name: "Acme".into(),
             role: Role::Member,
         }],
+        has_password: true,
     }
 }
 

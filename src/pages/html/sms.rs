@@ -58,7 +58,7 @@ pub fn sms_card(frame: &Frame, v: &SmsView) -> Markup {
                     @if let Some(e) = phone_error {
                         p.error #phone-error role="alert" { (e) }
                     }
-                    (password_input(frame.error_for(ENABLE, Field::Password)))
+                    (password_input(frame, frame.error_for(ENABLE, Field::Password)))
                     button type="submit" { "Send a code" }
                 }
             }

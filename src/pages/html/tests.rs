@@ -6,6 +6,7 @@ const FRAME: Frame<'static> = Frame {
     csrf: "tok",
     failed: None,
     dashboard_reachable: true,
+    confirm: ConfirmBy::Password,
 };
 
 fn challenge_with(error: Option<(CodeField, &str)>) -> String {
@@ -145,4 +146,22 @@ fn a_page_that_cannot_lead_back_to_the_dashboard_offers_the_ways_out() {
     let out = between(&page, r#"<div class="ways-out">"#, "</footer>");
     assert!(out.contains(r#"action="/_2fa/sign-out""#) && out.contains(r#"action="/_2fa/switch-user""#));
     assert_eq!(out.matches(r#"name="csrf_token" value="tok""#).count(), 2, "{out}");
+}
+
+#[test]
+fn a_user_without_a_password_is_never_asked_for_one() {
+    let recent = Frame {
+        confirm: ConfirmBy::RecentSignIn,
+        ..FRAME
+    };
+    let page = password_form(&recent, "/settings/totp/enable", "Enable", false).into_string();
+    assert!(!page.contains("type=\"password\""), "{page}");
+    assert!(page.contains("no password is needed"), "{page}");
+    let stale = Frame {
+        confirm: ConfirmBy::SignInAgain("/login"),
+        ..FRAME
+    };
+    let page = password_form(&stale, "/settings/totp/enable", "Enable", false).into_string();
+    assert!(!page.contains("type=\"password\""), "{page}");
+    assert!(page.contains(r#"<a href="/login">sign in again</a>"#), "{page}");
 }

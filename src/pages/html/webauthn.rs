@@ -64,7 +64,7 @@ pub fn webauthn_card(frame: &Frame, v: &WebauthnView) -> Markup {
                                 @for k in &v.keys { option value=(k.id) { (k.name) } }
                             }
                         }
-                        (password_input(remove_error))
+                        (password_input(frame, remove_error))
                         button.danger type="submit" { "Remove key" }
                     }
                 }
@@ -76,7 +76,7 @@ pub fn webauthn_card(frame: &Frame, v: &WebauthnView) -> Markup {
                     label for="webauthn-name" { "Name of the new key" }
                     input #webauthn-name type="text" name="name" maxlength=(crate::factors::MAX_NAME) required
                         placeholder="e.g. YubiKey on my keyring" autocomplete="off";
-                    (password_input(add_error))
+                    (password_input(frame, add_error))
                     button #webauthn-register type="button" hidden data-webauthn="create"
                         data-start={ (frame.prefix) "/api/webauthn/register/start" } { "Add security key" }
                     (needs_script())
