@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::{guard, release, require_confirmation, user, Refusal, Released};
-use crate::factors::{KindSet, Passed, Registered};
+use crate::factors::{Passed, Registered};
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::session::Found;
@@ -40,7 +40,7 @@ pub async fn finish_registration(
         .finish_registration(&user_id, found.token_hash, credential)
         .await
         .map_err(Refusal::from)?;
-    refresh_kinds(gw, &user_id).await;
+    gw.directory.set_kinds(&user_id, made.kinds);
     Metrics::inc(&gw.metrics.enrollments);
     gw.audit(
         "webauthn_added",
@@ -54,8 +54,8 @@ pub async fn finish_registration(
 /// Removes a key; the password must have been confirmed just before.
 pub async fn remove(gw: &Arc<Gateway>, found: &Found, id: &str, client: Option<&str>) -> Result<(), Refusal> {
     let user_id = found.session.user_id.to_string();
-    let name = gw.factors.remove_key(&user_id, id).await.map_err(Refusal::from)?;
-    refresh_kinds(gw, &user_id).await;
+    let (name, kinds) = gw.factors.remove_key(&user_id, id).await.map_err(Refusal::from)?;
+    gw.directory.set_kinds(&user_id, kinds);
     gw.audit("webauthn_removed", Some(&user_id), client.map(str::to_string), name);
     Ok(())
 }
@@ -92,14 +92,4 @@ pub async fn finish_sign_in(
     };
     guess.right().await;
     release(gw, found, passed, remember, client.map(str::to_string)).await
-}
-
-/// Keeps the directory's view of the user's kinds (who has 2FA on) in step
-/// with the record just written.
-async fn refresh_kinds(gw: &Arc<Gateway>, user_id: &str) {
-    match gw.factors.status(user_id).await {
-        Ok(f) => gw.directory.set_kinds(user_id, KindSet::of(&f)),
-        // The store's announcement of the change refreshes it too.
-        Err(e) => tracing::warn!(error = %e, "cannot re-read a user's factors"),
-    }
 }

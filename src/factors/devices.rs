@@ -58,11 +58,16 @@ impl Factors {
         Ok(token)
     }
 
-    /// Whether `token` is a remembered device of this user that has not
-    /// expired; its use is recorded. Another user's token lets no one in.
-    pub async fn device_lets_in(&self, user_id: &str, token: &str) -> Result<bool, FactorError> {
+    /// Whether `token` is a remembered device in this user's `record` (just
+    /// read by the caller) that has not expired; its use is recorded.
+    /// Another user's token lets no one in.
+    pub async fn device_lets_in(
+        &self,
+        user_id: &str,
+        record: &FactorsRecord,
+        token: &str,
+    ) -> Result<bool, FactorError> {
         let now = self.env.now();
-        let record = self.store.factors(user_id).await?;
         let Some(id) = find(record.devices(), token, now).map(|d| d.id.clone()) else {
             return Ok(false);
         };

@@ -19,7 +19,7 @@ use webauthn_rs::prelude::{
     WebauthnBuilder,
 };
 
-use super::{FactorError, Factors, Passed};
+use super::{FactorError, Factors, KindSet, Passed};
 use crate::config::WebauthnSettings;
 use crate::store::{Ceremony, CeremonyPurpose, FactorsRecord, WebauthnKey};
 
@@ -98,9 +98,10 @@ pub fn key_name(typed: &str) -> Result<String, FactorError> {
 pub struct Registered {
     pub id: String,
     pub name: String,
-    /// New recovery codes, in clear only here: made when the key is the
-    /// user's first factor with none.
+    /// New recovery codes, in clear only here: made when the user had none.
     pub recovery_codes: Option<Vec<String>>,
+    /// The user's kinds after the change, for the directory.
+    pub kinds: KindSet,
 }
 
 /// Chrome refuses webauthn-rs's security-key options as they are: they ask
@@ -250,13 +251,14 @@ impl Factors {
                     _ => None,
                 };
                 f.set_webauthn_keys(keys);
-                Ok(codes)
+                Ok((codes, KindSet::of(f)))
             })
             .await?;
         Ok(Registered {
             id,
             name,
-            recovery_codes: made,
+            recovery_codes: made.0,
+            kinds: made.1,
         })
     }
 
@@ -306,7 +308,8 @@ impl Factors {
             }
         };
         let now = self.env.now();
-        self.store
+        let result = self
+            .store
             .update_factors(user_id, |f| {
                 let mut keys = f.webauthn_keys().to_vec();
                 let mut found = false;
@@ -327,19 +330,13 @@ impl Factors {
                 f.set_webauthn_keys(keys);
                 Ok(())
             })
-            .await
-            .map_or_else(
-                |e| match e {
-                    FactorError::WrongCode => Ok(None),
-                    e => Err(e),
-                },
-                |()| Ok(Some(Passed::Webauthn)),
-            )
+            .await;
+        super::judged(result, |()| Passed::Webauthn)
     }
 
-    /// Removes one key and returns its name; the recovery codes go too
-    /// unless a factor that counts remains.
-    pub async fn remove_key(&self, user_id: &str, id: &str) -> Result<String, FactorError> {
+    /// Removes one key and returns its name and the user's kinds after;
+    /// the recovery codes go too unless a factor that counts remains.
+    pub async fn remove_key(&self, user_id: &str, id: &str) -> Result<(String, KindSet), FactorError> {
         self.store
             .update_factors(user_id, |f| {
                 let mut keys = f.webauthn_keys().to_vec();
@@ -347,14 +344,14 @@ impl Factors {
                 let gone = keys.remove(i);
                 f.set_webauthn_keys(keys);
                 super::codes_follow(f);
-                Ok(gone.name)
+                Ok((gone.name, KindSet::of(f)))
             })
             .await
     }
 }
 
-/// A user whose factors include none that counts, and no recovery codes,
-/// gets codes with their first key.
+/// A user without recovery codes gets them with a new key (their first
+/// factor, or one added after the codes were dropped).
 fn needs_codes(f: &FactorsRecord) -> bool {
     f.recovery().is_empty()
 }

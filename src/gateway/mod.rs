@@ -232,12 +232,14 @@ impl Gateway {
         // still protects them while they are asked to move to TOTP.
         let due = kinds.counting() && self.directory.view(&user.id, now).activated;
         let remembered = match device.as_deref() {
-            Some(token) if due && self.config.second_factor.remember_device_days > 0 => {
-                self.factors.device_lets_in(&user.id, token).await.unwrap_or_else(|e| {
+            Some(token) if due && self.config.second_factor.remember_device_days > 0 => self
+                .factors
+                .device_lets_in(&user.id, &factors, token)
+                .await
+                .unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "cannot check a remembered device; asking for the second factor");
                     false
-                })
-            }
+                }),
             _ => false,
         };
         let held = due && !remembered;
