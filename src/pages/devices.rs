@@ -4,9 +4,9 @@
 use serde_json::json;
 
 use super::request::{refusal_json, OwnRequest, Shared};
-use super::settings::{settings_url, show};
+use super::settings::{expired_form, settings_url, show};
 use super::{json, redirect, Reply};
-use crate::actions::{self, Refusal};
+use crate::actions;
 
 /// `GET /api/devices` → `[{"id","label","created","last_used"}]`.
 pub async fn api_list(gw: &Shared, req: &OwnRequest) -> Reply {
@@ -33,8 +33,7 @@ pub async fn api_forget(gw: &Shared, req: &OwnRequest) -> Reply {
         Err(r) => return r,
     };
     // A cross-site form cannot send DELETE; no body is needed.
-    let rest = req.path.strip_prefix(gw.config.prefix.as_str()).unwrap_or("");
-    let id = crate::policy::item_of(rest, "/api/devices/").unwrap_or("");
+    let id = req.item(gw, "/api/devices/");
     match actions::forget_device(gw, found, id, req.client()).await {
         Ok(()) => json(200, json!({})),
         Err(r) => refusal_json(&r),
@@ -45,8 +44,7 @@ pub async fn api_forget(gw: &Shared, req: &OwnRequest) -> Reply {
 pub async fn forget(gw: &Shared, req: &OwnRequest) -> Reply {
     let form = req.form();
     let Some(found) = req.found.as_ref().filter(|_| req.csrf_ok(&form)) else {
-        let expired = Refusal::new(403, "csrf", "The form expired. Please try again.");
-        return show(gw, req, Some(&expired)).await;
+        return show(gw, req, Some(&expired_form())).await;
     };
     let id = form.get("id").map_or("", String::as_str);
     match actions::forget_device(gw, found, id, req.client()).await {

@@ -82,6 +82,13 @@ impl OwnRequest {
         ))
     }
 
+    /// The `{id}` of a `{collection}{id}` path under the prefix (one
+    /// segment); empty when there is none, which names nothing.
+    pub fn item<'a>(&'a self, gw: &Gateway, collection: &str) -> &'a str {
+        let rest = self.path.strip_prefix(gw.config.prefix.as_str()).unwrap_or("");
+        crate::policy::item_of(rest, collection).unwrap_or("")
+    }
+
     /// The JSON body, or a refusal saying why it is not one.
     pub fn json_body<T: serde::de::DeserializeOwned>(&self) -> Result<T, Reply> {
         self.json_only()?;

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::request::{refusal_json, OwnRequest, Shared};
-use super::settings::{settings_url, show};
+use super::settings::{expired_form, settings_url, show};
 use super::{json, json_error, redirect, Reply};
 use crate::actions::Refusal;
 use crate::gateway::Listed;
@@ -58,19 +58,13 @@ async fn revoke(
     Ok(ended)
 }
 
-/// The `{id}` of `DELETE /api/sessions/{id}`.
-fn id_of<'a>(gw: &Shared, req: &'a OwnRequest) -> &'a str {
-    let rest = req.path.strip_prefix(gw.config.prefix.as_str()).unwrap_or("");
-    crate::policy::item_of(rest, "/api/sessions/").unwrap_or("")
-}
-
 /// `DELETE /api/sessions/{id}`.
 pub async fn api_revoke(gw: &Shared, req: &OwnRequest) -> Reply {
     let found = match req.signed_in() {
         Ok(f) => f,
         Err(r) => return r,
     };
-    let id = id_of(gw, req);
+    let id = req.item(gw, "/api/sessions/");
     match revoke(gw, req, found, |l| l.id == id).await {
         Ok(0) => json_error(
             404,
@@ -102,8 +96,7 @@ pub async fn api_revoke_others(gw: &Shared, req: &OwnRequest) -> Reply {
 pub async fn revoke_form(gw: &Shared, req: &OwnRequest, all_others: bool) -> Reply {
     let form = req.form();
     let Some(found) = req.found.as_ref().filter(|_| req.csrf_ok(&form)) else {
-        let expired = Refusal::new(403, "csrf", "The form expired. Please try again.");
-        return show(gw, req, Some(&expired)).await;
+        return show(gw, req, Some(&expired_form())).await;
     };
     let id = form.get("id").cloned().unwrap_or_default();
     match revoke(gw, req, found, |l| all_others || l.id == id).await {

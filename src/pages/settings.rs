@@ -150,7 +150,7 @@ fn message(gw: &Shared, req: &OwnRequest, r: &Refusal) -> Reply {
 }
 
 /// A form whose CSRF token is missing or not this session's.
-fn expired_form() -> Refusal {
+pub(super) fn expired_form() -> Refusal {
     Refusal::new(403, "csrf", "The form expired. Please try again.")
 }
 

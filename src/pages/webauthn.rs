@@ -11,7 +11,7 @@ use serde_json::json;
 use super::challenge::with_released_cookies;
 use super::html::CodeField;
 use super::request::{refusal_json, safe_next, with_retry, OwnRequest, Shared};
-use super::settings::{confirmed, settings_url, show};
+use super::settings::{confirmed, expired_form, settings_url, show};
 use super::{html, html_reply, json, redirect, Reply};
 use crate::actions::{self, Refusal};
 
@@ -67,8 +67,7 @@ pub async fn api_register_finish(gw: &Shared, req: &OwnRequest) -> Reply {
 pub async fn register(gw: &Shared, req: &OwnRequest) -> Reply {
     let form = req.form();
     let Some(found) = req.found.as_ref().filter(|_| req.csrf_ok(&form)) else {
-        let expired = Refusal::new(403, "csrf", "The form expired. Please try again.");
-        return show(gw, req, Some(&expired)).await;
+        return show(gw, req, Some(&expired_form())).await;
     };
     let credential = form.get("credential").map_or("", String::as_str);
     match actions::webauthn::finish_registration(gw, found, credential, req.client()).await {
@@ -99,8 +98,7 @@ pub async fn api_remove(gw: &Shared, req: &OwnRequest) -> Reply {
         Ok(f) => f,
         Err(reply) => return reply,
     };
-    let rest = req.path.strip_prefix(gw.config.prefix.as_str()).unwrap_or("");
-    let id = rest.strip_prefix("/api/webauthn/").unwrap_or("");
+    let id = req.item(gw, "/api/webauthn/");
     match actions::webauthn::remove(gw, found, id, req.client()).await {
         Ok(()) => json(200, json!({})),
         Err(r) => refusal_json(&r),
@@ -153,8 +151,9 @@ pub async fn api_challenge_finish(gw: &Shared, req: &OwnRequest) -> Reply {
 pub async fn challenge(gw: &Shared, req: &OwnRequest) -> Reply {
     let form = req.form();
     let next = safe_next(form.get("next").map(String::as_str));
-    let page = |status, message: String| async move {
-        super::challenge::page(gw, req, &next, status, Some((CodeField::Key, &message))).await
+    let page = |status, message: String| {
+        let next = &next;
+        async move { super::challenge::page(gw, req, next, status, Some((CodeField::Key, &message))).await }
     };
     let Some(found) = req.found.as_ref().filter(|_| req.csrf_ok(&form)) else {
         return page(403, "The form expired. Please try again.".into()).await;
@@ -162,11 +161,7 @@ pub async fn challenge(gw: &Shared, req: &OwnRequest) -> Reply {
     let credential = form.get("credential").map_or("", String::as_str);
     let remember = form.get("remember_device").is_some_and(|v| v == "on");
     match actions::webauthn::finish_sign_in(gw, found, credential, remember, req.client()).await {
-        Ok(released) => with_released_cookies(
-            gw,
-            redirect(&safe_next(form.get("next").map(String::as_str))),
-            &released,
-        ),
+        Ok(released) => with_released_cookies(gw, redirect(&next), &released),
         Err(r) => with_retry(page(r.status, r.message.clone()).await, &r),
     }
 }
