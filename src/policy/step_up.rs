@@ -25,12 +25,12 @@ pub fn max_age(rules: &[StepUp], path: &str) -> Option<u64> {
             })
             .map(|r| r.max_age_secs);
     }
-    let segments = segments(path);
+    let read = segments(path);
     rules
         .iter()
         .find(|r| {
-            let prefix = segments_of(&r.path_prefix);
-            segments.len() >= prefix.len() && segments[..prefix.len()] == prefix[..]
+            let prefix = segments(&r.path_prefix);
+            read.len() >= prefix.len() && read[..prefix.len()] == prefix[..]
         })
         .map(|r| r.max_age_secs)
 }
@@ -57,10 +57,6 @@ fn is_plain(path: &str) -> bool {
     path.bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'/')
         && !path.contains("//")
-}
-
-fn segments_of(configured: &str) -> Vec<String> {
-    segments(configured)
 }
 
 /// The path's segments as a lenient server resolves them.
