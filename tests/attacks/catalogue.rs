@@ -35,6 +35,11 @@ const TARGETS: &[&[u8]] = &[
     b"/_2fa/\xc0\xae\xc0\xae/api/me",
     b"/\xc0\xae/api/me",
     b"/api\xc0\xafme",
+    // The single sign-on callback (a sign-in route): a forged ticket, and
+    // spellings the dashboard may read as that route.
+    b"/sso/callback?ticket=forged&state=demo",
+    b"/sso//callback?ticket=forged",
+    b"/SSO/callback?ticket=forged",
 ];
 
 const METHODS: &[&str] = &[
@@ -234,6 +239,9 @@ pub fn lookalikes(who: &str, to: SocketAddr, c: &Cookies, alien: &str) -> Vec<At
         "dash session",
         "dash[session",
         "TFA.SESSION",
+        // The remembered-device cookie is the gateway's too: never forwarded.
+        "tfa_device",
+        "TFA.DEVICE",
     ] {
         requests.push((
             format!("a {name} cookie"),

@@ -94,7 +94,7 @@ pub fn forged_in_echo(answer: &str) -> Option<String> {
     let cookie = echo["cookie"].as_str().unwrap_or_default();
     for pair in cookie.split(';') {
         let name = pair.split('=').next().unwrap_or_default().trim();
-        let session = ["dash_session", "tfa_session"];
+        let session = ["dash_session", "tfa_session", "tfa_device"];
         if session.iter().any(|s| tfa_gateway::lookalike::same(name, s)) && name != "dash_session" {
             return Some(format!("cookie {name}"));
         }
