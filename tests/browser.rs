@@ -583,6 +583,59 @@ async fn bob_remembers_his_laptop_steps_up_for_billing_and_signs_his_phone_out()
     finish("sessions", &stage.record);
 }
 
+/// erin has no password: she signs in through the dashboard's single
+/// sign-on, turns the app on without typing one (she just signed in), and
+/// later signs in again through the same button and the app's code. The
+/// "sign in again" address (shown once the five-minute window has passed;
+/// that wait is tests/single_sign_on.rs's) leads through it and back.
+#[tokio::test(flavor = "multi_thread")]
+async fn erin_signs_in_with_single_sign_on_and_confirms_changes_by_a_fresh_sign_in() {
+    let stage = Stage::start("sso").await;
+    let erin = stage.person("erin", DESKTOP).await;
+    erin.sign_in_with_sso("/login", "erin@acme.test").await;
+    erin.expect_heading("Dashboard").await;
+    erin.expect_text("Signed in as erin@acme.test").await;
+    erin.visit("/_2fa/settings").await;
+    erin.expect_heading("Security settings").await;
+    erin.expect_text("You signed in a moment ago, so no password is needed.")
+        .await;
+    erin.shot("settings-no-password").await;
+
+    erin.press("Enable two-factor authentication").await;
+    erin.expect_heading("Set up your authenticator app").await;
+    let secret = steps::secret_shown(&erin).await;
+    erin.fill("Verify and turn on", "Code from the app", &oathtool(&secret, 0))
+        .await;
+    erin.press("Verify and turn on").await;
+    let codes = recovery_codes_shown(&erin).await;
+    erin.press("I have stored them: back to settings").await;
+    erin.expect_text("On: an authenticator app code is needed").await;
+    erin.sign_out().await;
+
+    // Back through single sign-on: the code first, then the dashboard.
+    erin.sign_in_with_sso("/login", "erin@acme.test").await;
+    erin.expect_heading("Two-factor authentication").await;
+    erin.shot("challenge-after-sso").await;
+    erin.fill("Continue", "Code from your app", &oathtool(&secret, 30))
+        .await;
+    erin.press("Continue").await;
+    erin.expect_heading("Dashboard").await;
+
+    // Signing in again from the address the settings link to comes back
+    // to the settings, where turning it off needs no password.
+    erin.sign_in_with_sso("/login?next=/_2fa/settings", "erin@acme.test")
+        .await;
+    erin.expect_heading("Two-factor authentication").await;
+    erin.fill("Continue", "Code from your app", &codes[0]).await;
+    erin.press("Continue").await;
+    erin.expect_heading("Security settings").await;
+    erin.expect_text("no password is needed").await;
+    erin.press("Disable two-factor authentication").await;
+    erin.expect_text("Off: no authenticator app is set up.").await;
+    erin.shot("settings-off").await;
+    finish("sso", &stage.record);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "rewrites docs/screenshots; run by docs/screenshots.sh"]
 async fn readme_screenshots_are_regenerated() {

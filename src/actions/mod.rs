@@ -208,7 +208,7 @@ async fn require_confirmation(gw: &Gateway, found: &Found) -> Result<(), Refusal
 /// single sign-on) to confirm.
 fn reauthenticate(gw: &Gateway) -> Refusal {
     Refusal {
-        sign_in: Some(gw.config.upstream.login.path.clone()),
+        sign_in: Some(gw.config.upstream.sign_in_again.clone()),
         ..Refusal::new(
             403,
             "reauthentication_required",

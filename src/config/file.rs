@@ -206,6 +206,9 @@ pub struct RawLogin {
     pub method: String,
     pub username_field: String,
     pub password_field: String,
+    /// The query parameter the dashboard's sign-in page reads for where to
+    /// go afterwards; "" when it reads none.
+    pub return_param: String,
 }
 
 impl Default for RawLogin {
@@ -215,6 +218,7 @@ impl Default for RawLogin {
             method: "POST".into(),
             username_field: "email".into(),
             password_field: "password".into(),
+            return_param: "next".into(),
         }
     }
 }

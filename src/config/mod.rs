@@ -138,6 +138,9 @@ pub struct Upstream {
     /// Other routes whose answer may sign someone in (single sign-on
     /// callbacks), handled like the sign-in form's.
     pub sign_in: Vec<Route>,
+    /// Where a user without a password signs in again to confirm a change:
+    /// the sign-in page, told to come back to the gateway's settings.
+    pub sign_in_again: String,
     pub session_cookie: String,
     pub identity: IdentitySpec,
 }
@@ -284,6 +287,21 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
             return Err(bad(key, "must not be empty".into()));
         }
     }
+    let param = &up.login.return_param;
+    if !param.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
+        return Err(bad(
+            "upstream.login.return_param",
+            format!("{param:?} is not a query parameter name"),
+        ));
+    }
+    let sign_in_again = match param.as_str() {
+        "" => login.path.clone(),
+        _ => format!(
+            "{}?{param}={}",
+            login.path,
+            crate::policy::encode_component(&format!("{prefix}/settings"))
+        ),
+    };
     let session_cookie = up.session_cookie.unwrap_or_else(|| "dash_session".into());
     if !is_cookie_name(&session_cookie) {
         return Err(bad(
@@ -446,6 +464,7 @@ fn validate(raw: RawConfig, origin: &str) -> Result<Config, ConfigError> {
             password_field: up.login.password_field,
             logout,
             sign_in,
+            sign_in_again,
             session_cookie,
             identity: IdentitySpec {
                 path: id.path,

@@ -121,3 +121,24 @@ fn a_trusted_proxy_that_is_not_a_network_or_trusts_everyone_is_refused() {
     let err = Config::parse(&text, "t.toml").unwrap_err().to_string();
     assert!(err.contains("gateway.client_address_header"), "{err}");
 }
+
+#[test]
+fn signing_in_again_names_the_way_back_unless_the_dashboard_reads_none() {
+    let c = Config::parse(MINIMAL, "t.toml").unwrap();
+    assert_eq!(c.upstream.sign_in_again, "/login?next=/_2fa/settings");
+    let section = "\n[upstream.login]\npath = \"/signin\"\nreturn_param = ";
+    let text = MINIMAL.replace(
+        "\n[second_factor]",
+        &format!("{section}\"return_to\"\n\n[second_factor]"),
+    );
+    let c = Config::parse(&text, "t.toml").unwrap();
+    assert_eq!(c.upstream.sign_in_again, "/signin?return_to=/_2fa/settings");
+    let text = MINIMAL.replace("\n[second_factor]", &format!("{section}\"\"\n\n[second_factor]"));
+    assert_eq!(
+        Config::parse(&text, "t.toml").unwrap().upstream.sign_in_again,
+        "/signin"
+    );
+    let text = MINIMAL.replace("\n[second_factor]", &format!("{section}\"a&b=c\"\n\n[second_factor]"));
+    let err = Config::parse(&text, "t.toml").unwrap_err().to_string();
+    assert!(err.contains("upstream.login.return_param"), "{err}");
+}

@@ -56,7 +56,7 @@ impl OwnRequest {
         let confirm = match &self.found {
             Some(f) if f.session.about.passwordless && gw.signed_in_recently(f) => super::html::ConfirmBy::RecentSignIn,
             Some(f) if f.session.about.passwordless => {
-                super::html::ConfirmBy::SignInAgain(&gw.config.upstream.login.path)
+                super::html::ConfirmBy::SignInAgain(&gw.config.upstream.sign_in_again)
             }
             _ => super::html::ConfirmBy::Password,
         };

@@ -320,6 +320,15 @@ impl Person {
         self.press("Sign in").await;
     }
 
+    /// Signs in through the dashboard's single sign-on button, from the
+    /// sign-in page it is on (`/login` unless `at` says otherwise).
+    pub async fn sign_in_with_sso(&self, at: &str, email: &str) {
+        self.visit(at).await;
+        self.expect_heading("Sign in").await;
+        self.fill("Sign in with Demo SSO", "Work email", email).await;
+        self.press("Sign in with Demo SSO").await;
+    }
+
     /// Goes back to the dashboard and signs out there.
     pub async fn sign_out(&self) {
         self.visit("/").await;

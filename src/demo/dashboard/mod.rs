@@ -96,7 +96,7 @@ struct State {
     /// user id -> role, where the demo's operator changed it (`POST /demo/role`).
     roles: Mutex<HashMap<&'static str, &'static str>>,
     /// single sign-on ticket -> user id, each spent once (`sso.rs`).
-    tickets: Mutex<HashMap<String, String>>,
+    tickets: Mutex<HashMap<String, (String, String)>>,
 }
 
 impl State {
@@ -128,7 +128,7 @@ impl State {
         }
     }
 
-    fn tickets(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+    fn tickets(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String)>> {
         self.tickets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -201,6 +201,10 @@ async fn answer(state: &State, req: Request<Incoming>) -> Resp {
     match (parts.method.as_str(), parts.uri.path()) {
         ("GET", "/sso/start") => return sso::start(state, parts.uri.query()),
         ("GET", "/sso/callback") => return sso::callback(state, parts.uri.query()),
+        ("GET", "/login") => {
+            let next = local_path(sso::query_param(parts.uri.query(), "next").as_deref());
+            return html(StatusCode::OK, login_page(None, "", &next));
+        }
         _ => {}
     }
     route(state, &parts.method, parts.uri.path(), &parts.headers, body)
@@ -208,7 +212,6 @@ async fn answer(state: &State, req: Request<Incoming>) -> Resp {
 
 fn route(state: &State, method: &Method, path: &str, headers: &HeaderMap, body: Bytes) -> Resp {
     match (method.as_str(), path) {
-        ("GET", "/login") => html(StatusCode::OK, login_page(None, "")),
         ("POST", "/login") => login(state, &body),
         ("GET", "/") => match current_user(state, headers) {
             Some(user) => html(StatusCode::OK, home_page(user, state.role_of(user))),
@@ -244,17 +247,18 @@ fn login(state: &State, body: &[u8]) -> Resp {
     let form = parse_form(body);
     let email = form.get("email").map_or("", |e| e.trim());
     let password = form.get("password").map_or("", String::as_str);
+    let next = local_path(form.get("next").map(String::as_str));
     let Some(user) = authenticate(email, password) else {
         return html(
             StatusCode::UNAUTHORIZED,
-            login_page(Some("The email or password is wrong."), email),
+            login_page(Some("The email or password is wrong."), email, &next),
         );
     };
     let session_id = new_session_id();
     state.sessions().insert(session_id.clone(), user.id.to_owned());
     tracing::debug!(user = user.id, "dashboard login");
     let cookie = format!("{SESSION_COOKIE}={session_id}; HttpOnly; Path=/");
-    redirect("/", Some(&cookie))
+    redirect(&next, Some(&cookie))
 }
 
 fn logout(state: &State, headers: &HeaderMap) -> Resp {
@@ -332,6 +336,18 @@ fn me_json(user: &DemoUser, role: &str) -> serde_json::Value {
 }
 
 /// `application/x-www-form-urlencoded`; the first occurrence of a key wins.
+/// Where to go after signing in: a path on this site, never `//host`.
+fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/') && !n.starts_with("//") && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            n.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
 fn parse_form(body: &[u8]) -> HashMap<String, String> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
     let mut form = HashMap::new();

@@ -100,7 +100,7 @@ fn signed_in(user: &DemoUser, section: Section, title: &str, main: &str) -> Stri
     document(title, &body)
 }
 
-pub fn login_page(error: Option<&str>, email: &str) -> String {
+pub fn login_page(error: Option<&str>, email: &str, next: &str) -> String {
     let error = error.map_or(String::new(), |e| format!("<p class=\"error\">{}</p>\n", esc(e)));
     document(
         "Sign in",
@@ -111,13 +111,16 @@ pub fn login_page(error: Option<&str>, email: &str) -> String {
              <form method=\"POST\" action=\"/login\">\n\
              <label>Email <input type=\"email\" name=\"email\" value=\"{}\" autocomplete=\"username\" required></label>\n\
              <label>Password <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label>\n\
+             <input type=\"hidden\" name=\"next\" value=\"{next}\">\n\
              <button type=\"submit\">Sign in</button>\n</form>\n\
              <form method=\"GET\" action=\"/sso/start\" class=\"sso\">\n\
              <label>Work email <input type=\"email\" name=\"email\" autocomplete=\"username\" required></label>\n\
+             <input type=\"hidden\" name=\"next\" value=\"{next}\">\n\
              <button type=\"submit\">Sign in with Demo SSO</button>\n</form>\n</div>\n\
              <p class=\"muted\">The demo's users and passwords are in the output of <code>tfa-gateway demo</code>.</p>\n\
              </main>",
-            esc(email)
+            esc(email),
+            next = esc(next)
         ),
     )
 }

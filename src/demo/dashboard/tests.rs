@@ -234,3 +234,35 @@ fn a_user_without_a_password_cannot_sign_in_with_an_empty_one() {
     let r = call(&state, Method::POST, "/login", "", "email=erin%40acme.test&password=");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// "Sign in again" comes back where it started: through the form, and
+/// through single sign-on, where `next` travels with the ticket.
+#[tokio::test]
+async fn sign_in_goes_to_a_local_next_and_never_off_site() {
+    let state = State::default();
+    for (next, lands) in [
+        ("%2F_2fa%2Fsettings", "/_2fa/settings"),
+        ("%2F%2Fevil.test", "/"),
+        ("https%3A%2F%2Fevil.test", "/"),
+        ("%2F%5Cevil.test", "/"),
+    ] {
+        let form = format!("email=bob%40acme.test&password=bob-password&next={next}");
+        let r = call(&state, Method::POST, "/login", "", &form);
+        assert_eq!(r.headers()[LOCATION], lands, "form, next={next}");
+
+        let start = sso::start(&state, Some(&format!("email=erin%40acme.test&next={next}")));
+        let to_callback = start.headers()[LOCATION].to_str().expect("ascii").to_owned();
+        assert!(!to_callback.contains("evil"), "{to_callback}");
+        let query = to_callback.split_once('?').map(|(_, q)| q);
+        let done = sso::callback(&state, query);
+        assert_eq!(done.headers()[LOCATION], lands, "sso, next={next}");
+        assert!(done.headers().contains_key(SET_COOKIE));
+    }
+    let page = body_text(html(StatusCode::OK, login_page(None, "", "/_2fa/settings\"><b>"))).await;
+    assert_eq!(
+        page.matches("name=\"next\" value=\"/_2fa/settings&quot;&gt;&lt;b&gt;\"")
+            .count(),
+        2,
+        "{page}"
+    );
+}
