@@ -12,7 +12,8 @@ use common::{signed_in_as, start_dashboard, Browser, Gateway};
 use http::{Method, StatusCode};
 use serde_json::json;
 
-/// `/sso/start` for `email`: the callback address the provider sends to.
+/// `/sso/start` for `email` (and any more of its query, such as `&next=`):
+/// the callback address the provider sends to.
 async fn provider_says_yes(b: &mut Browser, email: &str) -> String {
     let r = b.get(&format!("/sso/start?email={}", email.replace('@', "%40"))).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
@@ -141,22 +142,83 @@ async fn a_user_without_a_password_confirms_by_a_recent_sign_in_and_signs_in_aga
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
     let body = refused.json();
     assert_eq!(body["error"], "reauthentication_required");
-    assert_eq!(body["sign_in"], "/login");
+    let sign_in = body["sign_in"].as_str().expect("where to sign in again");
+    assert_eq!(sign_in, "/login?next=/_2fa/settings");
     let page = erin.get("/_2fa/settings").await.text();
-    assert!(page.contains(r#"<a href="/login">sign in again</a>"#), "{page}");
+    assert!(
+        page.contains(r#"<a href="/login?next=/_2fa/settings">sign in again</a>"#),
+        "{page}"
+    );
     assert_eq!(erin.get("/_2fa/api/status").await.json()["totp_enabled"], true);
 
-    // Signed in again (2FA first), the change goes through.
-    let mut again = Browser::new(gw.addr);
-    let held = sso_sign_in(&mut again, "erin@acme.test").await;
-    assert!(held.header("location").unwrap_or("").starts_with("/_2fa/challenge"));
+    // Signing in again leads through the dashboard's single sign-on (2FA
+    // first) and back to the settings, where the change goes through.
+    let login = erin.get(sign_in).await.text();
+    assert!(login.contains(r#"name="next" value="/_2fa/settings""#), "{login}");
+    let callback = provider_says_yes(&mut erin, "erin@acme.test&next=/_2fa/settings").await;
+    let held = erin.get(&callback).await;
+    assert_eq!(
+        held.header("location"),
+        Some("/_2fa/challenge?next=/_2fa/settings"),
+        "{}",
+        held.text()
+    );
     let code = common::tools::oathtool(&secret, 30);
-    let passed = again
+    let passed = erin
         .send_json(Method::POST, "/_2fa/api/challenge", json!({ "code": code }))
         .await;
     assert_eq!(passed.status, StatusCode::NO_CONTENT, "{}", passed.text());
-    let off = again
+    let page = erin.get("/_2fa/settings").await.text();
+    assert!(page.contains("no password is needed"), "{page}");
+    let off = erin
         .send_json(Method::POST, "/_2fa/api/totp/disable", json!({ "password": "" }))
         .await;
     assert_eq!(off.status, StatusCode::OK, "{}", off.text());
+}
+
+/// A dashboard route the gateway was not told signs people in (here the
+/// demo's callback, left out of `[[upstream.sign_in]]`) may still answer a
+/// signed-in request with a new session cookie. The gateway follows it only
+/// when the dashboard names the same user behind it: the same user's new
+/// cookie (a rotated session id) is followed, another user's is withheld, so
+/// carol's passed session never becomes alice's without alice's code.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_cookie_for_another_user_on_a_signed_in_request_is_withheld() {
+    let dir = tempfile::tempdir().unwrap();
+    let dashboard = start_dashboard();
+    let addr = common::free_addr();
+    let declared = "[[upstream.sign_in]]\npath = \"/sso/callback\"\nmethod = \"GET\"\n";
+    let text = common::config_text(addr, dashboard, &dir.path().join("data"));
+    assert!(text.contains(declared), "the demo declares its callback");
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, text.replace(declared, "")).unwrap();
+    common::write_secrets(&dir.path().join("data"));
+    let gw = Gateway::start_with(addr, config).await;
+
+    let mut alice = signed_in_as(gw.addr, "alice@acme.test").await;
+    enable_totp(&mut alice, "alice-password").await;
+    let mut carol = signed_in_as(gw.addr, "carol@globex.test").await;
+    let carols_gateway_cookie = carol.jar["tfa_session"].clone();
+
+    // carol's own new dashboard session: followed, under the same gateway session.
+    let before = carol.jar["dash_session"].clone();
+    let callback = provider_says_yes(&mut carol, "carol@globex.test").await;
+    let renewed = carol.get(&callback).await;
+    assert_eq!(renewed.status, StatusCode::SEE_OTHER, "{}", renewed.text());
+    assert_ne!(carol.jar["dash_session"], before, "the new cookie reaches carol");
+    assert_eq!(carol.jar["tfa_session"], carols_gateway_cookie);
+    assert_eq!(carol.get("/api/me").await.json()["email"], "carol@globex.test");
+    let stale = format!("tfa_session={carols_gateway_cookie}; dash_session={before}");
+    let mut other = Browser::new(gw.addr);
+    let refused = other.get_with("/api/me", &[("cookie", &stale)]).await;
+    assert_eq!(refused.header("x-demo-user"), None, "the old cookie no longer pairs");
+
+    // alice's, answered on carol's signed-in request: withheld.
+    let now = carol.jar["dash_session"].clone();
+    let callback = provider_says_yes(&mut carol, "alice@acme.test").await;
+    let answer = carol.get(&callback).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text());
+    assert_eq!(carol.jar["dash_session"], now, "alice's cookie never reaches carol");
+    let me = carol.get("/api/me").await;
+    assert_eq!(me.json()["email"], "carol@globex.test", "{}", me.text());
 }

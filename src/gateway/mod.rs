@@ -19,6 +19,7 @@ use crate::sms::SmsService;
 use crate::store::{AuditEvent, Store, StoreError};
 use crate::throttle::Throttle;
 
+mod rotation;
 mod sessions;
 mod sweep;
 use crate::upstream::UpstreamClient;
@@ -512,18 +513,5 @@ impl Gateway {
                 gw.sign_out_upstream(&cookie).await;
             }
         });
-    }
-
-    /// Follows an upstream that gave a signed-in session a new cookie value.
-    pub fn rebind(self: &Arc<Self>, hash: &TokenHash, upstream_cookie: &str) {
-        if let Some(session) = self.sessions.rebind(&self.env, hash, upstream_cookie) {
-            let record = session.to_record(*hash);
-            let gw = self.clone();
-            tokio::spawn(async move {
-                if let Err(e) = gw.store.touch_session(&record).await {
-                    e.log("cannot save a rotated session");
-                }
-            });
-        }
     }
 }

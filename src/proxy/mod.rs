@@ -326,7 +326,7 @@ impl ProxyHttp for GatewayProxy {
         let cfg = &gw.config;
         let now = gw.env.now();
         let signed_in = match (&ctx.found, ctx.forward) {
-            (Some(f), Some(fw)) if fw.upstream_cookie => Some((f.token_hash, fw)),
+            (Some(f), Some(fw)) if fw.upstream_cookie => Some((f, fw)),
             _ => None,
         };
         let ends = signed_in.is_some_and(|(_, fw)| fw.ends_session);
@@ -347,9 +347,10 @@ impl ProxyHttp for GatewayProxy {
                     ended |= signed_in.is_some();
                     kept.push(value);
                 }
-                (SetCookieEffect::Sets(v), Some((hash, _))) => {
-                    gw.rebind(&hash, &v);
-                    kept.push(value);
+                (SetCookieEffect::Sets(v), Some((found, _))) => {
+                    if gw.rebind(found, &v, ctx.client.clone()).await {
+                        kept.push(value);
+                    }
                 }
                 (SetCookieEffect::Sets(_), None) => {
                     tracing::warn!("upstream set its session cookie outside the sign-in route; withheld");
@@ -360,8 +361,8 @@ impl ProxyHttp for GatewayProxy {
         for v in kept {
             resp.append_header("set-cookie", v)?;
         }
-        if let (true, Some((hash, _))) = (ended, signed_in) {
-            gw.end_session(&hash, EndReason::SignedOutUpstream, ctx.client.clone())
+        if let (true, Some((found, _))) = (ended, signed_in) {
+            gw.end_session(&found.token_hash, EndReason::SignedOutUpstream, ctx.client.clone())
                 .await;
             resp.append_header("set-cookie", cookies::clear_gateway_cookie(&cfg.cookie))?;
             ctx.outcome = "logout";
