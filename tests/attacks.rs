@@ -4,7 +4,9 @@
 //! bob, signed in with his dashboard cookie in hand while his account
 //! requires a second factor he has not set up. Their cookies are also mixed
 //! with carol's (fully signed in) and with a dashboard cookie of alice's got
-//! by signing in at the dashboard's own address, around the gateway.
+//! by signing in at the dashboard's own address, around the gateway. Single
+//! sign-on adds alice held after the callback, that callback replayed, and
+//! carol's browser after a callback that signed alice in on it.
 //!
 //! No attack may reach the dashboard as anyone: the demo dashboard names
 //! the user it saw in `X-Demo-User` on every answer, whatever the route, so
@@ -74,6 +76,7 @@ async fn attack_suite(store: StoreKind, name: &str) {
     for (who, cookies) in &cast.pairings() {
         attacks.extend(catalogue::all(who, gw.addr, dashboard, cookies));
     }
+    attacks.extend(replayed_callback(&cast, gw.addr));
     let mut leaks = detector::leaks(&attacks).await;
     // Look-alike headers and cookies, also for carol, fully signed in: the
     // gateway sets headers for her, and must still drop the client's.
@@ -103,6 +106,30 @@ async fn attack_suite(store: StoreKind, name: &str) {
     std::fs::write(file, format!("{count}\n")).expect("write the count for CI");
     let first: Vec<_> = leaks.iter().take(40).collect();
     assert!(leaks.is_empty(), "reached the upstream (first 40): {first:#?}");
+}
+
+/// The spent single sign-on callback, sent again with every cast's cookies
+/// and none: the dashboard refuses the ticket and sets no cookie, and the
+/// gateway lets no one through on the way.
+fn replayed_callback(cast: &victims::Cast, to: SocketAddr) -> Vec<Attack> {
+    let mut pairings = cast.pairings();
+    pairings.push(("no cookies", Cookies::default()));
+    let mut out = Vec::new();
+    for (who, cookies) in &pairings {
+        for method in ["GET", "HEAD", "POST"] {
+            let request = format!(
+                "{method} {} HTTP/1.1\r\nHost: {to}\r\nCookie: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                cast.spent_callback,
+                cookies.header()
+            );
+            out.push(Attack {
+                name: format!("{who}: replayed callback, {method}"),
+                to,
+                bytes: request.into_bytes(),
+            });
+        }
+    }
+    out
 }
 
 /// A plain request with `extra` header lines; the connection then closes.

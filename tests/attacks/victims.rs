@@ -61,6 +61,14 @@ pub struct Cast {
     pub alice_direct: String,
     /// alice's unused recovery codes.
     pub recovery: Vec<String>,
+    /// Single sign-on: alice held at the challenge after the callback.
+    pub sso_pending: Cookies,
+    /// The callback that signed her in, spent: sent again, it signs no one in.
+    pub spent_callback: String,
+    /// A second session of carol's, fully signed in, on which a callback
+    /// for alice (who has 2FA) was answered: before, and after.
+    pub replaced: Cookies,
+    pub switched: Cookies,
 }
 
 impl Cast {
@@ -119,6 +127,20 @@ impl Cast {
                 "carol's gateway cookie with alice's dashboard cookie",
                 self.carol.with_upstream(direct),
             ),
+            ("alice at the challenge after single sign-on", self.sso_pending.clone()),
+            (
+                "alice at the challenge after single sign-on with her dashboard cookie",
+                self.sso_pending.with_upstream(direct),
+            ),
+            (
+                "carol's session replaced by a callback for alice",
+                self.replaced.clone(),
+            ),
+            ("carol's browser after a callback for alice", self.switched.clone()),
+            (
+                "carol's browser after a callback for alice, with alice's dashboard cookie",
+                self.switched.with_upstream(direct),
+            ),
         ]
     }
 }
@@ -142,10 +164,31 @@ pub async fn cast(gw: &Gateway, dashboard: SocketAddr) -> Cast {
     assert!(!held.jar.contains_key("dash_session"), "alice is held at the challenge");
     let carol = signed_in_as(gw.addr, "carol@globex.test").await;
 
+    let (sso_pending, spent_callback) = {
+        let mut b = Browser::new(gw.addr);
+        let callback = sso_callback(&mut b, "alice@acme.test").await;
+        let at = b.get(&callback).await;
+        assert!(at.header("location").unwrap_or_default().starts_with("/_2fa/challenge"));
+        assert!(!b.jar.contains_key("dash_session"), "held back after single sign-on");
+        (Cookies::of(&b), callback)
+    };
+    let mut second = signed_in_as(gw.addr, "carol@globex.test").await;
+    let replaced = Cookies::of(&second);
+    let callback = sso_callback(&mut second, "alice@acme.test").await;
+    let at = second.get(&callback).await;
+    assert!(at.header("location").unwrap_or_default().starts_with("/_2fa/challenge"));
+    let switched = Cookies::of(&second);
+    assert_eq!(switched.upstream, replaced.upstream, "alice's cookie is held back");
+    assert_ne!(switched.gateway, replaced.gateway, "a new session for alice");
+
     let signed_out = Cookies::of(&alice);
     alice.send(Method::POST, "/logout", &[], bytes::Bytes::new()).await;
     assert!(!alice.jar.contains_key("tfa_session"), "signed out");
     Cast {
+        sso_pending,
+        spent_callback,
+        replaced,
+        switched,
         bob: Cookies::of(&bob),
         pending: Cookies::of(&held),
         signed_out,
@@ -153,6 +196,12 @@ pub async fn cast(gw: &Gateway, dashboard: SocketAddr) -> Cast {
         alice_direct: direct_cookie(dashboard, "alice@acme.test").await,
         recovery,
     }
+}
+
+/// The demo provider's answer for `email`: the callback to send `b` to.
+async fn sso_callback(b: &mut Browser, email: &str) -> String {
+    let start = b.get(&format!("/sso/start?email={}", email.replace('@', "%40"))).await;
+    start.header("location").expect("the provider redirects").to_string()
 }
 
 /// A `dash_session` from signing in at the dashboard itself.
