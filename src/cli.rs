@@ -36,6 +36,11 @@ pub enum Command {
         /// The gateway's configuration file (TOML; see config/example.toml).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// Take over from the gateway running on the same data folder: start
+        /// this, then send the running one SIGQUIT. Its listening sockets
+        /// pass over, requests in flight finish, and no connection is refused.
+        #[arg(long)]
+        upgrade: bool,
     },
     /// Run the demo dashboard with the gateway in front of it; no configuration needed.
     Demo {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod cookies;
 pub mod demo;
 pub mod directory;
+pub mod drain;
 pub mod env;
 pub mod factors;
 pub mod gateway;

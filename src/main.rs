@@ -58,9 +58,9 @@ fn dispatch(command: Command) -> Result<()> {
             );
             Ok(())
         }
-        Command::Run { config } => {
+        Command::Run { config, upgrade } => {
             let c = Config::load(&config)?;
-            run(c)
+            run(c, upgrade)
         }
         Command::DemoDashboard { listen } => {
             ensure_free(listen)?;
@@ -82,7 +82,7 @@ fn dispatch(command: Command) -> Result<()> {
             print!("{}", demo::banner(listen, dashboard, admin, &data_dir));
             use std::io::Write as _;
             std::io::stdout().flush().context("cannot write to standard output")?;
-            run(c)
+            run(c, false)
         }
         Command::RotateKey { config, new_key_file } => rotate_key(&config, &new_key_file),
         Command::Store {
@@ -138,7 +138,7 @@ fn rotate_key(config: &std::path::Path, new_key_file: &std::path::Path) -> Resul
     let text =
         std::fs::read_to_string(new_key_file).with_context(|| format!("cannot read {}", new_key_file.display()))?;
     let new = tfa_gateway::secretbox::SecretKey::parse(&text).with_context(|| format!("{}", new_key_file.display()))?;
-    let store = server::open_store(&c)?;
+    let store = server::open_store(&c, std::time::Duration::ZERO)?;
     let factors = tfa_gateway::factors::Factors {
         store: store.clone(),
         env: Env::real(),
@@ -178,12 +178,18 @@ fn store_copy(from: &std::path::Path, to: Option<UrlSource>) -> Result<()> {
     Ok(())
 }
 
-/// Starts the gateway and returns when a signal has stopped it.
-fn run(config: Config) -> Result<()> {
-    for l in &config.listeners {
-        ensure_free(l.address)?;
-    }
-    let (server, gw) = server::build(config, Env::real())?;
+/// Starts the gateway and returns when a signal has stopped it. With
+/// `upgrade`, it takes over the listening sockets of the running gateway.
+fn run(config: Config, upgrade: bool) -> Result<()> {
+    let start = if upgrade {
+        server::Start::Upgrade
+    } else {
+        for l in &config.listeners {
+            ensure_free(l.address)?;
+        }
+        server::Start::Fresh
+    };
+    let (server, gw) = server::build(config, Env::real(), start)?;
     tracing::info!("gateway starting");
     server::serve(server, gw);
     Ok(())

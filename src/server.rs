@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::server::configuration::ServerConf;
-use pingora::server::{RunArgs, Server, ShutdownWatch};
+use pingora::server::{ExecutionPhase, RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 
 use crate::config::{Config, KeySource, SmsProviderSettings, StoreLocation};
@@ -93,19 +93,35 @@ pub fn load_key(source: &KeySource) -> Result<SecretKey, ServerError> {
 }
 
 /// Opens the store the configuration names: the embedded one in the data
-/// folder, or the shared PostgreSQL database.
-pub fn open_store(config: &Config) -> Result<Store, ServerError> {
+/// folder, or the shared PostgreSQL database. `patience`: how long to wait
+/// for a process being replaced to let go of the embedded store.
+pub fn open_store(config: &Config, patience: Duration) -> Result<Store, ServerError> {
     let store = match &config.store {
-        StoreLocation::Embedded => Store::open(&config.data_dir)?,
+        StoreLocation::Embedded => Store::open_patiently(&config.data_dir, patience)?,
         StoreLocation::Postgres(url) => Store::connect(&url.resolve().map_err(ServerError::StoreUrl)?)?,
     };
     tracing::info!(store = %store.describe(), "store opened");
     Ok(store)
 }
 
+/// How a process starts: fresh, or taking over from a running one
+/// (`run --upgrade`), whose listening sockets it receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Fresh,
+    Upgrade,
+}
+
+/// Pingora's old process keeps accepting this long after it passed its
+/// sockets on (its `CLOSE_TIMEOUT`), before it stops and drains.
+const PINGORA_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Opens the store and builds a server ready for `run_forever`. Must be
-/// called outside any tokio runtime, like `run_forever` itself.
-pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerError> {
+/// called outside any tokio runtime, like `run_forever` itself. On an
+/// upgrade, the listening sockets come first (they arrive once the old
+/// process is sent `SIGQUIT`), then the store, once the old process has let
+/// go of it; connections wait in the listen queue meanwhile.
+pub fn build(config: Config, env: Env, start: Start) -> Result<(Server, Arc<Gateway>), ServerError> {
     let tightened = crate::private::folder(&config.data_dir)?;
     if !tightened.is_empty() {
         tracing::warn!(
@@ -115,8 +131,6 @@ pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerE
         );
     }
     let key = load_key(&config.second_factor.key)?;
-    let store = open_store(&config)?;
-
     let conf = ServerConf {
         threads: config.threads,
         grace_period_seconds: Some(config.shutdown_grace.as_secs()),
@@ -125,8 +139,28 @@ pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerE
         upgrade_sock: config.data_dir.join("upgrade.sock").display().to_string(),
         ..ServerConf::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
-    server.bootstrap();
+    let opt = pingora::server::configuration::Opt {
+        upgrade: start == Start::Upgrade,
+        ..Default::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Some(opt), conf);
+    let phases = server.watch_execution_phase();
+    let embedded = matches!(config.store, StoreLocation::Embedded);
+    let store = if start == Start::Upgrade && embedded {
+        // The old process holds the store until it has handed over: the
+        // sockets first, then the store once it lets go.
+        server.bootstrap();
+        open_store(
+            &config,
+            PINGORA_CLOSE_TIMEOUT + config.shutdown_grace + Duration::from_secs(10),
+        )?
+    } else {
+        // A shared store is opened first: a process that cannot reach it
+        // stops before the running one is told to hand over.
+        let store = open_store(&config, Duration::ZERO)?;
+        server.bootstrap();
+        store
+    };
 
     let sms = sms_service(&config, &key, &store)?;
     // Loading runs on a runtime of its own: Pingora starts its runtimes
@@ -141,10 +175,11 @@ pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerE
     };
     let gw = loading.block_on(Gateway::new(config, env, store, key, sms, webauthn))?;
     drop(loading);
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+    let mut proxy = crate::proxy::serving::service(
         &server.configuration,
         GatewayProxy::new(gw.clone()),
         "tfa-gateway",
+        gw.config.shutdown_grace,
     );
     for l in &gw.config.listeners {
         let addr = l.address.to_string();
@@ -172,6 +207,13 @@ pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerE
     }
     server.add_service(background_service("session sweeper", Sweeper { gw: gw.clone() }));
     server.add_service(background_service("store changes", Follower { gw: gw.clone() }));
+    server.add_service(background_service(
+        "hand-over",
+        Handover {
+            gw: gw.clone(),
+            phases: std::sync::Mutex::new(Some(phases)),
+        },
+    ));
     Ok((server, gw))
 }
 
@@ -180,8 +222,13 @@ pub fn build(config: Config, env: Env) -> Result<(Server, Arc<Gateway>), ServerE
 /// (`Store::settle`).
 pub fn serve(server: Server, gw: Arc<Gateway>) {
     let embedded = matches!(gw.config.store, StoreLocation::Embedded).then(|| gw.config.data_dir.clone());
+    let upgraded = gw.drain.upgrade_flag();
     drop(gw);
     server.run(RunArgs::default());
+    if upgraded.load(std::sync::atomic::Ordering::Relaxed) {
+        // The successor holds the store now.
+        return;
+    }
     if let Some(dir) = embedded {
         let started = std::time::Instant::now();
         match Store::settle(&dir, Duration::from_secs(5)) {
@@ -191,6 +238,80 @@ pub fn serve(server: Server, gw: Arc<Gateway>) {
             ),
             Err(e) => tracing::warn!(error = %e, "no store snapshot written: the next start reads the log back"),
         }
+    }
+}
+
+/// Hands over to a successor (`drain`): on `SIGQUIT`, answers close their
+/// connections while the old process still accepts; once it stops, the
+/// requests in flight finish, recent activity is saved, and the embedded
+/// store is let go for the successor to open. On `SIGTERM` the same, so
+/// that a restart does not wait for the whole grace period either. Under
+/// systemd (`Type=notify`, `NotifyAccess=all`) it says when this process is
+/// ready and that it is now the service's main process, which is how the
+/// successor of an upgrade takes the service over.
+struct Handover {
+    gw: Arc<Gateway>,
+    phases: std::sync::Mutex<Option<tokio::sync::broadcast::Receiver<ExecutionPhase>>>,
+}
+
+#[async_trait]
+impl BackgroundService for Handover {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let phases = self
+            .phases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let drain = &self.gw.drain;
+        notify_systemd(&[
+            sd_notify::NotifyState::MainPid(std::process::id()),
+            sd_notify::NotifyState::Ready,
+        ]);
+        if let Some(mut phases) = phases {
+            loop {
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    phase = phases.recv() => match phase {
+                        Ok(ExecutionPhase::GracefulUpgradeTransferringFds) => drain.start_upgrade(),
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                            let _ = shutdown.changed().await;
+                            break;
+                        }
+                    },
+                }
+            }
+        } else {
+            let _ = shutdown.changed().await;
+        }
+        if !drain.upgrade_flag().load(std::sync::atomic::Ordering::Relaxed) {
+            notify_systemd(&[sd_notify::NotifyState::Stopping]);
+        }
+        drain.start();
+        let grace = self.gw.config.shutdown_grace;
+        // Requests on connections accepted just before the listeners closed
+        // are still read meanwhile (`proxy::serving`): they count too.
+        tokio::time::sleep(crate::proxy::serving::LINGER.min(grace)).await;
+        if !drain.idle(grace).await {
+            tracing::warn!(
+                in_flight = drain.in_flight(),
+                "requests still running after the grace period"
+            );
+        }
+        // Activity since the last sweep is saved, as the sweep would.
+        let since = self.gw.env.now().saturating_sub(SWEEP_EVERY.as_secs() + 1);
+        self.gw.sweep(since).await;
+        if let Err(e) = self.gw.store.release(grace).await {
+            e.log("cannot let go of the store");
+        }
+        tracing::info!("handed over: the store is free for the next process");
+    }
+}
+
+/// Tells systemd, when it started this process with a notify socket.
+fn notify_systemd(state: &[sd_notify::NotifyState]) {
+    if let Err(error) = sd_notify::notify(state) {
+        tracing::warn!(%error, "cannot notify systemd");
     }
 }
 
@@ -209,6 +330,9 @@ impl BackgroundService for Follower {
     }
 }
 
+/// How often sessions are swept and their activity saved.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 /// Every so many sweeps, the whole store's sessions are swept too.
 const STORE_SWEEP_EVERY: u64 = 10;
 
@@ -221,7 +345,7 @@ struct Sweeper {
 impl BackgroundService for Sweeper {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let mut since = self.gw.env.now();
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
         tick.tick().await;
         let mut ticks: u64 = 0;
         loop {

@@ -45,6 +45,8 @@ pub struct Gateway {
     /// many requests miss it at once.
     adopting: dashmap::DashMap<TokenHash, Arc<tokio::sync::Mutex<()>>>,
     pub metrics: Metrics,
+    /// Handing over to a successor process (graceful upgrade).
+    pub drain: crate::drain::Drain,
     /// `None` when the operator does not offer SMS.
     pub sms: Option<SmsService>,
 }
@@ -171,6 +173,7 @@ impl Gateway {
             directory,
             adopting: dashmap::DashMap::new(),
             metrics: Metrics::default(),
+            drain: crate::drain::Drain::default(),
             sms,
         }))
     }

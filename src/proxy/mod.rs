@@ -6,6 +6,7 @@
 //! no retries beyond Pingora's own, upstream errors become 502).
 
 mod login;
+pub mod serving;
 mod wire;
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use pingora::{ErrorSource, ErrorType};
 
 use crate::cookies::{self, SetCookieEffect};
 use crate::directory::Due;
+use crate::drain::InFlight;
 use crate::gateway::{EndReason, Gateway};
 use crate::lookalike;
 use crate::pages::{self, html::Frame};
@@ -109,6 +111,8 @@ pub struct Ctx {
     found: Option<Found>,
     forward: Option<Forward>,
     outcome: &'static str,
+    /// Counted until the answer is done, for a hand-over (`drain`).
+    in_flight: Option<InFlight>,
 }
 
 #[async_trait]
@@ -123,6 +127,7 @@ impl ProxyHttp for GatewayProxy {
             found: None,
             forward: None,
             outcome: "forward",
+            in_flight: Some(self.gw.drain.enter()),
         }
     }
 
@@ -131,6 +136,10 @@ impl ProxyHttp for GatewayProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let gw = &self.gw;
         let cfg = &gw.config;
+        if gw.drain.draining() {
+            // A successor holds the sockets: this connection ends here.
+            session.set_keepalive(None);
+        }
         ctx.client = wire::client_ip(session, &cfg.trusted_proxies);
         let req = session.req_header();
         // Read without collecting: two passes over the few cookie pairs cost
@@ -329,6 +338,10 @@ impl ProxyHttp for GatewayProxy {
             (Some(f), Some(fw)) if fw.upstream_cookie => Some((f, fw)),
             _ => None,
         };
+        if resp.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            // A WebSocket needs no store, and may outlive a hand-over.
+            ctx.in_flight = None;
+        }
         let ends = signed_in.is_some_and(|(_, fw)| fw.ends_session);
         if !ends && !resp.headers.contains_key(http::header::SET_COOKIE) {
             // Nearly every answer: nothing to read or rewrite.

@@ -139,4 +139,12 @@ pub trait Backend: Send + Sync + 'static {
         before: Option<AuditCursor>,
         limit: usize,
     ) -> Result<Vec<(AuditCursor, Vec<u8>)>, StoreError>;
+
+    /// Lets go of a database only one process may hold, for a successor
+    /// process to open, once the calls running now are done (waiting up to
+    /// `patience`); every later call is refused. A shared database needs
+    /// nothing of the kind.
+    async fn release(&self, _patience: std::time::Duration) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

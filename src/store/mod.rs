@@ -213,6 +213,21 @@ impl Store {
         sled::SledBackend::settle(dir, patience)
     }
 
+    /// Opens the embedded store, waiting up to `patience` for the process
+    /// this one replaces to let go of it (a graceful upgrade).
+    pub fn open_patiently(dir: &Path, patience: std::time::Duration) -> Result<Store, StoreError> {
+        Ok(Store::with_backend(Arc::new(sled::SledBackend::open_patiently(
+            dir, patience,
+        )?)))
+    }
+
+    /// Lets go of the embedded store for a successor process, once the
+    /// calls running now are done; every later call is refused
+    /// (`Backend::release`).
+    pub async fn release(&self, patience: std::time::Duration) -> Result<(), StoreError> {
+        self.backend.release(patience).await
+    }
+
     /// Connects to a shared PostgreSQL store, creating or migrating its
     /// schema.
     pub fn connect(url: &str) -> Result<Store, StoreError> {

@@ -6,6 +6,8 @@
 //! promises.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -27,15 +29,22 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 #[derive(Clone)]
 pub struct SledBackend {
     dir: PathBuf,
+    /// `None` once released to a successor process (`release`).
+    open: Arc<RwLock<Option<Arc<Open>>>>,
+    /// One process holds the folder, so there is no one to tell of a
+    /// change: subscribers hear nothing, and the store is always up.
+    changes: tokio::sync::broadcast::Sender<Change>,
+    health: Health,
+}
+
+/// The open database: while any of these handles lives, sled holds the
+/// folder's lock.
+struct Open {
     db: sled::Db,
     /// One per table, in `Table::ALL` order; `Users` and `Factors` are the
     /// same tree.
     trees: Vec<sled::Tree>,
     audit: sled::Tree,
-    /// One process holds the folder, so there is no one to tell of a
-    /// change: subscribers hear nothing, and the store is always up.
-    changes: tokio::sync::broadcast::Sender<Change>,
-    health: Health,
 }
 
 impl From<sled::Error> for StoreError {
@@ -87,27 +96,44 @@ impl SledBackend {
     }
 
     pub fn open(dir: &Path) -> Result<SledBackend, StoreError> {
-        let db = Self::config(dir).open().map_err(|e| StoreError::Open {
-            what: format!(
-                "the store at {} (is another gateway running on this data directory?)",
-                dir.display()
-            ),
-            detail: e.to_string(),
-        })?;
+        Self::open_patiently(dir, Duration::ZERO)
+    }
+
+    /// Opens the database, waiting up to `patience` for a process that is
+    /// handing over to let go of it.
+    pub fn open_patiently(dir: &Path, patience: Duration) -> Result<SledBackend, StoreError> {
+        let until = Instant::now() + patience;
+        let db = loop {
+            match Self::config(dir).open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(_)) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => {
+                    return Err(StoreError::Open {
+                        what: format!(
+                            "the store at {} (is another gateway running on this data directory?)",
+                            dir.display()
+                        ),
+                        detail: e.to_string(),
+                    })
+                }
+            }
+        };
         let trees: Vec<sled::Tree> = Table::ALL
             .iter()
             .map(|t| db.open_tree(Self::place(*t).0.name()))
             .collect::<Result<_, _>>()?;
-        let backend = SledBackend {
-            dir: dir.to_path_buf(),
+        let open = Open {
             trees,
             audit: db.open_tree("audit")?,
             db,
+        };
+        fold_factors(&open.db, open.tree(Table::Users).0)?;
+        Ok(SledBackend {
+            dir: dir.to_path_buf(),
+            open: Arc::new(RwLock::new(Some(Arc::new(open)))),
             changes: tokio::sync::broadcast::channel(1).0,
             health: Health::default(),
-        };
-        fold_factors(&backend.db, backend.tree(Table::Users).0)?;
-        Ok(backend)
+        })
     }
 
     /// Where a table's records are: the table whose tree holds them, and
@@ -120,23 +146,31 @@ impl SledBackend {
         }
     }
 
+    /// Runs `op` on the blocking pool with its own handle to the database;
+    /// refused once the database was released.
+    async fn run<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Open) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let open = self.open.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let Some(open) = open else {
+            return Err(StoreError::Unavailable(
+                "the store was handed to this gateway's successor".into(),
+            ));
+        };
+        tokio::task::spawn_blocking(move || op(&open))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Io(format!("store task failed: {e}"))))
+    }
+}
+
+impl Open {
     fn tree(&self, table: Table) -> (&sled::Tree, Option<Half>) {
         let i = Table::ALL
             .iter()
             .position(|t| *t == table)
             .expect("every table has a tree");
-        (&self.trees[i], Self::place(table).1)
-    }
-
-    /// Runs `op` on the blocking pool with its own handle to the database.
-    async fn run<T: Send + 'static>(
-        &self,
-        op: impl FnOnce(&SledBackend) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let me = self.clone();
-        tokio::task::spawn_blocking(move || op(&me))
-            .await
-            .unwrap_or_else(|e| Err(StoreError::Io(format!("store task failed: {e}"))))
+        (&self.trees[i], SledBackend::place(table).1)
     }
 
     /// Time first, so the newest are last; the id, which only grows, keeps
@@ -475,5 +509,30 @@ impl Backend for SledBackend {
             entries(range.rev(), None, limit)
         })
         .await
+    }
+
+    async fn release(&self, patience: Duration) -> Result<(), StoreError> {
+        let taken = self.open.write().unwrap_or_else(PoisonError::into_inner).take();
+        let Some(mut open) = taken else { return Ok(()) };
+        tokio::task::spawn_blocking(move || {
+            let until = Instant::now() + patience;
+            // A call already running holds its own handle: it finishes first.
+            loop {
+                match Arc::try_unwrap(open) {
+                    Ok(last) => return Ok(last.db.flush().map(drop)?),
+                    Err(_) if Instant::now() >= until => {
+                        return Err(StoreError::Io(
+                            "a store call did not finish; the store stays locked until this process exits".into(),
+                        ))
+                    }
+                    Err(still) => {
+                        open = still;
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Io(format!("store task failed: {e}"))))
     }
 }

@@ -178,3 +178,25 @@ async fn factors_kept_apart_by_an_earlier_release_join_their_users() {
         .expect("the store, let go");
     assert!(!db.tree_names().iter().any(|n| n == b"factors"), "the old tree is gone");
 }
+
+/// A graceful upgrade: the old process lets go of the store while it still
+/// runs (its `Store` alive), and the new one opens it with what was written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_released_store_opens_in_a_successor_while_the_old_handle_lives() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = Store::open(dir.path()).unwrap();
+    old.remember_user(&bob(), 100).await.unwrap();
+    let path = dir.path().to_path_buf();
+    let locked = tokio::task::spawn_blocking(move || Store::open(&path).is_err());
+    assert!(locked.await.unwrap(), "one process at a time");
+
+    old.release(std::time::Duration::from_secs(5)).await.unwrap();
+    let path = dir.path().to_path_buf();
+    let new = tokio::task::spawn_blocking(move || Store::open_patiently(&path, std::time::Duration::from_secs(5)))
+        .await
+        .unwrap()
+        .expect("the successor opens the released store");
+    assert_eq!(new.user("u-bob").await.unwrap().unwrap().email, "bob@acme.test");
+    let refused = old.user("u-bob").await.unwrap_err();
+    assert!(matches!(refused, StoreError::Unavailable(_)), "{refused}");
+}

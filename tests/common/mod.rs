@@ -214,6 +214,17 @@ impl Gateway {
 
     /// Like `start_configured`, with its state in `store`.
     pub async fn start_on(store: &StoreKind, upstream: SocketAddr, dir: &Path, settings: &[(&str, &str)]) -> Gateway {
+        Gateway::start_on_with_env(store, upstream, dir, settings, &[]).await
+    }
+
+    /// Like `start_on`, with extra environment variables.
+    pub async fn start_on_with_env(
+        store: &StoreKind,
+        upstream: SocketAddr,
+        dir: &Path,
+        settings: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let addr = free_addr();
         let config = dir.join("gateway.toml");
         std::fs::create_dir_all(dir).expect("create the gateway's folder");
@@ -221,7 +232,8 @@ impl Gateway {
         let text = store.configure(text);
         std::fs::write(&config, text).expect("write config");
         write_secrets(&dir.join("data"));
-        Gateway::start_with(addr, config).await
+        let env: Vec<_> = [("RUST_LOG", "warn")].into_iter().chain(env.iter().copied()).collect();
+        Gateway::start_logging(addr, config, Stdio::inherit(), &env).await
     }
 
     pub async fn start_with(addr: SocketAddr, config: PathBuf) -> Gateway {
