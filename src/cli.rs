@@ -73,6 +73,20 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         new_key_file: PathBuf,
     },
+    /// Bring back a backup (from `admin backup`) into the configuration's
+    /// store, which must be empty; the gateway must be stopped.
+    ///
+    /// The whole file is checked before anything is written, and the store
+    /// afterwards. The configuration must have the key the backup was
+    /// sealed with (its `second_factor` key).
+    Restore {
+        /// The gateway's configuration: the store to restore into.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The backup file.
+        #[arg(value_name = "BACKUP")]
+        file: PathBuf,
+    },
     /// Work on the store itself; the gateway must be stopped.
     Store {
         #[command(subcommand)]
@@ -195,6 +209,16 @@ pub enum AdminAction {
     },
     /// The Prometheus metrics.
     Metrics,
+    /// Write a consistent copy of the running gateway's embedded store to
+    /// FILE (readable by its owner only), for `tfa-gateway restore`.
+    ///
+    /// Secrets in it stay sealed under the gateway's key; keep the key apart
+    /// from the backups. For a PostgreSQL store, use pg_dump instead.
+    Backup {
+        /// Where to write the backup (replaced if it exists).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[cfg(test)]

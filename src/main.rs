@@ -85,6 +85,7 @@ fn dispatch(command: Command) -> Result<()> {
             run(c, false)
         }
         Command::RotateKey { config, new_key_file } => rotate_key(&config, &new_key_file),
+        Command::Restore { config, file } => restore(&config, &file),
         Command::Store {
             action: StoreAction::Copy { from, to, to_env },
         } => store_copy(&from, to.or(to_env)),
@@ -174,6 +175,18 @@ fn store_copy(from: &std::path::Path, to: Option<UrlSource>) -> Result<()> {
     let target = Store::connect(&url)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = runtime.block_on(tfa_gateway::store::copy::copy(&source, &target))?;
+    println!("{report}");
+    Ok(())
+}
+
+/// `restore`: a backup file into the configuration's empty store.
+fn restore(config: &std::path::Path, file: &std::path::Path) -> Result<()> {
+    let c = Config::load(config)?;
+    let backup = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let store = server::open_store(&c, std::time::Duration::ZERO)
+        .context("cannot open the store (is the gateway still running? stop it first)")?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let report = runtime.block_on(tfa_gateway::store::backup::restore(&backup, &store))?;
     println!("{report}");
     Ok(())
 }

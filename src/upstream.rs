@@ -43,6 +43,7 @@ pub struct UpstreamClient {
     address: SocketAddr,
     host: HeaderValue,
     timeout: Duration,
+    max_body: usize,
 }
 
 impl UpstreamClient {
@@ -55,6 +56,7 @@ impl UpstreamClient {
                 HeaderValue::from_str(&up.address.to_string()).unwrap_or(HeaderValue::from_static("localhost"))
             }),
             timeout: up.timeout,
+            max_body: MAX_BODY,
         }
     }
 
@@ -64,7 +66,14 @@ impl UpstreamClient {
             address,
             host: HeaderValue::from_str(&address.to_string()).unwrap_or(HeaderValue::from_static("localhost")),
             timeout,
+            max_body: MAX_BODY,
         }
+    }
+
+    /// The same client, reading answers up to `max_body` bytes (an admin
+    /// backup is the whole store).
+    pub fn reading_up_to(self, max_body: usize) -> Self {
+        UpstreamClient { max_body, ..self }
     }
 
     /// Sends one request on a new connection and reads the whole answer.
@@ -90,7 +99,7 @@ impl UpstreamClient {
                 .await
                 .map_err(|e| UpstreamError::Http(e.to_string()))?;
             let (parts, body) = resp.into_parts();
-            let body = Limited::new(body, MAX_BODY)
+            let body = Limited::new(body, self.max_body)
                 .collect()
                 .await
                 .map_err(|e| UpstreamError::Http(e.to_string()))?

@@ -26,7 +26,13 @@ pub enum ClientError {
     Refused { status: u16, message: String },
     #[error("the admin API answered something that is not JSON")]
     NotJson,
+    #[error("cannot write {0}: {1}")]
+    File(std::path::PathBuf, std::io::Error),
 }
+
+/// A backup may be the whole of a large store, and take a while.
+const BACKUP_TIMEOUT: Duration = Duration::from_secs(600);
+const BACKUP_MAX_BYTES: usize = 64 * 1024 * 1024 * 1024;
 
 pub struct AdminClient {
     address: SocketAddr,
@@ -165,7 +171,38 @@ pub async fn run(client: &AdminClient, action: AdminAction, json: bool) -> Resul
         AdminAction::Metrics => {
             String::from_utf8_lossy(&client.call(Method::GET, "/metrics", None).await?).into_owned()
         }
+        AdminAction::Backup { file } => {
+            let patient = AdminClient {
+                address: client.address,
+                token: client.token.clone(),
+                http: UpstreamClient::plain(client.address, BACKUP_TIMEOUT).reading_up_to(BACKUP_MAX_BYTES),
+            };
+            let backup = patient.call(Method::POST, "/admin/backup", None).await?;
+            write_private(&file, &backup).map_err(|e| ClientError::File(file.clone(), e))?;
+            format!("backup written to {} ({} bytes)", file.display(), backup.len())
+        }
     })
+}
+
+/// Writes `bytes` to `path` readable by its owner only, whole or not at
+/// all: into a new file beside it, flushed, then renamed over it.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let partial = path.with_file_name(format!(".{name}.partial"));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&partial)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&partial, path)
 }
 
 /// A person's view of `GET /admin/accounts/{id}`: the account's flags, then

@@ -62,6 +62,7 @@ pub async fn route(
         ("DELETE", ["admin", "users", user, "2fa"]) => reset_user(gw, user).await,
         ("DELETE", ["admin", "users", user, "sessions"]) => sign_out_user(gw, user).await,
         ("GET", ["admin", "audit"]) => audit(gw, query).await,
+        ("POST", ["admin", "backup"]) => backup(gw).await,
         ("GET", ["metrics"]) => Ok(AdminReply {
             status: 200,
             content_type: "text/plain; version=0.0.4",
@@ -80,6 +81,27 @@ pub async fn route(
         _ => Err(AdminReply::error(404, "not_found", "There is no such admin endpoint.")),
     };
     result.unwrap_or_else(|reply| reply)
+}
+
+/// The whole store, one moment's, as a backup file (`store::backup`).
+async fn backup(gw: &Arc<Gateway>) -> Result<AdminReply, AdminReply> {
+    match crate::store::backup::write(&gw.store, gw.env.now()).await {
+        Ok(body) => {
+            gw.audit("backup", None, None, format!("{} bytes", body.len()));
+            Ok(AdminReply {
+                status: 200,
+                content_type: "application/x-ndjson",
+                body,
+            })
+        }
+        Err(e @ crate::store::backup::BackupError::Shared(_)) => {
+            Err(AdminReply::error(409, "use_pg_dump", &e.to_string()))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "backup failed");
+            Err(AdminReply::error(503, "unavailable", "The store could not be read."))
+        }
+    }
 }
 
 #[derive(Deserialize)]

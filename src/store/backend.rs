@@ -71,6 +71,11 @@ pub type Entry = (Vec<u8>, Vec<u8>);
 /// Where a page of the audit trail ends; pass it back to read older events.
 pub type AuditCursor = Vec<u8>;
 
+/// Writes wait while this lives (`Backend::pause_writes`).
+pub struct WritesPaused {
+    pub(super) _held: tokio::sync::OwnedRwLockWriteGuard<()>,
+}
+
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// What this backend is, for logs and errors: `sled:DIR` or the
@@ -139,6 +144,13 @@ pub trait Backend: Send + Sync + 'static {
         before: Option<AuditCursor>,
         limit: usize,
     ) -> Result<Vec<(AuditCursor, Vec<u8>)>, StoreError>;
+
+    /// Holds back every write until the guard is dropped, so that what is
+    /// read meanwhile is one moment's store (`admin backup`); `None` when
+    /// the backend cannot (a shared database has its own tools: pg_dump).
+    async fn pause_writes(&self) -> Option<WritesPaused> {
+        None
+    }
 
     /// Lets go of a database only one process may hold, for a successor
     /// process to open, once the calls running now are done (waiting up to

@@ -35,7 +35,7 @@ use crate::env::UnixSeconds;
 
 /// Records per commit: a million users are 200 statements, each small
 /// enough for PostgreSQL to take at once and for a failure to say little.
-const BATCH: usize = 5_000;
+pub(super) const BATCH: usize = 5_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -121,7 +121,7 @@ pub async fn copy(from: &Store, to: &Store) -> Result<CopyReport, CopyError> {
     verify(from, to).await
 }
 
-async fn refuse_non_empty(target: &dyn Backend) -> Result<(), CopyError> {
+pub(super) async fn refuse_non_empty(target: &dyn Backend) -> Result<(), CopyError> {
     let mut found = Vec::new();
     for table in Table::ALL {
         if !target.scan_page(table, None, 1).await?.is_empty() {
@@ -159,11 +159,23 @@ async fn copy_table(source: &dyn Backend, target: &dyn Backend, table: Table) ->
     }
 }
 
-/// Writes the source's audit trail to the target oldest first. Pages come
-/// newest first, so a first pass only notes where each page starts and a
-/// second reads them again from the oldest: the trail, which may be far
-/// larger than the tables, is never held whole. Returns how many events.
+/// Writes the source's audit trail to the target oldest first. Returns
+/// how many events.
 async fn copy_audit(source: &dyn Backend, target: &dyn Backend) -> Result<u64, CopyError> {
+    let mut copied = 0;
+    for start in audit_starts(source).await? {
+        let events = oldest_first(source.audit_page(start, BATCH).await?)?;
+        copied += events.len() as u64;
+        target.append_audit_many(events).await?;
+    }
+    Ok(copied)
+}
+
+/// Where each page of the audit trail starts, oldest page first. Pages
+/// come newest first, so a first pass only notes where each starts and the
+/// caller reads them again from the oldest: the trail, which may be far
+/// larger than the tables, is never held whole.
+pub(super) async fn audit_starts(source: &dyn Backend) -> Result<Vec<Option<AuditCursor>>, StoreError> {
     let mut starts: Vec<Option<AuditCursor>> = vec![None];
     loop {
         let page = source.audit_page(starts.last().cloned().flatten(), BATCH).await?;
@@ -172,22 +184,21 @@ async fn copy_audit(source: &dyn Backend, target: &dyn Backend) -> Result<u64, C
             _ => break,
         }
     }
-    let mut copied = 0;
-    for start in starts.into_iter().rev() {
-        let page = source.audit_page(start, BATCH).await?;
-        let events = page
-            .into_iter()
-            .rev()
-            .map(|(_, body)| Ok((event_time(&body)?, body)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        copied += events.len() as u64;
-        target.append_audit_many(events).await?;
-    }
-    Ok(copied)
+    starts.reverse();
+    Ok(starts)
+}
+
+/// A page of the audit trail (newest first) as events oldest first, each
+/// with its time.
+pub(super) fn oldest_first(page: Vec<(AuditCursor, Vec<u8>)>) -> Result<Vec<(UnixSeconds, Vec<u8>)>, StoreError> {
+    page.into_iter()
+        .rev()
+        .map(|(_, body)| Ok((event_time(&body)?, body)))
+        .collect()
 }
 
 /// An audit event's time, the one field PostgreSQL keeps beside the record.
-fn event_time(body: &[u8]) -> Result<UnixSeconds, StoreError> {
+pub(super) fn event_time(body: &[u8]) -> Result<UnixSeconds, StoreError> {
     #[derive(Deserialize)]
     struct Stamp {
         at: UnixSeconds,
@@ -235,14 +246,14 @@ async fn verify(from: &Store, to: &Store) -> Result<CopyReport, CopyError> {
 
 /// Counts and hashes records with each part's length before it, so that
 /// no two different sequences of records hash alike.
-struct Hasher {
+pub(super) struct Hasher {
     name: &'static str,
     count: u64,
     sha: Sha256,
 }
 
 impl Hasher {
-    fn new(name: &'static str) -> Hasher {
+    pub(super) fn new(name: &'static str) -> Hasher {
         Hasher {
             name,
             count: 0,
@@ -250,7 +261,7 @@ impl Hasher {
         }
     }
 
-    fn add(&mut self, parts: &[&[u8]]) {
+    pub(super) fn add(&mut self, parts: &[&[u8]]) {
         self.count += 1;
         for part in parts {
             self.sha.update((part.len() as u64).to_be_bytes());
@@ -258,7 +269,7 @@ impl Hasher {
         }
     }
 
-    fn finish(self) -> Tally {
+    pub(super) fn finish(self) -> Tally {
         Tally {
             name: self.name,
             count: self.count,
@@ -270,7 +281,7 @@ impl Hasher {
 /// A table's records in key order, read a page at a time. Both backends
 /// order keys byte by byte; were one to differ, the digests would differ
 /// and the copy be refused, never wrongly passed.
-async fn table_tally(backend: &dyn Backend, table: Table) -> Result<Tally, StoreError> {
+pub(super) async fn table_tally(backend: &dyn Backend, table: Table) -> Result<Tally, StoreError> {
     let mut h = Hasher::new(table.name());
     let mut after = None;
     loop {
@@ -287,7 +298,7 @@ async fn table_tally(backend: &dyn Backend, table: Table) -> Result<Tally, Store
 
 /// The audit trail's events in their order (newest first: the order pages
 /// come in); the cursors differ between backends and are left out.
-async fn audit_tally(backend: &dyn Backend) -> Result<Tally, StoreError> {
+pub(super) async fn audit_tally(backend: &dyn Backend) -> Result<Tally, StoreError> {
     let mut h = Hasher::new("audit");
     let mut before = None;
     loop {

@@ -7,6 +7,7 @@
 //! requests do not read it.
 
 mod backend;
+pub mod backup;
 mod bulk;
 mod changes;
 pub mod copy;

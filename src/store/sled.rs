@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
 
-use super::backend::{AuditCursor, Backend, Entry, Table};
+use super::backend::{AuditCursor, Backend, Entry, Table, WritesPaused};
 use super::changes::{Change, Health};
 use super::pair::{self, Half};
 use super::StoreError;
@@ -31,6 +31,9 @@ pub struct SledBackend {
     dir: PathBuf,
     /// `None` once released to a successor process (`release`).
     open: Arc<RwLock<Option<Arc<Open>>>>,
+    /// Every write holds it shared; a backup holds it alone, so that what
+    /// it reads is one moment's store (`pause_writes`).
+    gate: Arc<tokio::sync::RwLock<()>>,
     /// One process holds the folder, so there is no one to tell of a
     /// change: subscribers hear nothing, and the store is always up.
     changes: tokio::sync::broadcast::Sender<Change>,
@@ -131,6 +134,7 @@ impl SledBackend {
         Ok(SledBackend {
             dir: dir.to_path_buf(),
             open: Arc::new(RwLock::new(Some(Arc::new(open)))),
+            gate: Arc::default(),
             changes: tokio::sync::broadcast::channel(1).0,
             health: Health::default(),
         })
@@ -161,6 +165,17 @@ impl SledBackend {
         tokio::task::spawn_blocking(move || op(&open))
             .await
             .unwrap_or_else(|e| Err(StoreError::Io(format!("store task failed: {e}"))))
+    }
+}
+
+impl SledBackend {
+    /// `run` for a call that writes: it waits while writes are paused.
+    async fn write<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Open) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let _writing = self.gate.read().await;
+        self.run(op).await
     }
 }
 
@@ -322,7 +337,7 @@ impl Backend for SledBackend {
     }
 
     async fn put_many(&self, table: Table, entries: Vec<Entry>) -> Result<(), StoreError> {
-        self.run(move |b| {
+        self.write(move |b| {
             match b.tree(table) {
                 (tree, None) => {
                     let mut batch = sled::Batch::default();
@@ -343,7 +358,7 @@ impl Backend for SledBackend {
 
     async fn replace(&self, table: Table, key: &[u8], value: Vec<u8>) -> Result<bool, StoreError> {
         let key = key.to_vec();
-        self.run(move |b| {
+        self.write(move |b| {
             let replaced = match b.tree(table) {
                 (tree, None) => tree.fetch_and_update(&key, |old| old.map(|_| value.clone()))?.is_some(),
                 (tree, Some(half)) => transact(tree, |tx| {
@@ -365,7 +380,7 @@ impl Backend for SledBackend {
     }
 
     async fn delete(&self, table: Table, keys: Vec<Vec<u8>>, _announce: Vec<Change>) -> Result<(), StoreError> {
-        self.run(move |b| {
+        self.write(move |b| {
             match b.tree(table) {
                 (tree, None) => {
                     let mut batch = sled::Batch::default();
@@ -393,7 +408,7 @@ impl Backend for SledBackend {
         _announce: Option<Change>,
     ) -> Result<bool, StoreError> {
         let key = key.to_vec();
-        self.run(move |b| {
+        self.write(move |b| {
             let swapped = match b.tree(table) {
                 (tree, None) => tree.compare_and_swap(&key, old.as_deref(), new.as_deref())?.is_ok(),
                 (tree, Some(half)) => transact(tree, |tx| {
@@ -477,7 +492,7 @@ impl Backend for SledBackend {
     }
 
     async fn append_audit(&self, at: UnixSeconds, value: Vec<u8>) -> Result<(), StoreError> {
-        self.run(move |b| {
+        self.write(move |b| {
             b.audit.insert(b.audit_key(at)?, value)?;
             b.flush()
         })
@@ -485,7 +500,7 @@ impl Backend for SledBackend {
     }
 
     async fn append_audit_many(&self, events: Vec<(UnixSeconds, Vec<u8>)>) -> Result<(), StoreError> {
-        self.run(move |b| {
+        self.write(move |b| {
             let mut batch = sled::Batch::default();
             for (at, value) in events {
                 batch.insert(b.audit_key(at)?, value);
@@ -509,6 +524,12 @@ impl Backend for SledBackend {
             entries(range.rev(), None, limit)
         })
         .await
+    }
+
+    async fn pause_writes(&self) -> Option<WritesPaused> {
+        Some(WritesPaused {
+            _held: self.gate.clone().write_owned().await,
+        })
     }
 
     async fn release(&self, patience: Duration) -> Result<(), StoreError> {
