@@ -15,6 +15,8 @@ pub const DECISIONS: [&str; 6] = ["forward", "own", "login", "redirect", "deny",
 pub struct Metrics {
     decisions: [AtomicU64; 6],
     pub challenges_passed: AtomicU64,
+    /// Requests the dashboard did not answer (502, 504).
+    pub upstream_errors: AtomicU64,
     pub challenges_failed: AtomicU64,
     pub lockouts: AtomicU64,
     pub enrollments: AtomicU64,
@@ -101,6 +103,11 @@ impl Metrics {
                 "tfa_sms_failures_total",
                 "SMS codes the provider did not take.",
                 &self.sms_failures,
+            ),
+            (
+                "tfa_upstream_errors_total",
+                "Requests the dashboard did not answer (the gateway answered 502 or 504).",
+                &self.upstream_errors,
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", load(c));

@@ -84,6 +84,9 @@ async fn sign_in(
     })?;
     let answer = gw.upstream.send(request).await.map_err(|e| {
         tracing::warn!(error = %e, "sign-in could not reach the upstream");
+        gw.metrics
+            .upstream_errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         pages::error_page(
             &frame,
             502,
@@ -135,6 +138,9 @@ async fn sign_in(
         Ok(who) => who,
         Err(e) => {
             tracing::error!(error = %e, "sign-in succeeded upstream but the identity look-up failed");
+            gw.metrics
+                .upstream_errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             gw.sign_out_upstream(&upstream_cookie).await;
             return Err(pages::error_page(
                 &frame,

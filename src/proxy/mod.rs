@@ -397,6 +397,12 @@ impl ProxyHttp for GatewayProxy {
                 ErrorSource::Internal | ErrorSource::Unset => 500,
             },
         };
+        if matches!(code, 502..=504) {
+            self.gw
+                .metrics
+                .upstream_errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if code > 0 {
             let (title, message) = match code {
                 502..=504 => (
