@@ -43,6 +43,16 @@ impl Tally {
     fn fail(&self, what: String) {
         self.failures.lock().unwrap().push(what);
     }
+
+    fn assert_none_failed(&self) {
+        let failures = self.failures.lock().unwrap();
+        assert!(
+            failures.is_empty(),
+            "{} failed: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(20)]
+        );
+    }
 }
 
 /// Asks `/echo/headers` as carol until told to stop. `keep_alive`: one
@@ -203,13 +213,7 @@ async fn upgrade_under_load(store: &StoreKind, dir: &Path, new_settings: &[(&str
 async fn an_upgrade_under_load_fails_no_request() {
     let dir = tempfile::tempdir().unwrap();
     let tally = upgrade_under_load(&StoreKind::Sled, dir.path(), &[]).await;
-    let failures = tally.failures.lock().unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} failed: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(20)]
-    );
+    tally.assert_none_failed();
 }
 
 /// The same with a changed configuration: the answers show the new one.
@@ -217,13 +221,7 @@ async fn an_upgrade_under_load_fails_no_request() {
 async fn a_reload_with_a_changed_configuration_fails_no_request() {
     let dir = tempfile::tempdir().unwrap();
     let tally = upgrade_under_load(&StoreKind::Sled, dir.path(), &[("user_header", "\"X-Tfa-Who\"")]).await;
-    let failures = tally.failures.lock().unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} failed: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(20)]
-    );
+    tally.assert_none_failed();
     assert!(
         tally.new_header.load(Ordering::Relaxed) > 50,
         "the new configuration is in effect"
@@ -236,11 +234,5 @@ async fn a_reload_with_a_changed_configuration_fails_no_request() {
 async fn an_upgrade_on_postgres_fails_no_request() {
     let dir = tempfile::tempdir().unwrap();
     let tally = upgrade_under_load(&StoreKind::postgres(), dir.path(), &[]).await;
-    let failures = tally.failures.lock().unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} failed: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(20)]
-    );
+    tally.assert_none_failed();
 }
