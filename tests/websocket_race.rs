@@ -4,7 +4,9 @@
 //! one open in 20 to 150 then ended with no byte. The gateway builds on a
 //! patched pingora-proxy (vendor/pingora-proxy) until a release has the
 //! fix. Here several clients open hundreds of tunnels, each sending a
-//! message at once and waiting for its echo; none may fail.
+//! message at once and waiting for its echo; none may fail. Afterwards
+//! the gateway holds no more descriptors than before (a tunnel whose ends
+//! are both closed is let go) and, asked nothing, spends no CPU time.
 
 mod common;
 
@@ -22,6 +24,8 @@ async fn hundreds_of_websockets_each_echo_their_first_message() {
     let gw = Gateway::start(start_dashboard(), dir.path()).await;
     let carol = signed_in_as(gw.addr, "carol@globex.test").await;
     let cookie = carol.cookie_header().unwrap();
+    let pid = gw.child.id();
+    let fds_before = open_fds(pid);
     let clients: Vec<_> = (0..CLIENTS)
         .map(|c| {
             let (addr, cookie) = (gw.addr, cookie.clone());
@@ -66,4 +70,31 @@ async fn hundreds_of_websockets_each_echo_their_first_message() {
         CLIENTS * OPENS_EACH,
         &failed[..failed.len().min(10)]
     );
+
+    // Both ends closed: the gateway lets each tunnel go.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let fds_after = open_fds(pid);
+    assert!(
+        fds_after <= fds_before + 4,
+        "descriptors: {fds_before} before, {fds_after} after"
+    );
+    let busy = cpu_ticks(pid);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let spent = cpu_ticks(pid) - busy;
+    assert!(
+        spent < 50,
+        "asked nothing, the gateway spent {spent} ticks of CPU in 2 s"
+    );
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+}
+
+/// User and system CPU time of the process, in clock ticks (1/100 s).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }

@@ -327,10 +327,12 @@ where
                     // tfa-gateway patch (cloudflare/pingora issue 946, pull request 947):
                     // the end of the upgrade request's own empty body, when it is taken
                     // after the 101 was read, is not the end of the upgraded stream.
-                    let upgraded_body = matches!(body, Some(HttpTask::UpgradedBody(..)));
+                    // Only that task is passed over: the upgraded stream's own end, and
+                    // a closed pipe (`None`), still end the request as before.
+                    let request_body = matches!(body, Some(HttpTask::Body(..)));
                     match send_body_to1(client_session, body).await {
                         Ok(send_done) => {
-                            request_done = send_done && (upgraded_body || !client_session.was_upgraded());
+                            request_done = send_done && !(request_body && client_session.was_upgraded());
                             // An upgraded request is terminated when either side is done
                             if request_done && client_session.was_upgraded() {
                                 response_done = true;
