@@ -18,6 +18,7 @@ pub mod identity;
 pub mod logging;
 pub mod lookalike;
 pub mod metrics;
+pub mod openapi;
 pub mod pages;
 pub mod policy;
 pub mod private;

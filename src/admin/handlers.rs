@@ -63,6 +63,7 @@ pub async fn route(
         ("DELETE", ["admin", "users", user, "sessions"]) => sign_out_user(gw, user).await,
         ("GET", ["admin", "audit"]) => audit(gw, query).await,
         ("POST", ["admin", "backup"]) => backup(gw).await,
+        ("GET", ["admin", "openapi.json"]) => Ok(AdminReply::json(200, crate::openapi::admin_api())),
         ("GET", ["metrics"]) => Ok(AdminReply {
             status: 200,
             content_type: "text/plain; version=0.0.4",

@@ -81,6 +81,7 @@ pub async fn handle(gw: &Arc<Gateway>, req: OwnRequest) -> Reply {
     use OwnRoute::*;
     match req.route {
         Health => health(),
+        OpenApi => json(200, crate::openapi::json_api(&gw.config.prefix)),
         CopyScript => script(COPY_JS),
         WebauthnScript => script(WEBAUTHN_JS),
         Verify => verify::answer(&req),

@@ -212,7 +212,7 @@ fn to_enrollment(client: ClientKind, target: &str, r: &Routes) -> Decision {
 fn own(route: OwnRoute, f: &Facts, r: &Routes) -> Decision {
     let client = if route.is_api() { ClientKind::Api } else { f.client };
     let signed_in = matches!(f.session, SessionFacts::Authenticated { upstream_cookie: true });
-    if !f.user.activated && !matches!(route, OwnRoute::Health | OwnRoute::Verify) {
+    if !f.user.activated && !matches!(route, OwnRoute::Health | OwnRoute::OpenApi | OwnRoute::Verify) {
         // No account of this user has the feature: no 2FA pages at all. The
         // forward-auth check still answers, as the proxy would forward.
         return Decision::Own(OwnRoute::NotFound);

@@ -8,6 +8,8 @@ use crate::factors::{self, Action, Kind, Verb};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnRoute {
     Health,
+    /// `GET /api/openapi.json`: the JSON API's OpenAPI document.
+    OpenApi,
     ChallengeForm,
     ChallengeSubmit,
     ApiChallenge,
@@ -94,6 +96,7 @@ impl OwnRoute {
             ("/sign-out", _, true) => SignOut,
             ("/switch-user", _, true) => SwitchUser,
             ("/health", true, _) => Health,
+            ("/api/openapi.json", true, _) => OpenApi,
             ("/verify", true, _) => Verify,
             ("/assets/copy.js", true, _) => CopyScript,
             ("/assets/webauthn.js", true, _) => WebauthnScript,
@@ -122,8 +125,8 @@ impl OwnRoute {
         use OwnRoute::*;
         match self {
             Factor(kind, action) => action.step.while_enrolling(kind),
-            Health | NotFound | CopyScript | WebauthnScript | Enroll | EnrollLater | Settings | AccountRequire
-            | ApiStatus | ApiAccountRequire | SignOut | SwitchUser => true,
+            Health | OpenApi | NotFound | CopyScript | WebauthnScript | Enroll | EnrollLater | Settings
+            | AccountRequire | ApiStatus | ApiAccountRequire | SignOut | SwitchUser => true,
             ChallengeForm | ChallengeSubmit | ApiChallenge | Verify | ApiDevices | ApiForgetDevice | ForgetDevice
             | ApiSessions | ApiRevokeSession | ApiRevokeOthers | RevokeSession | RevokeOthers => false,
         }
@@ -142,7 +145,7 @@ impl OwnRoute {
     pub fn access(self) -> Access {
         use OwnRoute::*;
         match self {
-            Health | NotFound | CopyScript | WebauthnScript => Access::Anyone,
+            Health | OpenApi | NotFound | CopyScript | WebauthnScript => Access::Anyone,
             ChallengeForm | ChallengeSubmit | ApiChallenge => Access::Pending,
             Factor(_, action) if action.step.at_sign_in() => Access::Pending,
             SignOut | SwitchUser => Access::AnySession,
@@ -155,7 +158,7 @@ impl OwnRoute {
         use OwnRoute::*;
         match self {
             Factor(_, action) => action.api,
-            Health | Verify | ApiChallenge | ApiStatus | ApiAccountRequire | ApiDevices | ApiForgetDevice
+            Health | OpenApi | Verify | ApiChallenge | ApiStatus | ApiAccountRequire | ApiDevices | ApiForgetDevice
             | ApiSessions | ApiRevokeSession | ApiRevokeOthers => true,
             _ => false,
         }
