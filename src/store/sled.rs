@@ -6,19 +6,24 @@
 //! promises.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use sled::Transactional;
 
 use super::backend::{AuditCursor, Backend, Entry, Table, WritesPaused};
 use super::changes::{Change, Health};
 use super::pair::{self, Half};
 use super::StoreError;
+
+mod fold;
+mod recover;
+
 use crate::env::UnixSeconds;
+use fold::fold_factors;
 
 /// sled's page cache. Its default, 1 GiB, is for a database that serves
 /// reads; this one is read once per user or session first seen and then
@@ -34,6 +39,10 @@ pub struct SledBackend {
     /// Every write holds it shared; a backup holds it alone, so that what
     /// it reads is one moment's store (`pause_writes`).
     gate: Arc<tokio::sync::RwLock<()>>,
+    /// Let go for good, to a successor process (`release`).
+    released: Arc<AtomicBool>,
+    /// Reopening after an I/O failure (`recover`) is under way.
+    recovering: Arc<AtomicBool>,
     /// One process holds the folder, so there is no one to tell of a
     /// change: subscribers hear nothing, and the store is always up.
     changes: tokio::sync::broadcast::Sender<Change>,
@@ -135,6 +144,8 @@ impl SledBackend {
             dir: dir.to_path_buf(),
             open: Arc::new(RwLock::new(Some(Arc::new(open)))),
             gate: Arc::default(),
+            released: Arc::default(),
+            recovering: Arc::default(),
             changes: tokio::sync::broadcast::channel(1).0,
             health: Health::default(),
         })
@@ -158,13 +169,21 @@ impl SledBackend {
     ) -> Result<T, StoreError> {
         let open = self.open.read().unwrap_or_else(PoisonError::into_inner).clone();
         let Some(open) = open else {
-            return Err(StoreError::Unavailable(
-                "the store was handed to this gateway's successor".into(),
-            ));
+            let why = if self.released.load(Ordering::Relaxed) {
+                "the store was handed to this gateway's successor"
+            } else {
+                "the store is being reopened after a failure"
+            };
+            return Err(StoreError::Unavailable(why.into()));
         };
-        tokio::task::spawn_blocking(move || op(&open))
+        let failed = open.clone();
+        let result = tokio::task::spawn_blocking(move || op(&open))
             .await
-            .unwrap_or_else(|e| Err(StoreError::Io(format!("store task failed: {e}"))))
+            .unwrap_or_else(|e| Err(StoreError::Io(format!("store task failed: {e}"))));
+        if let Err(StoreError::Io(_)) = &result {
+            self.recover(failed);
+        }
+        result
     }
 }
 
@@ -272,45 +291,6 @@ fn set_halves(tree: &sled::Tree, half: Half, writes: &[(Vec<u8>, Option<Vec<u8>>
         }
         Ok(())
     })
-}
-
-/// Earlier releases kept factors in a tree of their own: they move into
-/// their users' entries, a thousand users per transaction (so a crash half
-/// way leaves every user whole and the next start goes on), and the old
-/// tree goes once it is empty.
-fn fold_factors(db: &sled::Db, users: &sled::Tree) -> Result<(), StoreError> {
-    const OLD: &[u8] = b"factors";
-    if !db.tree_names().iter().any(|n| n == OLD) {
-        return Ok(());
-    }
-    let factors = db.open_tree(OLD)?;
-    let mut moved = 0usize;
-    loop {
-        let chunk = entries(factors.iter(), None, 1000)?;
-        if chunk.is_empty() {
-            break;
-        }
-        (users, &factors)
-            .transaction(|(u, f)| {
-                for (k, v) in &chunk {
-                    let old = u.get(k)?;
-                    set_half(u, Half::Factors, k, old.as_deref(), Some(v))?;
-                    f.remove(k.as_slice())?;
-                }
-                Ok(())
-            })
-            .map_err(untangle)?;
-        moved += chunk.len();
-    }
-    db.flush()?;
-    db.drop_tree(OLD)?;
-    if moved > 0 {
-        tracing::info!(
-            users = moved,
-            "second factors moved into their users' records (one record per user)"
-        );
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -533,6 +513,7 @@ impl Backend for SledBackend {
     }
 
     async fn release(&self, patience: Duration) -> Result<(), StoreError> {
+        self.released.store(true, Ordering::Relaxed);
         let taken = self.open.write().unwrap_or_else(PoisonError::into_inner).take();
         let Some(mut open) = taken else { return Ok(()) };
         tokio::task::spawn_blocking(move || {
