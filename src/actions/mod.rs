@@ -135,10 +135,7 @@ pub async fn confirm_password(
     if found.session.about.passwordless {
         // No password to type: a recent sign-in (through the dashboard's
         // single sign-on) is the confirmation.
-        return match gw.signed_in_recently(found) {
-            true => Ok(()),
-            false => Err(reauthenticate(gw)),
-        };
+        return require_confirmation(gw, found).await;
     }
     let user = user(gw, found).await?;
     let now = gw.env.now();

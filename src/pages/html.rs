@@ -211,20 +211,18 @@ fn off_warning(requiring: &[String]) -> Markup {
 /// The password confirmation field, with why it was refused beside it; for
 /// a user without a password, what confirms instead (a recent sign-in).
 fn password_input(frame: &Frame, error: Option<&str>) -> Markup {
-    match frame.confirm {
-        ConfirmBy::Password => {}
-        ConfirmBy::RecentSignIn => {
-            return html! {
-                p.note { "You signed in a moment ago, so no password is needed." }
-                @if let Some(e) = error { p.error role="alert" { (e) } }
+    if frame.confirm != ConfirmBy::Password {
+        return html! {
+            p.note {
+                @match frame.confirm {
+                    ConfirmBy::SignInAgain(url) => {
+                        "To confirm, " a href=(url) { "sign in again" } " (with your single sign-on), then come back."
+                    }
+                    _ => "You signed in a moment ago, so no password is needed.",
+                }
             }
-        }
-        ConfirmBy::SignInAgain(url) => {
-            return html! {
-                p.note { "To confirm, " a href=(url) { "sign in again" } " (with your single sign-on), then come back." }
-                @if let Some(e) = error { p.error role="alert" { (e) } }
-            }
-        }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+        };
     }
     html! {
         label { "Confirm your password"
