@@ -15,8 +15,6 @@ pub const DECISIONS: [&str; 6] = ["forward", "own", "login", "redirect", "deny",
 pub struct Metrics {
     decisions: [AtomicU64; 6],
     pub challenges_passed: AtomicU64,
-    /// Requests the dashboard did not answer (502, 504).
-    pub upstream_errors: AtomicU64,
     pub challenges_failed: AtomicU64,
     pub lockouts: AtomicU64,
     pub enrollments: AtomicU64,
@@ -24,6 +22,8 @@ pub struct Metrics {
     pub sessions_revoked: AtomicU64,
     pub sms_sent: AtomicU64,
     pub sms_failures: AtomicU64,
+    /// Requests the dashboard did not answer (502, 504).
+    pub upstream_errors: AtomicU64,
     check_buckets: [AtomicU64; 8],
     check_count: AtomicU64,
     check_sum_us: AtomicU64,

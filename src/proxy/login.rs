@@ -84,9 +84,7 @@ async fn sign_in(
     })?;
     let answer = gw.upstream.send(request).await.map_err(|e| {
         tracing::warn!(error = %e, "sign-in could not reach the upstream");
-        gw.metrics
-            .upstream_errors
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::metrics::Metrics::inc(&gw.metrics.upstream_errors);
         pages::error_page(
             &frame,
             502,
@@ -138,9 +136,7 @@ async fn sign_in(
         Ok(who) => who,
         Err(e) => {
             tracing::error!(error = %e, "sign-in succeeded upstream but the identity look-up failed");
-            gw.metrics
-                .upstream_errors
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            crate::metrics::Metrics::inc(&gw.metrics.upstream_errors);
             gw.sign_out_upstream(&upstream_cookie).await;
             return Err(pages::error_page(
                 &frame,

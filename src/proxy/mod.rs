@@ -398,10 +398,7 @@ impl ProxyHttp for GatewayProxy {
             },
         };
         if matches!(code, 502..=504) {
-            self.gw
-                .metrics
-                .upstream_errors
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            crate::metrics::Metrics::inc(&self.gw.metrics.upstream_errors);
         }
         if code > 0 {
             let (title, message) = match code {
