@@ -125,6 +125,8 @@ pub async fn write(store: &Store, now: UnixSeconds) -> Result<Vec<u8>, BackupErr
                 _ => break,
             }
         }
+        // Counted by reading the table again, as `store copy` verifies: with
+        // writes held back both reads agree, and the trailer proves it.
         tallies.push(Count::from(&copy::table_tally(source, table).await?));
     }
     for start in copy::audit_starts(source).await? {

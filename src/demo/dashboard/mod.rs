@@ -335,7 +335,6 @@ fn me_json(user: &DemoUser, role: &str) -> serde_json::Value {
     })
 }
 
-/// `application/x-www-form-urlencoded`; the first occurrence of a key wins.
 /// Where to go after signing in: a path on this site, never `//host`.
 fn local_path(next: Option<&str>) -> String {
     match next {
@@ -348,6 +347,7 @@ fn local_path(next: Option<&str>) -> String {
     }
 }
 
+/// `application/x-www-form-urlencoded`; the first occurrence of a key wins.
 fn parse_form(body: &[u8]) -> HashMap<String, String> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
     let mut form = HashMap::new();

@@ -5,14 +5,12 @@
 //! does after the provider's redirect. Where the user was going (`next`)
 //! travels with the ticket, as a real provider keeps it in its `state`.
 
-use std::collections::HashMap;
-
-use super::{local_path, new_session_id, redirect, text, Resp, State, DEMO_USERS, SESSION_COOKIE};
+use super::{local_path, new_session_id, parse_form, redirect, text, Resp, State, DEMO_USERS, SESSION_COOKIE};
 use http::StatusCode;
 
+/// One parameter of a query string, read as the forms are.
 pub(super) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    let pairs: HashMap<String, String> = serde_urlencoded::from_str(query?).ok()?;
-    pairs.get(name).cloned()
+    parse_form(query?.as_bytes()).remove(name)
 }
 
 /// `GET /sso/start?email=E&next=P`: any demo user may sign in this way.
