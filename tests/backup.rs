@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use common::api::enable_totp;
 use common::tools::oathtool;
-use common::{config_text, free_addr, signed_in_as, start_dashboard, write_secrets, Browser, Gateway, StoreKind, BIN};
+use common::{config_text, free_addr, signed_in_as, start_dashboard, Browser, Gateway, StoreKind, BIN};
 use http::{Method, StatusCode};
 use serde_json::json;
 
@@ -40,6 +40,15 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// The key and admin token (the files) of the data folder `from`, into `to`.
+fn copy_keys(from: &Path, to: &Path) {
+    for f in std::fs::read_dir(from).unwrap().flatten() {
+        if f.path().is_file() {
+            std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+        }
+    }
+}
+
 /// A configuration for a gateway at a new address with its data in `data`
 /// and the key of the gateway whose data folder is `keys_from`.
 fn config_beside(
@@ -50,11 +59,7 @@ fn config_beside(
 ) -> (PathBuf, std::net::SocketAddr) {
     let addr = free_addr();
     std::fs::create_dir_all(data).unwrap();
-    for f in std::fs::read_dir(keys_from).unwrap().flatten() {
-        if f.path().is_file() {
-            std::fs::copy(f.path(), data.join(f.file_name())).unwrap();
-        }
-    }
+    copy_keys(keys_from, data);
     let config = dir.join(format!("gateway-{}.toml", addr.port()));
     std::fs::write(&config, config_text(addr, dashboard, data)).unwrap();
     (config, addr)
@@ -189,16 +194,10 @@ async fn a_postgres_store_is_told_to_use_pg_dump_and_takes_a_restore_from_a_back
     let fresh_url = format!("url = \"{}\"", cluster.url("restored"));
     let restored_config = dir.path().join("restored.toml");
     std::fs::write(&restored_config, text.replace(&url_line, &fresh_url)).unwrap();
-    let data = dir.path().join("pg").join("data");
-    write_secrets(&data);
-    for key in std::fs::read_dir(dir.path().join("first").join("data"))
-        .unwrap()
-        .flatten()
-    {
-        if key.path().is_file() {
-            std::fs::copy(key.path(), data.join(key.file_name())).unwrap();
-        }
-    }
+    copy_keys(
+        &dir.path().join("first").join("data"),
+        &dir.path().join("pg").join("data"),
+    );
     let restored = tfa(&["restore"], &restored_config, &[file.to_str().unwrap()]);
     assert!(restored.status.success(), "{}", said(&restored));
 
