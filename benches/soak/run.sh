@@ -5,7 +5,8 @@
 #
 #   benches/soak/run.sh                 # an hour
 #   SOAK_MINUTES=5 benches/soak/run.sh  # a quick look
+#   SOAK_BIN=/tmp/soak/tfa-gateway benches/soak/run.sh  # a copy, no build
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --release --locked
+[ -n "${SOAK_BIN:-}" ] || cargo build --release --locked
 exec python3 benches/soak/soak.py "$@"

@@ -39,7 +39,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from harness import Jar, request, rss_kib, totp, wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, "target", "release", "tfa-gateway")
+# SOAK_BIN runs a copy, so that rebuilding the tree during the hour does not
+# swap the binary under the run.
+BIN = os.environ.get("SOAK_BIN") or os.path.join(ROOT, "target", "release", "tfa-gateway")
 MINUTES = float(os.environ.get("SOAK_MINUTES", "60"))
 WARM_UP = min(10.0, MINUTES / 3)
 
