@@ -127,10 +127,13 @@ async fn wrong_enrollment_codes_lock_the_user_out_at_every_verify_endpoint() {
         let (mut b, csrf, right) = enrolling(&gw, &outbox, c).await;
         let (name, at) = (c.email, c.at);
         for i in 0..10 {
-            let expected = if i < 9 {
-                StatusCode::BAD_REQUEST
-            } else {
+            let expected = if i >= 9 {
                 StatusCode::TOO_MANY_REQUESTS
+            } else if matches!(at, Verify::SmsApi | Verify::TotpApi) {
+                StatusCode::FORBIDDEN
+            } else {
+                // The form is shown again, with what went wrong.
+                StatusCode::BAD_REQUEST
             };
             let status = type_code(&mut b, at, &csrf, &wrong_code(i * 7, &right)).await;
             assert_eq!(status, expected, "{name} at {at:?}: wrong code {}", i + 1);

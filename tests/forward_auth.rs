@@ -78,5 +78,6 @@ async fn verify_admits_only_a_session_that_passed_its_second_factor() {
     assert_refused(&verify(&mut replayed).await, "cookies kept from before the sign-out");
 
     let post = nobody.send(Method::POST, "/_2fa/verify", &[], Bytes::new()).await;
-    assert_eq!(post.status, StatusCode::NOT_FOUND, "GET and HEAD only");
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED, "GET and HEAD only");
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
 }

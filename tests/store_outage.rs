@@ -96,6 +96,10 @@ async fn database_down_fails_closed_and_the_replicas_recover_by_themselves() {
             c.replicas[i].child.try_wait().unwrap().is_none(),
             "replica {i} must not exit"
         );
+        // Still serving (bob, from memory), and saying the store is down.
+        let health = Browser::new(c.addr(i)).get("/_2fa/health").await;
+        assert_eq!(health.status, StatusCode::OK, "replica {i}");
+        assert_eq!(health.json(), json!({"status": "ok", "store": "down"}), "replica {i}");
     }
     // More refused requests add no log lines: the outage is said once.
     for _ in 0..5 {

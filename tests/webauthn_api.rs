@@ -78,14 +78,23 @@ async fn a_key_registers_and_signs_in_by_api_and_every_wrong_answer_is_refused()
     let stolen = post(&mut other, FINISH, key.register(&options)).await;
     assert_eq!(stolen.status, StatusCode::CONFLICT, "{}", stolen.text());
     assert_eq!(stolen.json()["error"], "no_ceremony");
-    // Not a key's answer at all: refused, and the ceremony is kept.
+    // Not a key's answer at all: malformed, and the ceremony is kept.
     let junk = post(&mut carol, FINISH, json!({ "id": "x" })).await;
     assert_eq!(junk.status, StatusCode::BAD_REQUEST);
-    assert_eq!(junk.json()["error"], "key_refused");
+    assert_eq!(junk.json()["error"], "bad_request");
+    // Shaped like an answer, but no key wrote it: refused, ceremony kept.
+    let garbled = json!({
+        "id": "x", "rawId": "x", "type": "public-key",
+        "response": { "attestationObject": "!", "clientDataJSON": "!" },
+    });
+    let garbled = post(&mut carol, FINISH, garbled).await;
+    assert_eq!(garbled.status, StatusCode::FORBIDDEN, "{}", garbled.text());
+    assert_eq!(garbled.json()["error"], "key_refused");
     // A key answering for another site: refused, and the ceremony is spent.
     let mut phished = SoftKey::new("http://localhost:1");
     let elsewhere = post(&mut carol, FINISH, phished.register(&options)).await;
-    assert_eq!(elsewhere.status, StatusCode::BAD_REQUEST, "{}", elsewhere.text());
+    assert_eq!(elsewhere.status, StatusCode::FORBIDDEN, "{}", elsewhere.text());
+    assert_eq!(elsewhere.json()["error"], "key_refused");
     let late = post(&mut carol, FINISH, key.register(&options)).await;
     assert_eq!(late.status, StatusCode::CONFLICT, "a ceremony is finished once");
 
@@ -113,7 +122,7 @@ async fn a_key_registers_and_signs_in_by_api_and_every_wrong_answer_is_refused()
         .collect();
     assert_eq!(ids, [key.id()]);
     let twice = post(&mut carol, FINISH, key.register(&options)).await;
-    assert_eq!(twice.status, StatusCode::BAD_REQUEST, "{}", twice.text());
+    assert_eq!(twice.status, StatusCode::FORBIDDEN, "{}", twice.text());
 
     // Signing in now needs the key.
     let mut b = Browser::new(gw.addr);
@@ -227,7 +236,7 @@ async fn with_attestation_required_a_key_that_proves_no_maker_is_refused() {
     assert_eq!(options["publicKey"]["attestation"], "direct", "{options}");
     let mut key = SoftKey::new(&format!("http://localhost:{}", gw.addr.port()));
     let refused = post(&mut carol, FINISH, key.register(&options)).await;
-    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text());
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
     assert_eq!(refused.json()["error"], "key_refused");
     let status = carol.get("/_2fa/api/status").await.json();
     assert_eq!(webauthn_entry(&status), None, "{status}");

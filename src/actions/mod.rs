@@ -78,12 +78,15 @@ impl From<FactorError> for Refusal {
             FactorError::AlreadyEnabled => Refusal::new(409, "already_enabled", e.to_string()),
             FactorError::NotEnabled => Refusal::new(409, "not_enabled", e.to_string()),
             FactorError::NoEnrollment => Refusal::new(409, "no_enrollment", e.to_string()),
-            FactorError::WrongCode => Refusal::new(400, "wrong_code", e.to_string()),
+            // Signed in and well formed, but not the proof: refused like a
+            // wrong password (a sign-in's wrong code is a 401 instead).
+            FactorError::WrongCode => Refusal::new(403, "wrong_code", e.to_string()),
             FactorError::NotOffered | FactorError::NoSuchKey | FactorError::NoSuchDevice => {
                 Refusal::new(404, "not_found", e.to_string())
             }
             FactorError::NoCeremony => Refusal::new(409, "no_ceremony", e.to_string()),
-            FactorError::KeyRefused(_) => Refusal::new(400, "key_refused", e.to_string()),
+            FactorError::KeyRefused(_) => Refusal::new(403, "key_refused", e.to_string()),
+            FactorError::NotAnAnswer(_) => Refusal::new(400, "bad_request", e.to_string()),
             FactorError::BadName => Refusal::new(400, "invalid_name", e.to_string()),
             FactorError::TooManyKeys => Refusal::new(409, "too_many_keys", e.to_string()),
             FactorError::Store(e) => {

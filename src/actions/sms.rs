@@ -124,7 +124,7 @@ pub async fn verify(gw: &Arc<Gateway>, found: &Found, code: &str, client: Option
     let redeemed = sms.codes.redeem(&user_id, code, false, gw.env.now()).await;
     let Some(Purpose::Enroll(phone)) = redeemed.map_err(|e| Refusal::from(crate::factors::FactorError::from(e)))?
     else {
-        let wrong = Refusal::new(400, "wrong_code", "That code is not right, or it has expired.");
+        let wrong = Refusal::new(403, "wrong_code", "That code is not right, or it has expired.");
         return Err(guard::refusal(&guess.wrong().await, wrong));
     };
     guess.right().await;

@@ -19,6 +19,8 @@ use crate::store::{AuditEvent, StoreError, UserRecord};
 pub struct AdminReply {
     pub status: u16,
     pub content_type: &'static str,
+    /// The one method a path answers, on a `405`.
+    pub allow: Option<&'static str>,
     pub body: Vec<u8>,
 }
 
@@ -27,6 +29,7 @@ impl AdminReply {
         AdminReply {
             status,
             content_type: "application/json",
+            allow: None,
             body: v.to_string().into_bytes(),
         }
     }
@@ -39,6 +42,36 @@ impl AdminReply {
 fn store_failed(e: StoreError) -> AdminReply {
     e.log("admin request could not use the store");
     AdminReply::error(503, "unavailable", "The store could not be read or written.")
+}
+
+/// The admin endpoints by path; each answers one method.
+#[derive(Debug, PartialEq)]
+enum Op<'a> {
+    Activation(&'a str),
+    Account(&'a str),
+    ResetUser(&'a str),
+    SignOutUser(&'a str),
+    Audit,
+    Backup,
+    OpenApi,
+    Metrics,
+}
+
+impl<'a> Op<'a> {
+    /// The endpoint at `parts` (the path's decoded segments) and its method.
+    fn of(parts: &[&'a str]) -> Option<(&'static str, Op<'a>)> {
+        Some(match *parts {
+            ["admin", "accounts", id, "activation"] => ("PUT", Op::Activation(id)),
+            ["admin", "accounts", id] => ("GET", Op::Account(id)),
+            ["admin", "users", user, "2fa"] => ("DELETE", Op::ResetUser(user)),
+            ["admin", "users", user, "sessions"] => ("DELETE", Op::SignOutUser(user)),
+            ["admin", "audit"] => ("GET", Op::Audit),
+            ["admin", "backup"] => ("POST", Op::Backup),
+            ["admin", "openapi.json"] => ("GET", Op::OpenApi),
+            ["metrics"] => ("GET", Op::Metrics),
+            _ => return None,
+        })
+    }
 }
 
 /// Routes one admin request. `path` has no query; `query` is parsed.
@@ -56,17 +89,26 @@ pub async fn route(
         .map(|p| percent_decode_str(p).decode_utf8_lossy().into_owned())
         .collect();
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-    let result = match (method, parts.as_slice()) {
-        ("PUT", ["admin", "accounts", id, "activation"]) => activation(gw, id, body).await,
-        ("GET", ["admin", "accounts", id]) => account(gw, id).await,
-        ("DELETE", ["admin", "users", user, "2fa"]) => reset_user(gw, user).await,
-        ("DELETE", ["admin", "users", user, "sessions"]) => sign_out_user(gw, user).await,
-        ("GET", ["admin", "audit"]) => audit(gw, query).await,
-        ("POST", ["admin", "backup"]) => backup(gw).await,
-        ("GET", ["admin", "openapi.json"]) => Ok(AdminReply::json(200, crate::openapi::admin_api())),
-        ("GET", ["metrics"]) => Ok(AdminReply {
+    let Some((allowed, op)) = Op::of(&parts) else {
+        return AdminReply::error(404, "not_found", "There is no such admin endpoint.");
+    };
+    if method != allowed {
+        let mut reply = AdminReply::error(405, "method_not_allowed", "This endpoint does not answer that method.");
+        reply.allow = Some(allowed);
+        return reply;
+    }
+    let result = match op {
+        Op::Activation(id) => activation(gw, id, body).await,
+        Op::Account(id) => account(gw, id).await,
+        Op::ResetUser(user) => reset_user(gw, user).await,
+        Op::SignOutUser(user) => sign_out_user(gw, user).await,
+        Op::Audit => audit(gw, query).await,
+        Op::Backup => backup(gw).await,
+        Op::OpenApi => Ok(AdminReply::json(200, crate::openapi::admin_api())),
+        Op::Metrics => Ok(AdminReply {
             status: 200,
             content_type: "text/plain; version=0.0.4",
+            allow: None,
             body: gw
                 .metrics
                 .render(
@@ -79,7 +121,6 @@ pub async fn route(
                 )
                 .into_bytes(),
         }),
-        _ => Err(AdminReply::error(404, "not_found", "There is no such admin endpoint.")),
     };
     result.unwrap_or_else(|reply| reply)
 }
@@ -92,6 +133,7 @@ async fn backup(gw: &Arc<Gateway>) -> Result<AdminReply, AdminReply> {
             Ok(AdminReply {
                 status: 200,
                 content_type: "application/x-ndjson",
+                allow: None,
                 body,
             })
         }
@@ -324,6 +366,18 @@ mod tests {
             first_seen: 0,
             last_login: 0,
         }
+    }
+
+    #[test]
+    fn each_admin_path_answers_one_method_and_an_unknown_path_none() {
+        assert_eq!(
+            Op::of(&["admin", "users", "bob@acme.test", "2fa"]),
+            Some(("DELETE", Op::ResetUser("bob@acme.test")))
+        );
+        assert_eq!(Op::of(&["admin", "backup"]), Some(("POST", Op::Backup)));
+        assert_eq!(Op::of(&["metrics"]), Some(("GET", Op::Metrics)));
+        assert_eq!(Op::of(&["admin", "accounts"]), None);
+        assert_eq!(Op::of(&["admin", "accounts", "acme", "activation", "x"]), None);
     }
 
     #[test]

@@ -79,7 +79,11 @@ impl ServeHttp for AdminApp {
                 None => AdminReply::error(413, "too_large", "The request body is too large."),
             }
         };
-        Response::builder()
+        let mut response = Response::builder();
+        if let Some(allow) = reply.allow {
+            response = response.header("allow", allow);
+        }
+        response
             .status(reply.status)
             .header("content-type", reply.content_type)
             .header("cache-control", "no-store")

@@ -52,6 +52,8 @@ pub enum FactorError {
     NoCeremony,
     #[error("the security key's answer was not accepted: {0}")]
     KeyRefused(String),
+    #[error("not a security key's answer: {0}")]
+    NotAnAnswer(String),
     #[error("give the key a name of 1 to {} characters", webauthn::MAX_NAME)]
     BadName,
     #[error("you have the most security keys allowed ({}); remove one first", webauthn::MAX_KEYS)]

@@ -87,11 +87,34 @@ fn stored(k: &WebauthnKey) -> Result<SecurityKey, FactorError> {
 /// A key's name as given, trimmed; refused when empty, too long, or
 /// holding control characters (it is shown on pages and in the audit).
 pub fn key_name(typed: &str) -> Result<String, FactorError> {
+    // Counted as sent, before trimming: the rule a client can check.
     let name = typed.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+    if name.is_empty() || typed.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
         return Err(FactorError::BadName);
     }
     Ok(name.to_string())
+}
+
+/// Checks that `credential` has the shape every browser's answer has (the
+/// fields the OpenAPI document requires, `response` holding `fields`), so
+/// that a request without it is malformed (`400`) while one with it that
+/// no key could have written is a refused key. What is inside the fields
+/// (base64url, CBOR, signatures) is webauthn-rs's to judge.
+fn outline(credential: &str, fields: &[&str]) -> Result<(), FactorError> {
+    let malformed = |what: String| FactorError::NotAnAnswer(what);
+    let value: serde_json::Value = serde_json::from_str(credential).map_err(|e| malformed(e.to_string()))?;
+    let string = |v: &serde_json::Value, name: &str| match v.get(name) {
+        Some(serde_json::Value::String(_)) => Ok(()),
+        _ => Err(malformed(format!("`{name}` must be a string"))),
+    };
+    for name in ["id", "rawId", "type"] {
+        string(&value, name)?;
+    }
+    let response = value
+        .get("response")
+        .filter(|r| r.is_object())
+        .ok_or_else(|| malformed("`response` must be an object".into()))?;
+    fields.iter().try_for_each(|name| string(response, name))
 }
 
 /// What a finished registration made.
@@ -205,8 +228,9 @@ impl Factors {
         credential: &str,
     ) -> Result<Registered, FactorError> {
         let rp = self.relying_party()?;
+        outline(credential, &["attestationObject", "clientDataJSON"])?;
         let answer: RegisterPublicKeyCredential = serde_json::from_str(credential)
-            .map_err(|e| FactorError::KeyRefused(format!("not a key's answer: {e}")))?;
+            .map_err(|e| FactorError::KeyRefused(format!("the key's answer cannot be read: {e}")))?;
         let ceremony = self.take_ceremony(user_id, session, false).await?;
         let CeremonyPurpose::Register { name } = ceremony.purpose else {
             return Err(FactorError::NoCeremony);
@@ -295,9 +319,12 @@ impl Factors {
         credential: &str,
     ) -> Result<Option<Passed>, FactorError> {
         let rp = self.relying_party()?;
-        let answer: PublicKeyCredential = serde_json::from_str(credential)
-            .map_err(|e| FactorError::KeyRefused(format!("not a key's answer: {e}")))?;
+        outline(credential, &["authenticatorData", "clientDataJSON", "signature"])?;
         let ceremony = self.take_ceremony(user_id, session, true).await?;
+        let Ok(answer) = serde_json::from_str::<PublicKeyCredential>(credential) else {
+            // Shaped like an answer but not one any key wrote: a wrong guess.
+            return Ok(None);
+        };
         let state: SecurityKeyAuthentication =
             serde_json::from_str(&ceremony.state).map_err(|e| FactorError::Task(e.to_string()))?;
         let result = match rp.webauthn.finish_securitykey_authentication(&answer, &state) {

@@ -76,6 +76,9 @@ pub async fn send_sms(gw: &Shared, req: &OwnRequest) -> Reply {
 
 /// `POST /api/challenge/sms`: 204 once the code is on its way.
 pub async fn api_send_sms(gw: &Shared, req: &OwnRequest) -> Reply {
+    if let Err(reply) = req.json_only() {
+        return reply;
+    }
     let found = match req.signed_in() {
         Ok(f) => f,
         Err(r) => return r,

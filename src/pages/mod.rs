@@ -20,11 +20,11 @@ mod verify;
 mod webauthn;
 
 pub use origin::{same_origin, Scheme};
-pub use request::{safe_next, CodeBody, OwnRequest, PasswordBody};
+pub use request::{is_json, safe_next, CodeBody, OwnRequest, PasswordBody};
 
 use crate::factors::{Action, Kind, Step};
 use crate::gateway::Gateway;
-use crate::policy::OwnRoute;
+use crate::policy::{Allow, OwnRoute};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -80,12 +80,13 @@ impl Reply {
 pub async fn handle(gw: &Arc<Gateway>, req: OwnRequest) -> Reply {
     use OwnRoute::*;
     match req.route {
-        Health => health(),
+        Health => health(gw.store.health().is_up()),
         OpenApi => json(200, crate::openapi::json_api(&gw.config.prefix)),
         CopyScript => script(COPY_JS),
         WebauthnScript => script(WEBAUTHN_JS),
         Verify => verify::answer(&req),
         NotFound => not_found(),
+        WrongMethod { allow, .. } => method_not_allowed(allow),
         ChallengeForm => challenge::form(gw, &req).await,
         ChallengeSubmit => challenge::submit(gw, &req).await,
         ApiChallenge => challenge::api(gw, &req).await,
@@ -110,6 +111,23 @@ pub async fn handle(gw: &Arc<Gateway>, req: OwnRequest) -> Reply {
 
 fn not_found() -> Reply {
     json_error(404, "not_found", "There is no such endpoint.")
+}
+
+fn method_not_allowed(allow: Allow) -> Reply {
+    json_error(405, "method_not_allowed", "This endpoint does not answer that method.")
+        .with_header("allow", &allow.header())
+}
+
+/// What a browser sees for a path we do not have, or one of ours asked
+/// with a method it does not answer.
+pub fn missing_page(frame: &html::Frame, route: OwnRoute) -> Reply {
+    match route {
+        OwnRoute::WrongMethod { allow, .. } => {
+            error_page(frame, 405, "Not allowed", "This page cannot be asked that way.")
+                .with_header("allow", &allow.header())
+        }
+        _ => error_page(frame, 404, "Not found", "There is no such page."),
+    }
 }
 
 /// The pages and API of each kind of factor, by what the endpoint does:
@@ -215,8 +233,13 @@ fn script(text: &'static str) -> Reply {
     )
 }
 
-pub fn health() -> Reply {
-    json(200, serde_json::json!({ "status": "ok" }))
+/// `200` while the gateway serves: signed-in users are served from memory
+/// even while the store is down, so a load balancer acting on the store's
+/// state would end their service too. The store's state is in the body
+/// (and in the `tfa_store_up` metric) for the operator.
+pub fn health(store_up: bool) -> Reply {
+    let store = if store_up { "up" } else { "down" };
+    json(200, serde_json::json!({ "status": "ok", "store": store }))
 }
 
 /// `{"error": code, "message": text}` with a 4xx/5xx status, as the API promises.

@@ -97,6 +97,15 @@ impl OwnRequest {
     }
 }
 
+/// Whether a `Content-Type` value says JSON: its media type, before any
+/// parameter, is `application/json` in any case (RFC 9110, 8.3.1).
+pub fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
 /// Same-origin destinations only: a path on this site, never `//host`.
 /// Only visible ASCII is kept: browsers drop tab and newline from a URL
 /// before resolving it (`/\t/host` is `//host`), and a `Location` header
@@ -184,6 +193,27 @@ pub type Shared = Arc<Gateway>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_is_the_media_type_in_any_case_with_any_parameters_and_nothing_longer() {
+        for yes in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            " application/json ;x=1",
+        ] {
+            assert!(is_json(yes), "{yes}");
+        }
+        for no in [
+            "application/jsonx",
+            "application/json-seq",
+            "text/plain; application/json",
+            "",
+            "text/json",
+        ] {
+            assert!(!is_json(no), "{no}");
+        }
+    }
 
     #[test]
     fn next_is_kept_only_when_it_stays_on_this_site() {

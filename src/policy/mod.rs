@@ -7,7 +7,7 @@ pub mod step_up;
 
 use http::Method;
 
-pub use routes::{account_of, item_of, Access, OwnRoute};
+pub use routes::{account_of, item_of, Access, Allow, OwnRoute};
 
 use crate::config::{Route, StepUp};
 
@@ -215,6 +215,14 @@ fn own(route: OwnRoute, f: &Facts, r: &Routes) -> Decision {
     if !f.user.activated && !matches!(route, OwnRoute::Health | OwnRoute::OpenApi | OwnRoute::Verify) {
         // No account of this user has the feature: no 2FA pages at all. The
         // forward-auth check still answers, as the proxy would forward.
+        // An API path says so in JSON, whatever the request's Accept.
+        if route.is_api() {
+            return Decision::Deny {
+                status: 404,
+                error: "not_found",
+                message: "There is no such endpoint.",
+            };
+        }
         return Decision::Own(OwnRoute::NotFound);
     }
     if signed_in && f.user.due == DueFacts::Required && !route.enrollment() {

@@ -51,7 +51,38 @@ pub enum OwnRoute {
     /// Forward authentication (e.g. nginx `auth_request`): 200 for a
     /// signed-in session, 401 otherwise, never a redirect.
     Verify,
+    /// A path of ours asked with a method it does not answer: `405` with
+    /// the methods it does in `Allow`; JSON when that path is an API one.
+    WrongMethod {
+        allow: Allow,
+        api: bool,
+    },
     NotFound,
+}
+
+/// The methods one of our paths answers (`GET` implies `HEAD`), for a
+/// `405`'s `Allow` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allow(u8);
+
+impl Allow {
+    const METHODS: [(Method, &'static str); 4] = [
+        (Method::GET, "GET, HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+    ];
+
+    /// The `Allow` header's value.
+    pub fn header(self) -> String {
+        let names: Vec<&str> = Self::METHODS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, (_, name))| *name)
+            .collect();
+        names.join(", ")
+    }
 }
 
 /// Which session an endpoint needs.
@@ -66,8 +97,32 @@ pub enum Access {
 }
 
 impl OwnRoute {
-    /// The route for `rest`, the path after the prefix.
+    /// The route for `rest`, the path after the prefix; a path we answer
+    /// with other methods is `WrongMethod`, not `NotFound`. Only a miss
+    /// pays for the second look.
     pub fn find(method: &Method, rest: &str) -> OwnRoute {
+        let route = Self::exact(method, rest);
+        if route != OwnRoute::NotFound {
+            return route;
+        }
+        let (mut allow, mut api) = (0, false);
+        for (i, (other, _)) in Allow::METHODS.iter().enumerate() {
+            let found = Self::exact(other, rest);
+            if found != OwnRoute::NotFound {
+                allow |= 1 << i;
+                api |= found.is_api();
+            }
+        }
+        match allow {
+            0 => OwnRoute::NotFound,
+            allow => OwnRoute::WrongMethod {
+                allow: Allow(allow),
+                api,
+            },
+        }
+    }
+
+    fn exact(method: &Method, rest: &str) -> OwnRoute {
         use OwnRoute::*;
         let get = method == Method::GET || method == Method::HEAD;
         let post = method == Method::POST;
@@ -77,7 +132,8 @@ impl OwnRoute {
         if method == Method::DELETE && item_of(rest, "/api/devices/").is_some() {
             return ApiForgetDevice;
         }
-        if method == Method::DELETE && item_of(rest, "/api/sessions/").is_some() {
+        // `revoke-others` is a path of its own, not a session's id.
+        if method == Method::DELETE && item_of(rest, "/api/sessions/").is_some_and(|id| id != "revoke-others") {
             return ApiRevokeSession;
         }
         let verb = match *method {
@@ -125,8 +181,20 @@ impl OwnRoute {
         use OwnRoute::*;
         match self {
             Factor(kind, action) => action.step.while_enrolling(kind),
-            Health | OpenApi | NotFound | CopyScript | WebauthnScript | Enroll | EnrollLater | Settings
-            | AccountRequire | ApiStatus | ApiAccountRequire | SignOut | SwitchUser => true,
+            Health
+            | OpenApi
+            | NotFound
+            | WrongMethod { .. }
+            | CopyScript
+            | WebauthnScript
+            | Enroll
+            | EnrollLater
+            | Settings
+            | AccountRequire
+            | ApiStatus
+            | ApiAccountRequire
+            | SignOut
+            | SwitchUser => true,
             ChallengeForm | ChallengeSubmit | ApiChallenge | Verify | ApiDevices | ApiForgetDevice | ForgetDevice
             | ApiSessions | ApiRevokeSession | ApiRevokeOthers | RevokeSession | RevokeOthers => false,
         }
@@ -145,7 +213,7 @@ impl OwnRoute {
     pub fn access(self) -> Access {
         use OwnRoute::*;
         match self {
-            Health | OpenApi | NotFound | CopyScript | WebauthnScript => Access::Anyone,
+            Health | OpenApi | NotFound | WrongMethod { .. } | CopyScript | WebauthnScript => Access::Anyone,
             ChallengeForm | ChallengeSubmit | ApiChallenge => Access::Pending,
             Factor(_, action) if action.step.at_sign_in() => Access::Pending,
             SignOut | SwitchUser => Access::AnySession,
@@ -158,6 +226,7 @@ impl OwnRoute {
         use OwnRoute::*;
         match self {
             Factor(_, action) => action.api,
+            WrongMethod { api, .. } => api,
             Health | OpenApi | Verify | ApiChallenge | ApiStatus | ApiAccountRequire | ApiDevices | ApiForgetDevice
             | ApiSessions | ApiRevokeSession | ApiRevokeOthers => true,
             _ => false,
@@ -185,8 +254,6 @@ mod tests {
     fn routes_need_the_right_method() {
         assert_eq!(OwnRoute::find(&Method::POST, "/challenge"), OwnRoute::ChallengeSubmit);
         assert_eq!(OwnRoute::find(&Method::GET, "/challenge"), OwnRoute::ChallengeForm);
-        assert_eq!(OwnRoute::find(&Method::GET, "/api/totp/enroll"), OwnRoute::NotFound);
-        assert_eq!(OwnRoute::find(&Method::PUT, "/api/totp/enroll"), OwnRoute::NotFound);
         assert_eq!(OwnRoute::find(&Method::POST, "/settings/"), OwnRoute::NotFound);
         assert_eq!(
             OwnRoute::find(&Method::PUT, "/api/accounts/acme/require"),
@@ -197,6 +264,40 @@ mod tests {
             OwnRoute::NotFound
         );
         assert_eq!(account_of("/api/accounts/acme/require"), Some("acme"));
+    }
+
+    #[test]
+    fn a_known_path_asked_with_another_method_says_which_methods_it_answers() {
+        let wrong = |m: &Method, p: &str| match OwnRoute::find(m, p) {
+            OwnRoute::WrongMethod { allow, api } => Some((allow.header(), api)),
+            _ => None,
+        };
+        assert_eq!(wrong(&Method::GET, "/api/totp/enroll"), Some(("POST".into(), true)));
+        assert_eq!(wrong(&Method::PUT, "/api/totp/enroll"), Some(("POST".into(), true)));
+        assert_eq!(wrong(&Method::TRACE, "/health"), Some(("GET, HEAD".into(), true)));
+        assert_eq!(
+            wrong(&Method::PATCH, "/challenge"),
+            Some(("GET, HEAD, POST".into(), false))
+        );
+        assert_eq!(wrong(&Method::POST, "/api/devices/d1"), Some(("DELETE".into(), true)));
+        assert_eq!(
+            wrong(&Method::GET, "/api/accounts/acme/require"),
+            Some(("PUT".into(), true))
+        );
+        assert_eq!(wrong(&Method::OPTIONS, "/settings"), Some(("GET, HEAD".into(), false)));
+        assert_eq!(OwnRoute::find(&Method::DELETE, "/nowhere"), OwnRoute::NotFound);
+        assert_eq!(
+            wrong(&Method::DELETE, "/api/sessions/revoke-others"),
+            Some(("POST".into(), true)),
+            "not a session called revoke-others"
+        );
+        let route = OwnRoute::find(&Method::TRACE, "/api/status");
+        assert_eq!(
+            route.access(),
+            Access::Anyone,
+            "answered before any session is looked at"
+        );
+        assert!(route.enrollment());
     }
 
     #[test]
@@ -239,7 +340,10 @@ mod tests {
     fn verify_is_a_get_for_signed_in_sessions_answered_as_api() {
         assert_eq!(OwnRoute::find(&Method::GET, "/verify"), OwnRoute::Verify);
         assert_eq!(OwnRoute::find(&Method::HEAD, "/verify"), OwnRoute::Verify);
-        assert_eq!(OwnRoute::find(&Method::POST, "/verify"), OwnRoute::NotFound);
+        assert!(matches!(
+            OwnRoute::find(&Method::POST, "/verify"),
+            OwnRoute::WrongMethod { api: true, .. }
+        ));
         assert_eq!(OwnRoute::Verify.access(), Access::SignedIn);
         assert!(OwnRoute::Verify.is_api(), "a 401, never a redirect");
         assert!(

@@ -402,6 +402,17 @@ fn user_of_no_activated_account_gets_no_2fa_pages() {
     let mut f = facts(&Method::GET, "/_2fa/settings", ClientKind::Navigation, SIGNED_IN);
     f.user.activated = false;
     assert_eq!(decide(&f, &routes(&li, &lo)), Decision::Own(OwnRoute::NotFound));
+    // The API's paths answer JSON even to a request that looks like a page's.
+    let mut api = facts(&Method::GET, "/_2fa/api/status", ClientKind::Navigation, SIGNED_IN);
+    api.user.activated = false;
+    assert!(matches!(
+        decide(&api, &routes(&li, &lo)),
+        Decision::Deny {
+            status: 404,
+            error: "not_found",
+            ..
+        }
+    ));
 }
 
 #[test]

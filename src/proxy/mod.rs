@@ -59,7 +59,7 @@ impl GatewayProxy {
         let req = session.req_header();
         let path = req.uri.path().to_string();
         let query = req.uri.query().map(str::to_string);
-        let json = wire::header(req, http::header::CONTENT_TYPE).is_some_and(|c| c.starts_with("application/json"));
+        let json = wire::header(req, http::header::CONTENT_TYPE).is_some_and(pages::is_json);
         let found = match route {
             OwnRoute::Verify => ctx
                 .found
@@ -242,10 +242,11 @@ impl ProxyHttp for GatewayProxy {
                 ctx.forward = Some(f);
                 Ok(false)
             }
-            Decision::Own(OwnRoute::NotFound) if ctx.kind == ClientKind::Navigation => {
+            Decision::Own(route @ (OwnRoute::NotFound | OwnRoute::WrongMethod { api: false, .. }))
+                if ctx.kind == ClientKind::Navigation =>
+            {
                 ctx.outcome = "not_found";
-                let page = pages::error_page(&Frame::plain(cfg), 404, "Not found", "There is no such page.");
-                wire::send(session, page).await?;
+                wire::send(session, pages::missing_page(&Frame::plain(cfg), route)).await?;
                 Ok(true)
             }
             Decision::Own(route) => {
