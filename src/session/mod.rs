@@ -111,9 +111,15 @@ impl Session {
     }
 
     /// Whether `value` is the upstream cookie this session was bound to,
-    /// compared in constant time.
+    /// compared in constant time: with the value itself where this process
+    /// holds it (no hash to compute on every request; only a length that
+    /// differs ends the comparison early, and the length is no secret),
+    /// else with its hash.
     pub fn owns_upstream_cookie(&self, value: &str) -> bool {
-        hash(value).ct_eq(&self.upstream_cookie_hash).into()
+        match &self.upstream_cookie {
+            Some(own) => own.as_bytes().ct_eq(value.as_bytes()).into(),
+            None => hash(value).ct_eq(&self.upstream_cookie_hash).into(),
+        }
     }
 
     /// The dashboard cookie to sign out when this session ends.

@@ -30,6 +30,11 @@ fn session_is_found_by_token_and_owns_only_its_upstream_cookie() {
         .upstream_cookie
         .is_none());
     assert!(t.check(Some("invented"), ["up-1"], 1001).is_none());
+    // Compared with the value itself: no near miss is the cookie.
+    for near in ["up-", "up-11", "UP-1", "up-2", ""] {
+        let found = t.check(Some(&token), [near], 1001).unwrap();
+        assert!(found.upstream_cookie.is_none(), "{near:?}");
+    }
 }
 
 #[test]
