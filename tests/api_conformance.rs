@@ -15,7 +15,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{free_addr, signed_in_as, wait_healthy, Browser, Gateway, BIN};
+use common::{signed_in_as, Browser, Demo};
 use http::StatusCode;
 
 const PINS: &str = include_str!("schemathesis/requirements.txt");
@@ -80,29 +80,10 @@ async fn both_documents_are_valid_and_the_running_demo_answers_as_they_say() {
     let bin = tools();
     let tmp = tempfile::tempdir().expect("temp dir");
     let data = tmp.path().join("demo");
-    let listen = free_addr();
-    let banner = tmp.path().join("banner.txt");
-    let child = Command::new(BIN)
-        .args(["demo", "--listen", &listen.to_string(), "--data-dir"])
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .stdout(std::fs::File::create(&banner).expect("banner file"))
-        .spawn()
-        .expect("spawn the demo");
-    let mut demo = Gateway {
-        child,
-        addr: listen,
-        config: PathBuf::new(),
-    };
-    wait_healthy(listen, &mut demo.child).await;
-    let banner = std::fs::read_to_string(&banner).expect("read the banner");
-    let admin = banner
-        .lines()
-        .find_map(|l| l.strip_prefix("admin: http://"))
-        .expect("the banner names the admin listener")
-        .trim()
-        .to_string();
-    let token = std::fs::read_to_string(data.join("admin.token")).expect("admin token");
+    let demo = Demo::start(&data).await;
+    let listen = demo.gateway();
+    let admin = demo.lines["admin"].trim_start_matches("http://").to_string();
+    let token = std::fs::read_to_string(&demo.lines["admin token"]).expect("admin token");
 
     // The documents as served, saved for the tools.
     let json_doc = Browser::new(listen).get("/_2fa/api/openapi.json").await;
