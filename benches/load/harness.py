@@ -19,6 +19,11 @@ rounds each, medians reported:
   enrolled          no load: start-up time and idle memory with 10, 200,000 and
                     1,000,000 enrolled users, ten sessions each (memory per
                     enrolled user without a session)
+  latency           a, b, c and d at one fixed rate (BENCH_RATE requests a
+                    second over BENCH_RATE_CONNECTIONS connections) from
+                    examples/bench_rate.rs, which times each request from
+                    when it was due: p50, p99 and p99.9 as a person feels
+                    them, not wrk's closed loop
 
 g1 and g3 also count the CPU time each process spends during each round
 (/proc), so that they can be compared per core: requests per CPU-second of
@@ -82,8 +87,10 @@ SETTINGS = {
     "keep": os.environ.get("BENCH_KEEP", "") == "1",
     "replicas": env_int("BENCH_REPLICAS", 3),
     "replica_threads": env_int("BENCH_REPLICA_THREADS", 1),
+    "rate": env_int("BENCH_RATE", 2000),
+    "rate_connections": env_int("BENCH_RATE_CONNECTIONS", 16),
 }
-ALL = ["a", "b", "c", "d", "e", "f10", "f1M", "g1", "g3", "enrolled"]
+ALL = ["a", "b", "c", "d", "e", "f10", "f1M", "g1", "g3", "enrolled", "latency"]
 NAMES = {
     "a": "upstream directly",
     "b": "Pingora passthrough",
@@ -191,6 +198,36 @@ def wrk(port, seconds, headers):
         raise SystemExit(f"wrk saw {bad.group(1)} answers that were not 2xx/3xx on port {port}:\n{out}")
     return {"rps": rps, "requests": total, "p50": pct.get("50"), "p99": pct.get("99"),
             "errors": errors.group(1) if errors else ""}
+
+
+def fixed_rate(port, seconds, headers):
+    """examples/bench_rate.rs at SETTINGS["rate"]: latencies from each
+    request's due time, in ms; any failed request ends the run."""
+    argv = [os.path.join(RELEASE, "examples", "bench_rate"), "--target", f"127.0.0.1:{port}",
+            "--path", SETTINGS["path"], "--rate", str(SETTINGS["rate"]), "--seconds", str(seconds),
+            "--connections", str(SETTINGS["rate_connections"])]
+    for h in headers:
+        argv += ["--header", h]
+    out = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+    if out["errors"]:
+        raise SystemExit(f"bench_rate saw {out['errors']} failed requests on port {port}: {out}")
+    return {k: out[f"{k}_us"] / 1000 for k in ("p50", "p99", "p999", "max")} | {"reached": out["reached"]}
+
+
+def measure_latency(targets):
+    """Each target at the fixed rate, a round at a time, the order reversed
+    every other round so that no target always runs first; medians."""
+    rounds = {name: [] for name, _, _ in targets}
+    for name, port, headers in targets:
+        fixed_rate(port, SETTINGS["warmup"], headers)
+    for i in range(SETTINGS["rounds"]):
+        for name, port, headers in (targets if i % 2 == 0 else list(reversed(targets))):
+            r = fixed_rate(port, SETTINGS["duration"], headers)
+            log(f"  latency {name} round {i + 1}: {r['reached']:.0f} req/s, p50 {r['p50']:.3f} ms, "
+                f"p99 {r['p99']:.3f} ms, p99.9 {r['p999']:.3f} ms")
+            rounds[name].append(r)
+    return {name: {k: statistics.median(r[k] for r in rs) for k in ("p50", "p99", "p999", "max", "reached")}
+            for name, rs in rounds.items()}
 
 
 # --- CPU time ------------------------------------------------------------------
@@ -683,15 +720,17 @@ def table(results, info):
         f"{s['duration']} s (medians), GET {s['path']}; proxies: {s['proxy_threads']} worker threads; "
         f"upstream: {s['upstream_threads']} threads; gateway log level {s['gateway_log']}; "
         f"g3: {s['replicas']} replicas of {s['replica_threads']} worker thread(s).", "",
-        "| set-up | req/s | p50 ms | p99 ms | req/s per round |", "|---|---:|---:|---:|---|",
     ]
+    if results:
+        lines += ["| set-up | req/s | p50 ms | p99 ms | req/s per round |", "|---|---:|---:|---:|---|"]
     for key in ALL:
         if key in results:
             r = results[key]
             per = ", ".join(f"{x['rps']:.0f}" for x in r["rounds"])
             name = NAMES[key].format(**s)
             lines.append(f"| {key}: {name} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {per} |")
-    lines += ["", "| ratio | req/s | p50 | p99 |", "|---|---:|---:|---:|"]
+    if results:
+        lines += ["", "| ratio | req/s | p50 | p99 |", "|---|---:|---:|---:|"]
     for a, b in [("d", "b"), ("d", "c"), ("d", "e"), ("f1M", "f10"), ("b", "a"), ("c", "a"), ("g3", "g1")]:
         if a in results and b in results:
             ra, rb = results[a], results[b]
@@ -722,6 +761,16 @@ def table(results, info):
             lines += ["", f"g3/g1 per core: {results['g3']['per_cpu_s'] / results['g1']['per_cpu_s']:.3f} "
                       f"(target ≥ 0.95; round by round {', '.join(f'{x:.3f}' for x in per)}); "
                       f"req/s {results['g3']['rps'] / results['g1']['rps']:.3f}."]
+    lat = info.get("latency")
+    if lat:
+        lines += ["", f"Fixed rate ({s['rate']} requests a second over {s['rate_connections']} keep-alive "
+                  "connections, examples/bench_rate.rs): each latency from when its request was due, so "
+                  "queueing behind a slow answer counts. Medians over the rounds, ms.", "",
+                  "| set-up | reached req/s | p50 | p99 | p99.9 | max | p99 over b |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for key in ("a", "b", "c", "d"):
+            r = lat[key]
+            lines.append(f"| {key}: {NAMES[key]} | {r['reached']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | "
+                         f"{r['p999']:.3f} | {r['max']:.3f} | {r['p99'] / lat['b']['p99']:.2f} |")
     mem = info.get("memory", {})
     if mem:
         lines += ["", "| gateway | seed s | start s | RSS idle MiB | RSS after load MiB |", "|---|---:|---:|---:|---:|"]
@@ -759,6 +808,26 @@ def main():
             show_log_tails(work)
             shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+def latency(work, up_port):
+    """The fixed-rate rounds: the upstream, the passthrough, nginx and the
+    signed-in gateway, all running at once, measured in turn."""
+    port_b = free_port()
+    b = start([os.path.join(RELEASE, "examples", "bench_passthrough"), "--listen", f"127.0.0.1:{port_b}",
+               "--upstream", f"127.0.0.1:{up_port}", "--threads", str(SETTINGS["proxy_threads"]),
+               "--dir", os.path.join(work, "latency-passthrough")], os.path.join(work, "latency-passthrough.log"))
+    wait_for(port_b, "/", b)
+    c, port_c = start_nginx(work, "latency-nginx", up_port)
+    g = Gateway(work, "latency-d", up_port, 0, 0)
+    try:
+        cookie = sign_in_with_totp(g.port)
+        return measure_latency([("a", up_port, []), ("b", port_b, []), ("c", port_c, []),
+                                ("d", g.port, [f"Cookie: {cookie}"])])
+    finally:
+        g.stop()
+        stop(c)
+        stop(b)
 
 
 def show_log_tails(work):
@@ -843,6 +912,8 @@ def run(chosen, work):
     behind = [k for k in ("g1", "g3") if k in chosen]
     if behind:
         results.update(behind_nginx(work, up, up_port, behind))
+    if "latency" in chosen:
+        info["latency"] = latency(work, up_port)
     stop(up)
     info["memory"] = memory
     text = table(results, info)

@@ -19,5 +19,5 @@ prepare() {
     apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
   cargo build --release --locked --bin tfa-gateway \
-    --example bench_upstream --example bench_passthrough --example seed_store
+    --example bench_upstream --example bench_passthrough --example bench_rate --example seed_store
 }

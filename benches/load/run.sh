@@ -5,7 +5,7 @@
 #
 # Installs wrk, nginx and PostgreSQL from Debian if they are missing, builds
 # the gateway and the harness's helpers (examples/bench_upstream.rs,
-# bench_passthrough.rs, seed_store.rs) in release mode, then runs
+# bench_passthrough.rs, bench_rate.rs, seed_store.rs) in release mode, then runs
 # benches/load/harness.py, which starts every process on loopback, measures
 # each set-up with wrk and writes target/bench-load/results.md. Settings
 # come from the environment; see BENCHMARKS.md for the list (e.g.
