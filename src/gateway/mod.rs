@@ -275,7 +275,7 @@ impl Gateway {
 
     /// Asks the upstream again who the user of `upstream_cookie` is, so that
     /// role and membership changes arrive; runs in the background.
-    pub fn refresh_identity(self: &Arc<Self>, user_id: &str, upstream_cookie: String) {
+    pub fn refresh_identity(self: &Arc<Self>, user_id: &str, upstream_cookie: Arc<str>) {
         let gw = self.clone();
         let user_id = user_id.to_string();
         tokio::spawn(async move {

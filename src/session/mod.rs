@@ -197,7 +197,7 @@ pub struct Found {
     pub session: Arc<Session>,
     /// The upstream cookie value the browser sent that belongs to this
     /// session, if it sent one.
-    pub upstream_cookie: Option<String>,
+    pub upstream_cookie: Option<Arc<str>>,
 }
 
 pub struct SessionTable {
@@ -256,10 +256,11 @@ impl SessionTable {
             };
         }
         session.last_seen.fetch_max(now, Ordering::Relaxed);
+        // The session's own copy where it holds one: no allocation per request.
         let upstream_cookie = candidates
             .into_iter()
             .find(|v| session.owns_upstream_cookie(v))
-            .map(str::to_string);
+            .map(|v| session.upstream_cookie.clone().unwrap_or_else(|| Arc::from(v)));
         Lookup::Live(Found {
             token_hash,
             session,
