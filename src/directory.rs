@@ -309,13 +309,34 @@ impl Directory {
 
     /// The per-request question.
     pub fn view(&self, user_id: &str, now: UnixSeconds) -> UserView {
-        let Some(user) = self.users.get(user_id) else {
-            return UserView {
+        match self.users.get(user_id) {
+            Some(user) => self.view_of(&user, now),
+            None => UserView {
                 activated: self.default_active,
                 due: Due::Nothing,
                 second_factor: false,
-            };
+            },
+        }
+    }
+
+    /// The per-request read of a signed-in user: their view, and whether
+    /// this request should refresh their memberships (`refresh_every`: see
+    /// `claim_refresh`); `None` if this replica does not hold the user. One
+    /// look-up of the user where three (`knows`, `claim_refresh`, `view`)
+    /// used to be.
+    pub fn for_request(&self, user_id: &str, now: UnixSeconds, refresh_every: Option<u64>) -> Option<(UserView, bool)> {
+        let (view, stale) = {
+            let user = self.users.get(user_id)?;
+            let stale = refresh_every.is_some_and(|every| now.saturating_sub(user.refreshed_at) >= every);
+            (self.view_of(&user, now), stale)
         };
+        // Rarely true: once per user and interval; the claim decides which
+        // of the requests that saw it stale refreshes.
+        let refresh = stale && refresh_every.is_some_and(|every| self.claim_refresh(user_id, now, every));
+        Some((view, refresh))
+    }
+
+    fn view_of(&self, user: &UserState, now: UnixSeconds) -> UserView {
         let mut activated = false;
         let mut required = Vec::new();
         let mut grace: Option<(Vec<String>, UnixSeconds)> = None;
@@ -328,7 +349,7 @@ impl Directory {
                 continue;
             }
             activated = true;
-            if !a.require || self.enrolled(&user, None) {
+            if !a.require || self.enrolled(user, None) {
                 continue;
             }
             match a.grace_until {
@@ -429,6 +450,26 @@ mod tests {
         assert_eq!(d.role("bob", "acme"), Some(Role::Owner));
         assert_eq!(d.view("bob", 1062).due, Due::Nothing, "2FA state kept");
         assert!(!d.claim_refresh("nobody", 5000, 60));
+    }
+
+    #[test]
+    fn the_per_request_read_gives_the_view_and_claims_one_refresh_per_interval() {
+        let d = directory();
+        assert!(d.for_request("bob", 1000, Some(60)).is_none(), "not held");
+        d.put_user("bob", vec![member("acme", Role::Member)], kinds(false, false), 1000);
+        d.put_account(&requiring("acme", None));
+        let (view, refresh) = d.for_request("bob", 1030, Some(60)).unwrap();
+        assert!(matches!(view.due, Due::Required { .. }));
+        assert_eq!((view, refresh), (d.view("bob", 1030), false));
+        assert!(
+            d.for_request("bob", 1060, Some(60)).unwrap().1,
+            "stale: this one refreshes"
+        );
+        assert!(!d.for_request("bob", 1061, Some(60)).unwrap().1, "already claimed");
+        assert!(
+            !d.for_request("bob", 9999, None).unwrap().1,
+            "no dashboard cookie, no refresh"
+        );
     }
 
     #[test]

@@ -157,14 +157,41 @@ impl ProxyHttp for GatewayProxy {
                 false => Lookup::None,
             };
         }
+        // Enforcement needs the user's memberships and factors, read once
+        // per request; a user this replica does not hold (never so far) is
+        // read from the store first, and if that fails the request is
+        // served as signed out: fail closed.
+        let mut view = None;
         if let Lookup::Live(found) = &lookup {
-            // Enforcement needs the user's memberships and factors; a user
-            // this replica does not hold (never so far) is read again, and
-            // if that fails the request is served as signed out: fail closed.
-            if let Err(e) = gw.ensure_user(&found.session.user_id).await {
-                e.log("cannot read a signed-in user from the store");
-                lookup = Lookup::None;
+            let user = &found.session.user_id;
+            let refresh_every = found
+                .upstream_cookie
+                .as_ref()
+                .map(|_| cfg.accounts.identity_refresh_secs);
+            view = gw.directory.for_request(user, now, refresh_every);
+            if view.is_none() {
+                view = match gw.ensure_user(user).await {
+                    // A user the store has no record of is held as new.
+                    Ok(()) => gw
+                        .directory
+                        .for_request(user, now, refresh_every)
+                        .or_else(|| Some((gw.directory.view(user, now), false))),
+                    Err(e) => {
+                        e.log("cannot read a signed-in user from the store");
+                        None
+                    }
+                };
             }
+            if let (Some((_, true)), Some(cookie)) = (&view, &found.upstream_cookie) {
+                // This request claimed the refresh: in the background.
+                gw.refresh_identity(user, cookie.clone());
+            }
+        }
+        if view.is_none() {
+            lookup = match lookup {
+                Lookup::Live(_) => Lookup::None,
+                other => other,
+            };
         }
         ctx.found = match lookup {
             Lookup::Live(found) => Some(found),
@@ -190,31 +217,19 @@ impl ProxyHttp for GatewayProxy {
         };
         let path = req.uri.path();
         let target = req.uri.path_and_query().map_or(path, |p| p.as_str());
-        let user = match &ctx.found {
-            Some(f) => {
-                let now = gw.env.now();
-                if let Some(cookie) = &f.upstream_cookie {
-                    if gw
-                        .directory
-                        .claim_refresh(&f.session.user_id, now, cfg.accounts.identity_refresh_secs)
-                    {
-                        gw.refresh_identity(&f.session.user_id, cookie.clone());
-                    }
-                }
-                let view = gw.directory.view(&f.session.user_id, now);
-                UserFacts {
-                    activated: view.activated,
-                    second_factor: view.second_factor,
-                    due: match view.due {
-                        Due::Nothing => DueFacts::Nothing,
-                        Due::Required { .. } => DueFacts::Required,
-                        Due::Grace { .. } => DueFacts::Grace {
-                            acknowledged: f.session.grace_acknowledged(),
-                        },
+        let user = match (&ctx.found, view) {
+            (Some(f), Some((view, _))) => UserFacts {
+                activated: view.activated,
+                second_factor: view.second_factor,
+                due: match view.due {
+                    Due::Nothing => DueFacts::Nothing,
+                    Due::Required { .. } => DueFacts::Required,
+                    Due::Grace { .. } => DueFacts::Grace {
+                        acknowledged: f.session.grace_acknowledged(),
                     },
-                }
-            }
-            None => UserFacts::UNKNOWN,
+                },
+            },
+            _ => UserFacts::UNKNOWN,
         };
         let facts = Facts {
             method: &req.method,
