@@ -87,6 +87,15 @@ async fn dave_enrolls_sms_and_signs_in_with_a_code_from_the_outbox() {
         .await;
     assert_eq!(reused.status, StatusCode::UNAUTHORIZED, "a code works once");
 
+    // Not sent as JSON (a cross-site page can post with no Content-Type,
+    // or text/plain, without a preflight): refused before anything else.
+    for headers in [&[][..], &[("content-type", "text/plain")][..]] {
+        let refused = dave
+            .send(Method::POST, "/_2fa/api/challenge/sms", headers, Bytes::new())
+            .await;
+        assert_eq!(refused.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{headers:?}");
+    }
+
     // The send limit: three per window, and three were sent above.
     let json = [("content-type", "application/json")];
     let limited = dave
