@@ -73,13 +73,6 @@ def measure_all(work):
                   "--threads", "1"], os.path.join(work, "upstream.log"))
     H.wait_for(up_port, "/", up)
 
-    port = H.free_port()
-    p = H.start(VALGRIND + [os.path.join(H.RELEASE, "examples", "bench_passthrough"), "--listen",
-                            f"127.0.0.1:{port}", "--upstream", f"127.0.0.1:{up_port}", "--threads", "1",
-                            "--dir", os.path.join(work, "passthrough")], os.path.join(work, "b.log"))
-    H.wait_for(port, "/", p, limit=120)
-    b, b_file = count("b", p, port, work)
-
     # The harness starts the gateway itself; put valgrind in front of it.
     real_start = H.start
 
@@ -92,6 +85,18 @@ def measure_all(work):
     H.SETTINGS["proxy_threads"] = 1
     g = H.Gateway(work, "d", up_port, 1, 1)
     cookie = H.sign_in_with_totp(g.port)
+
+    # b is sent the very request d is, the gateway's and the dashboard's
+    # cookies included: parsing, copying and forwarding them is the
+    # passthrough's cost too, so d - b is the gateway's own work only.
+    # CG_B_COOKIE=0 sends b no cookie (the readings before 2026-12-01).
+    port = H.free_port()
+    p = real_start(VALGRIND + [os.path.join(H.RELEASE, "examples", "bench_passthrough"), "--listen",
+                               f"127.0.0.1:{port}", "--upstream", f"127.0.0.1:{up_port}", "--threads", "1",
+                               "--dir", os.path.join(work, "passthrough")], os.path.join(work, "b.log"))
+    H.wait_for(port, "/", p, limit=120)
+    b_cookie = None if os.environ.get("CG_B_COOKIE") == "0" else cookie
+    b, b_file = count("b", p, port, work, b_cookie)
     d, d_file = count("d", g.proc, g.port, work, cookie)
 
     if os.environ.get("CG_SKIP_PG") == "1":  # a quick b and d only
