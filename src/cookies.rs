@@ -4,6 +4,7 @@
 //! Set-Cookie headers to notice sign-in, rotation and sign-out.
 
 use cookie::Cookie;
+use smallvec::SmallVec;
 
 use crate::config::{CookieSettings, SameSite};
 use crate::lookalike;
@@ -15,17 +16,63 @@ pub fn pairs<'a>(headers: impl IntoIterator<Item = &'a str>) -> Vec<(&'a str, &'
 
 /// As `pairs`, without collecting: the per-request path reads cookies
 /// without allocating.
+///
+/// Every request reads its cookies three times (the token, the dashboard
+/// cookie, the header sent on), so this splits and trims bytewise: `str`'s
+/// `split(';')` and `trim()` cost a pattern searcher and a Unicode decode
+/// per call. It reads exactly as they would (a test holds it to them).
 pub fn pairs_iter<'a>(headers: impl IntoIterator<Item = &'a str>) -> impl Iterator<Item = (&'a str, &'a str)> {
     headers
         .into_iter()
-        .flat_map(|h| h.split(';'))
+        .flat_map(|h| split_byte(h, b';'))
         .filter_map(|p| {
-            let (n, v) = p.trim().split_once('=')?;
-            let v = v.trim();
+            // Trimming the pair first, as `str` readers do, changes neither
+            // where its first `=` is nor the trimmed name and value.
+            let at = memchr::memchr(b'=', p.as_bytes())?;
+            let v = trim(&p[at + 1..]);
             let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
-            Some((n.trim(), v))
+            Some((trim(&p[..at]), v))
         })
         .filter(|(n, _)| !n.is_empty())
+}
+
+/// `s.split(sep)` for an ASCII `sep`.
+fn split_byte(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr(sep, r.as_bytes()) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
+/// `s.trim()`: ASCII white space bytewise, and `str::trim` only when a
+/// non-ASCII character is left at either end (it may be white space too).
+fn trim(s: &str) -> &str {
+    // The ASCII characters `char::is_whitespace` holds (with U+000B, which
+    // `u8::is_ascii_whitespace` does not).
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+    let bytes = s.as_bytes();
+    if let (Some(f), Some(l)) = (bytes.first(), bytes.last()) {
+        if f.is_ascii_graphic() && l.is_ascii_graphic() {
+            return s; // nearly every name and value
+        }
+    }
+    let start = bytes.iter().position(|b| !space(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !space(b)).map_or(start, |i| i + 1);
+    let t = &s[start..end];
+    match (t.as_bytes().first(), t.as_bytes().last()) {
+        (Some(&f), Some(&l)) if f >= 0x80 || l >= 0x80 => t.trim(),
+        _ => t,
+    }
 }
 
 /// The values of every cookie called `name`, in order; a client may send
@@ -58,6 +105,61 @@ pub fn sole<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>, name: &str,
     seen == 1
 }
 
+/// The request's cookies as the per-request check reads them, in one pass.
+pub struct Jar<'a> {
+    /// The first value of the gateway's session cookie.
+    pub token: Option<&'a str>,
+    /// Every value of the dashboard's session cookie, in order.
+    pub upstream: SmallVec<[&'a str; 2]>,
+    /// Whether any pair would go on to the dashboard as sent (`upstream_header`
+    /// keeps it). Most requests carry only the two session cookies, so the
+    /// header sent on is the released cookie alone, built without a parse.
+    pub others: bool,
+}
+
+/// Reads `token_name`, `upstream_name` and whether any pair survives
+/// `upstream_header(.., drop, ..)`, in one pass over the pairs.
+pub fn jar<'a>(
+    headers: impl IntoIterator<Item = &'a str>,
+    token_name: &str,
+    upstream_name: &str,
+    drop: &[&str],
+) -> Jar<'a> {
+    let mut jar = Jar {
+        token: None,
+        upstream: SmallVec::new(),
+        others: false,
+    };
+    for (n, v) in pairs_iter(headers) {
+        let named = if n == token_name {
+            jar.token = jar.token.or(Some(v));
+            true
+        } else if n == upstream_name {
+            jar.upstream.push(v);
+            true
+        } else {
+            false
+        };
+        // A name dropped as spelled needs no look at its other spellings.
+        jar.others = jar.others || (!(named && drop.contains(&n)) && goes_on(n, v, drop));
+    }
+    jar
+}
+
+/// Whether `upstream_header` keeps the pair as the browser sent it.
+fn goes_on(n: &str, v: &str, drop: &[&str]) -> bool {
+    !drop.iter().any(|d| lookalike::same(n, d)) && !n.contains(',') && !v.contains(',')
+}
+
+/// `name=value`, the `Cookie` header of one pair.
+pub fn one(name: &str, value: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 1 + value.len());
+    out.push_str(name);
+    out.push('=');
+    out.push_str(value);
+    out
+}
+
 /// The `Cookie` header to send upstream: all pairs except those named in
 /// `drop` (in any spelling a dashboard's server may read as one of them, see
 /// `lookalike`), plus `keep` (the verified upstream session cookie) if any.
@@ -72,10 +174,7 @@ pub fn upstream_header<'a>(
     keep: Option<(&'a str, &'a str)>,
 ) -> Option<String> {
     let mut out = String::new();
-    let kept = pairs
-        .into_iter()
-        .filter(|(n, v)| !drop.iter().any(|d| lookalike::same(n, d)) && !n.contains(',') && !v.contains(','))
-        .chain(keep);
+    let kept = pairs.into_iter().filter(|(n, v)| goes_on(n, v, drop)).chain(keep);
     for (n, v) in kept {
         if !out.is_empty() {
             out.push_str("; ");
@@ -169,6 +268,97 @@ fn attributes(s: &CookieSettings) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `pairs_iter` replaced: `str::split` and `str::trim`.
+    fn pairs_as_str_reads_them<'a>(headers: &[&'a str]) -> Vec<(&'a str, &'a str)> {
+        headers
+            .iter()
+            .flat_map(|h| h.split(';'))
+            .filter_map(|p| {
+                let (n, v) = p.trim().split_once('=')?;
+                let v = v.trim();
+                let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+                Some((n.trim(), v))
+            })
+            .filter(|(n, _)| !n.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn pairs_are_read_as_str_split_and_trim_read_them() {
+        // Pieces a cookie header may hold, Unicode white space (U+00A0,
+        // U+0085, U+2003, U+3000) and U+000B among them.
+        let pieces = [
+            "a",
+            "dash_session",
+            "=",
+            ";",
+            " ",
+            "\t",
+            "\x0b",
+            "\x0c",
+            "\r",
+            "\n",
+            "\"",
+            ",",
+            "\u{a0}",
+            "\u{85}",
+            "\u{2003}",
+            "\u{3000}",
+            "é",
+            "x=1",
+            "; ",
+            "==",
+            "\u{a0}=",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let header: String = (0..next() % 12)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            let headers = [header.as_str(), "b=2"];
+            assert_eq!(pairs(headers), pairs_as_str_reads_them(&headers), "{header:?}");
+        }
+    }
+
+    #[test]
+    fn the_jar_reads_what_the_pair_by_pair_readers_read() {
+        let drop = ["tfa_session", "tfa_device", "dash_session"];
+        for header in [
+            "",
+            "tfa_session=t; dash_session=d",
+            "dash_session=d1; theme=dark; tfa_session=t1; dash_session=d2; tfa_session=t2; dash_session=d3",
+            "dash.session=forged; tfa_session=t",
+            "theme=x, dash_session=forged",
+            "a=1,2",
+            "TFA_SESSION=t; tfa_device=x",
+            "tfa_session=t; lang=en",
+        ] {
+            let j = jar([header], "tfa_session", "dash_session", &drop);
+            let p = pairs([header]);
+            assert_eq!(j.token, values(p.iter().copied(), "tfa_session").next(), "{header:?}");
+            let upstream: Vec<_> = values(p.iter().copied(), "dash_session").collect();
+            assert_eq!(j.upstream.to_vec(), upstream, "{header:?}");
+            assert_eq!(
+                j.others,
+                upstream_header(p.iter().copied(), &drop, None).is_some(),
+                "{header:?}"
+            );
+            let keep = Some(("dash_session", "mine"));
+            if !j.others {
+                assert_eq!(
+                    upstream_header(p.iter().copied(), &drop, keep),
+                    Some(one("dash_session", "mine"))
+                );
+            }
+        }
+    }
 
     #[test]
     fn pairs_are_read_across_several_headers() {

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use http::HeaderValue;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -32,17 +34,24 @@ pub struct GatewayProxy {
     gw: Arc<Gateway>,
     /// Parsed once: building the peer from a string per request is slow.
     peer: SocketAddr,
+    /// The user header's name as written upstream (see `wire::case_name`).
+    user_header: Option<Bytes>,
 }
 
 impl GatewayProxy {
     pub fn new(gw: Arc<Gateway>) -> Self {
         let peer = gw.config.upstream.address;
-        GatewayProxy { gw, peer }
+        let user_header = gw.config.user_header.as_ref().map(|h| wire::case_name(h.as_str()));
+        GatewayProxy { gw, peer, user_header }
     }
 }
 
 const X_REQUESTED_WITH: http::HeaderName = http::HeaderName::from_static("x-requested-with");
-const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+/// The names of the headers the gateway sets, as written upstream. Given to
+/// Pingora as bytes: a `HeaderName` it would copy into a new title-cased
+/// name on every call.
+const COOKIE: Bytes = Bytes::from_static(b"Cookie");
+const X_FORWARDED_FOR: Bytes = Bytes::from_static(b"X-Forwarded-For");
 
 /// Own endpoints take small bodies: a form or a JSON object of a few fields.
 const MAX_OWN_BODY: usize = 64 * 1024;
@@ -111,6 +120,9 @@ pub struct Ctx {
     found: Option<Found>,
     forward: Option<Forward>,
     outcome: &'static str,
+    /// The browser sent a cookie the dashboard may see (`cookies::Jar`).
+    /// True until read: then the `Cookie` header sent on is rebuilt in full.
+    other_cookies: bool,
     /// Counted until the answer is done, for a hand-over (`drain`).
     in_flight: Option<InFlight>,
 }
@@ -127,6 +139,7 @@ impl ProxyHttp for GatewayProxy {
             found: None,
             forward: None,
             outcome: "forward",
+            other_cookies: true,
             in_flight: Some(self.gw.drain.enter()),
         }
     }
@@ -142,11 +155,14 @@ impl ProxyHttp for GatewayProxy {
         }
         ctx.client = wire::client_ip(session, &cfg.trusted_proxies);
         let req = session.req_header();
-        // Read without collecting: two passes over the few cookie pairs cost
-        // less than the allocations a list of them would.
-        let pairs = || cookies::pairs_iter(wire::cookie_headers(req));
-        let token = cookies::values(pairs(), &cfg.cookie.name).next();
-        let candidates = || cookies::values(pairs(), &cfg.upstream.session_cookie);
+        let jar = cookies::jar(
+            wire::cookie_headers(req),
+            &cfg.cookie.name,
+            &cfg.upstream.session_cookie,
+            &cookies::ours(cfg),
+        );
+        ctx.other_cookies = jar.others;
+        let (token, candidates) = (jar.token, || jar.upstream.iter().copied());
         let now = gw.env.now();
         let mut lookup = gw.sessions.lookup(token, candidates(), now);
         if let Lookup::Unknown(hash) = lookup {
@@ -157,6 +173,8 @@ impl ProxyHttp for GatewayProxy {
                 false => Lookup::None,
             };
         }
+        // The jar borrows the request, which an answer below needs mutably.
+        drop(jar);
         // Enforcement needs the user's memberships and factors, read once
         // per request; a user this replica does not hold (never so far) is
         // read from the store first, and if that fails the request is
@@ -317,21 +335,25 @@ impl ProxyHttp for GatewayProxy {
                 .map(|v| (cfg.upstream.session_cookie.as_str(), v)),
             _ => None,
         };
-        let cookie = cookies::upstream_header(cookies::pairs_iter(wire::cookie_headers(up)), &cookies::ours(cfg), keep);
-        // Headers are named by constant: Pingora parses a name given as
-        // text on every call. `insert_header` replaces every earlier value.
+        let cookie = match ctx.other_cookies {
+            true => cookies::upstream_header(cookies::pairs_iter(wire::cookie_headers(up)), &cookies::ours(cfg), keep),
+            // Nothing of the browser's goes on: no second parse.
+            false => keep.map(|(n, v)| cookies::one(n, v)),
+        };
+        // `insert_header` replaces every earlier value. Values are given
+        // owned where they are built here, so Pingora need not copy them.
         match cookie {
-            Some(c) => up.insert_header(http::header::COOKIE, c)?,
+            Some(c) => up.insert_header(COOKIE, header_value(c)?)?,
             None => {
                 up.remove_header(&http::header::COOKIE);
             }
         }
         strip_reserved(up, cfg.user_header.as_ref().map(http::HeaderName::as_str));
-        if let (Some(name), true, Some(f)) = (&cfg.user_header, forward.as_user, &ctx.found) {
+        if let (Some(name), true, Some(f)) = (&self.user_header, forward.as_user, &ctx.found) {
             up.insert_header(name.clone(), f.session.user_id.as_ref())?;
         }
         if let Some(ip) = &ctx.client {
-            up.insert_header(X_FORWARDED_FOR, ip.as_str())?;
+            up.insert_header(X_FORWARDED_FOR, header_value(ip.clone())?)?;
         }
         Ok(())
     }
@@ -511,6 +533,11 @@ fn strip_reserved(up: &mut RequestHeader, user_header: Option<&str>) {
     for name in names {
         up.remove_header(&name);
     }
+}
+
+/// A header value from text built for it, without copying it again.
+fn header_value(text: String) -> Result<HeaderValue> {
+    HeaderValue::try_from(text).or_err(ErrorType::InvalidHTTPHeader, "a header value the gateway built")
 }
 
 fn is_websocket(req: &RequestHeader) -> bool {

@@ -23,6 +23,18 @@ pub const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+/// A header name as the gateway writes it upstream: title case
+/// (`x-tfa-user` as `X-Tfa-User`), as Pingora writes the names it knows.
+pub fn case_name(lower: &str) -> Bytes {
+    let mut out = Vec::with_capacity(lower.len());
+    let mut start = true;
+    for b in lower.bytes() {
+        out.push(if start { b.to_ascii_uppercase() } else { b });
+        start = b == b'-';
+    }
+    Bytes::from(out)
+}
+
 /// A request header's value, if it is text. Takes a `HeaderName` (or
 /// anything the map can look up by) so the hot path names headers by
 /// constant instead of parsing a name on every request.
@@ -42,13 +54,16 @@ pub fn cookie_headers(req: &RequestHeader) -> impl Iterator<Item = &str> {
 /// the socket's peer, or behind a trusted proxy the client it names.
 pub fn client_ip(session: &Session, trusted: &TrustedProxies) -> Option<String> {
     let peer = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip())?;
+    if !trusted.trusts_peer(peer) {
+        return Some(crate::client_addr::text(peer.to_canonical()));
+    }
     let values = session
         .req_header()
         .headers
         .get_all(trusted.header().name())
         .into_iter()
         .filter_map(|v| v.to_str().ok());
-    Some(trusted.client(peer, values).to_string())
+    Some(crate::client_addr::text(trusted.client(peer, values)))
 }
 
 /// The scheme the browser used: HTTPS on a TLS connection, and on a plain
