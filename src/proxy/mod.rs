@@ -146,6 +146,10 @@ impl ProxyHttp for GatewayProxy {
 
     /// Pingora's default forwards everything. Here every request is checked
     /// and decided; `Ok(true)` means the gateway answered it itself.
+    ///
+    /// Whatever it awaits is boxed: `async_trait` allocates this future for
+    /// every request at its largest state's size, which unboxed was that of
+    /// the own pages and the sign-in, rarely on a forwarded request's path.
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let gw = &self.gw;
         let cfg = &gw.config;
@@ -168,7 +172,7 @@ impl ProxyHttp for GatewayProxy {
         if let Lookup::Unknown(hash) = lookup {
             // Another replica's session, seen here for the first time:
             // one store read, then memory like any other.
-            lookup = match gw.adopt_session(hash).await {
+            lookup = match Box::pin(gw.adopt_session(hash)).await {
                 true => gw.sessions.lookup(token, candidates(), now),
                 false => Lookup::None,
             };
@@ -188,7 +192,7 @@ impl ProxyHttp for GatewayProxy {
                 .map(|_| cfg.accounts.identity_refresh_secs);
             view = gw.directory.for_request(user, now, refresh_every);
             if view.is_none() {
-                view = match gw.ensure_user(user).await {
+                view = match Box::pin(gw.ensure_user(user)).await {
                     // A user the store has no record of is held as new.
                     Ok(()) => gw
                         .directory
@@ -279,29 +283,29 @@ impl ProxyHttp for GatewayProxy {
                 if ctx.kind == ClientKind::Navigation =>
             {
                 ctx.outcome = "not_found";
-                wire::send(session, pages::missing_page(&Frame::plain(cfg), route)).await?;
+                Box::pin(wire::send(session, pages::missing_page(&Frame::plain(cfg), route))).await?;
                 Ok(true)
             }
             Decision::Own(route) => {
                 ctx.outcome = "own";
                 let reachable = policy::dashboard_reachable(&facts, &routes);
-                let reply = self.own(session, ctx, route, reachable).await?;
-                wire::send(session, reply).await?;
+                let reply = Box::pin(self.own(session, ctx, route, reachable)).await?;
+                Box::pin(wire::send(session, reply)).await?;
                 Ok(true)
             }
             Decision::Login => {
                 ctx.outcome = "login";
-                login::handle(gw, session, ctx.found.take(), ctx.client.clone()).await?;
+                Box::pin(login::handle(gw, session, ctx.found.take(), ctx.client.clone())).await?;
                 Ok(true)
             }
             Decision::Redirect { location } => {
                 ctx.outcome = "redirect";
-                wire::send(session, pages::redirect(&location)).await?;
+                Box::pin(wire::send(session, pages::redirect(&location))).await?;
                 Ok(true)
             }
             Decision::Deny { status, error, message } => {
                 ctx.outcome = "deny";
-                wire::send(session, pages::json_error(status, error, message)).await?;
+                Box::pin(wire::send(session, pages::json_error(status, error, message))).await?;
                 Ok(true)
             }
         }
@@ -399,7 +403,7 @@ impl ProxyHttp for GatewayProxy {
                     kept.push(value);
                 }
                 (SetCookieEffect::Sets(v), Some((found, _))) => {
-                    if gw.rebind(found, &v, ctx.client.clone()).await {
+                    if Box::pin(gw.rebind(found, &v, ctx.client.clone())).await {
                         kept.push(value);
                     }
                 }
@@ -413,8 +417,7 @@ impl ProxyHttp for GatewayProxy {
             resp.append_header("set-cookie", v)?;
         }
         if let (true, Some((found, _))) = (ended, signed_in) {
-            gw.end_session(&found.token_hash, EndReason::SignedOutUpstream, ctx.client.clone())
-                .await;
+            Box::pin(gw.end_session(&found.token_hash, EndReason::SignedOutUpstream, ctx.client.clone())).await;
             resp.append_header("set-cookie", cookies::clear_gateway_cookie(&cfg.cookie))?;
             ctx.outcome = "logout";
         }
