@@ -25,7 +25,10 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
 
+mod access;
 mod bridge;
+
+pub use access::Access;
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -37,8 +40,11 @@ pub fn init(format: LogFormat) {
         LogFormat::Text => install(builder.event_format(Line).finish()),
         LogFormat::Json => install(builder.json().flatten_event(true).finish()),
     };
-    if let Err(e) = result {
-        eprintln!("logging was already set up: {e}");
+    match result {
+        Err(e) => eprintln!("logging was already set up: {e}"),
+        // Lines this subscriber would write to standard error as `Line`.
+        Ok(()) if format == LogFormat::Text => access::write_directly(),
+        Ok(()) => {}
     }
 }
 
@@ -69,38 +75,58 @@ where
     N: for<'a> FormatFields<'a> + 'static,
 {
     fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
-        let meta = event.normalized_metadata();
-        let meta = meta.as_ref().unwrap_or_else(|| event.metadata());
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        write_time(&mut w, now.as_secs(), now.subsec_micros())?;
-        let level = match *meta.level() {
-            tracing::Level::ERROR => "ERROR",
-            tracing::Level::WARN => " WARN",
-            tracing::Level::INFO => " INFO",
-            tracing::Level::DEBUG => "DEBUG",
-            tracing::Level::TRACE => "TRACE",
-        };
-        w.write_str(" ")?;
-        w.write_str(level)?;
-        w.write_str(" ")?;
-        w.write_str(meta.target())?;
-        w.write_str(":")?;
-        let mut fields = Fields {
-            w: &mut w,
-            result: Ok(()),
-        };
-        event.record(&mut fields);
-        fields.result?;
-        w.write_char('\n')
+        // The line is built in a `String` of this thread's and handed on in
+        // one write: each of the thirty-odd pieces through `Writer` (a
+        // `dyn fmt::Write`) cost an indirect call. A `Debug` value that logs
+        // while being formatted finds the buffer taken and gets a new one.
+        LINE.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut line) => {
+                line.clear();
+                format_line(&mut line, event)?;
+                w.write_str(&line)
+            }
+            Err(_) => {
+                let mut line = String::new();
+                format_line(&mut line, event)?;
+                w.write_str(&line)
+            }
+        })
     }
 }
 
-struct Fields<'a, 'w> {
-    w: &'a mut Writer<'w>,
+thread_local! {
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn format_line(w: &mut String, event: &Event<'_>) -> fmt::Result {
+    let meta = event.normalized_metadata();
+    let meta = meta.as_ref().unwrap_or_else(|| event.metadata());
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    write_time(w, now.as_secs(), now.subsec_micros())?;
+    let level = match *meta.level() {
+        tracing::Level::ERROR => "ERROR",
+        tracing::Level::WARN => " WARN",
+        tracing::Level::INFO => " INFO",
+        tracing::Level::DEBUG => "DEBUG",
+        tracing::Level::TRACE => "TRACE",
+    };
+    w.write_str(" ")?;
+    w.write_str(level)?;
+    w.write_str(" ")?;
+    w.write_str(meta.target())?;
+    w.write_str(":")?;
+    let mut fields = Fields { w, result: Ok(()) };
+    event.record(&mut fields);
+    fields.result?;
+    w.write_char('\n')
+}
+
+struct Fields<'a> {
+    w: &'a mut String,
     result: fmt::Result,
 }
 
-impl Fields<'_, '_> {
+impl Fields<'_> {
     /// Whether to write this field: not after a failed write, and not the
     /// `log.target`, `log.file` ... fields a bridged `log` record carries
     /// (its target is already the line's target, as in tracing's own format).
@@ -122,17 +148,14 @@ impl Fields<'_, '_> {
     }
 }
 
-impl Visit for Fields<'_, '_> {
+impl Visit for Fields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if !self.writes(field) {
             return;
         }
-        self.result = self.name(field).and_then(|_| {
-            if field.name() == "message" || is_plain(value) {
-                self.w.write_str(value)
-            } else {
-                write!(self.w, "{value:?}")
-            }
+        self.result = self.name(field).and_then(|_| match field.name() {
+            "message" => self.w.write_str(value),
+            _ => write_value(self.w, value),
         });
     }
 
@@ -169,6 +192,14 @@ impl Visit for Fields<'_, '_> {
     }
 }
 
+/// A field's text value: bare if `is_plain`, else quoted and escaped.
+fn write_value(w: &mut String, value: &str) -> fmt::Result {
+    match is_plain(value) {
+        true => w.write_str(value),
+        false => write!(w, "{value:?}"),
+    }
+}
+
 /// Whether a value can be written bare and still be read back as one value.
 fn is_plain(value: &str) -> bool {
     !value.is_empty() && value.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
@@ -198,7 +229,14 @@ fn write_time(w: &mut impl fmt::Write, secs: u64, micros: u32) -> fmt::Result {
             cached.0 = secs;
         }
         w.write_str(&cached.1)?;
-        write!(w, ".{micros:06}Z")
+        // `.uuuuuuZ` by hand: `write!` with a width costs more than the rest.
+        let mut frac = *b".000000Z";
+        let mut m = micros.min(999_999);
+        for d in frac[1..7].iter_mut().rev() {
+            *d = b'0' + (m % 10) as u8;
+            m /= 10;
+        }
+        w.write_str(std::str::from_utf8(&frac).map_err(|_| fmt::Error)?)
     })
 }
 
@@ -218,7 +256,7 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io;
     use std::sync::{Arc, Mutex};
 
@@ -275,7 +313,7 @@ mod tests {
         }
     }
 
-    fn logged(f: impl FnOnce()) -> String {
+    pub(super) fn logged(f: impl FnOnce()) -> String {
         let out = Captured::default();
         let sink = out.clone();
         let subscriber = tracing_subscriber::fmt()

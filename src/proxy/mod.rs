@@ -488,16 +488,16 @@ impl ProxyHttp for GatewayProxy {
         });
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let req = session.req_header();
-        tracing::info!(
-            method = req.method.as_str(),
-            path = req.uri.path(),
+        crate::logging::Access {
+            method: req.method.as_str(),
+            path: req.uri.path(),
             status,
-            outcome = ctx.outcome,
-            client = ctx.client.as_deref().unwrap_or("-"),
-            micros = ctx.started.elapsed().as_micros() as u64,
-            error = e.map(|e| e.etype().as_str()),
-            "request"
-        );
+            outcome: ctx.outcome,
+            client: ctx.client.as_deref().unwrap_or("-"),
+            micros: ctx.started.elapsed().as_micros() as u64,
+            error: e.map(|e| e.etype().as_str()),
+        }
+        .log();
     }
 }
 
