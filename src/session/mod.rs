@@ -203,12 +203,12 @@ pub struct Found {
 }
 
 pub struct SessionTable {
-    map: DashMap<TokenHash, Arc<Session>>,
+    map: DashMap<TokenHash, Arc<Session>, token::BuildTokenHasher>,
     /// Each user's sessions, to cap them without scanning the table. Locked
     /// only after `map`'s guards are dropped, never the other way round.
     by_user: DashMap<Arc<str>, Vec<TokenHash>>,
     /// Issued tokens the store had no session for, and when that was seen.
-    absent: DashMap<TokenHash, UnixSeconds>,
+    absent: DashMap<TokenHash, UnixSeconds, token::BuildTokenHasher>,
     settings: SessionSettings,
     key: SecretKey,
 }
@@ -216,9 +216,9 @@ pub struct SessionTable {
 impl SessionTable {
     pub fn new(settings: SessionSettings, key: SecretKey) -> Self {
         SessionTable {
-            map: DashMap::new(),
+            map: DashMap::default(),
             by_user: DashMap::new(),
-            absent: DashMap::new(),
+            absent: DashMap::default(),
             settings,
             key,
         }
