@@ -60,7 +60,8 @@ sys.dont_write_bytecode = True
 import pg  # noqa: E402  (benches/load/pg.py: the throwaway PostgreSQL cluster)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RELEASE = os.path.join(ROOT, "target", "release")
+# BENCH_RELEASE: another build of the same binaries (one with line tables, say).
+RELEASE = os.environ.get("BENCH_RELEASE") or os.path.join(ROOT, "target", "release")
 PASSWORD = "bench-password"
 EMAIL = "bench@bench.test"
 BODY = b"hello from the bench upstream\n"

@@ -9,7 +9,8 @@ cannot. User-space only: the kernel's share (loopback TCP) is the same for
 both and is not counted. Started by benches/load/instructions.sh.
 
 Settings: CG_REQUESTS (default 3000), CG_KEEP=1 keeps the callgrind files
-for callgrind_annotate.
+for callgrind_annotate, CG_NGINX=1 also counts nginx's proxy_pass (c),
+CG_SKIP_PG=1 leaves out dpg.
 """
 import glob
 import os
@@ -52,6 +53,28 @@ def count(name, proc, port, work, cookie=None):
             total = next(int(l.split()[1]) for l in text.splitlines() if l.startswith("summary:"))
             return total / N, f
     raise SystemExit(f"no callgrind dump for {name} in {work}")
+
+
+def count_nginx(work, up_port, cookie):
+    """c, as the issue measured it: nginx's proxy_pass with upstream
+    keep-alive, one process (`master_process off`), access log off, the
+    same request as b. Debian's nginx exports its functions' names, so
+    callgrind_annotate can tell its phases apart (phases.py)."""
+    prefix = os.path.join(work, "c")
+    os.makedirs(prefix)
+    port = H.free_port()
+    conf = "master_process off;\n" + H.NGINX.format(
+        workers=1, prefix=prefix, servers=f"server 127.0.0.1:{up_port};", port=port, host="",
+        extra_upstream="", auth="", extra_locations="",
+    ).replace(f"access_log {prefix}/access.log;", "access_log off;")
+    path = os.path.join(prefix, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    p = H.start(VALGRIND + [nginx, "-p", prefix, "-e", os.path.join(prefix, "error.log"), "-c", path],
+                os.path.join(prefix, "stdout.log"))
+    H.wait_for(port, "/", p, limit=120)
+    return count("c", p, port, work, cookie)
 
 
 def main():
@@ -98,6 +121,9 @@ def measure_all(work):
     b_cookie = None if os.environ.get("CG_B_COOKIE") == "0" else cookie
     b, b_file = count("b", p, port, work, b_cookie)
     d, d_file = count("d", g.proc, g.port, work, cookie)
+    if os.environ.get("CG_NGINX") == "1":
+        c, c_file = count_nginx(work, up_port, b_cookie)
+        print(f"  c    nginx proxy_pass               {c:9.0f}   (c/b {c / b:.3f})   {c_file}")
 
     if os.environ.get("CG_SKIP_PG") == "1":  # a quick b and d only
         H.start = real_start
