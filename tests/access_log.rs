@@ -5,10 +5,8 @@
 
 mod common;
 
+use common::{config_text, free_addr, start_dashboard, Gateway};
 use std::path::Path;
-use std::process::{Command, Stdio};
-
-use common::{config_text, free_addr, start_dashboard, wait_healthy, Gateway, BIN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Runs a gateway with `format` and `rust_log`, sends it one request with
@@ -20,16 +18,8 @@ async fn logged(dir: &Path, format: &str, rust_log: &str) -> String {
     std::fs::write(&config, config_text(addr, start_dashboard(), &data)).expect("write config");
     common::write_secrets(&data);
     let log = dir.join(format!("stderr-{format}-{}.log", rust_log.len()));
-    let child = Command::new(BIN)
-        .args(["--log-format", format, "run", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", rust_log)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("create the log file"))
-        .spawn()
-        .expect("spawn the gateway");
-    let mut gw = Gateway { child, addr, config };
-    wait_healthy(addr, &mut gw.child).await;
+    let file = std::fs::File::create(&log).expect("create the log file");
+    let gw = Gateway::start_log_format(addr, config, format, file.into(), &[("RUST_LOG", rust_log)]).await;
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     s.write_all(b"GET /reports/q3?code=Secret4242 HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n")
         .await

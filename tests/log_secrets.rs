@@ -13,9 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{
-    admin_of, config_text, free_addr, start_dashboard, tls_listener, wait_healthy, with_listeners, Gateway, BIN,
-};
+use common::{admin_of, config_text, free_addr, start_dashboard, tls_listener, with_listeners, Gateway};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const GATEWAY_TOKEN: &str = "SecretGatewayToken4242";
@@ -116,16 +114,8 @@ async fn gateway(dir: &Path, format: &str) -> (Gateway, SocketAddr, std::path::P
     let config = dir.join("gateway.toml");
     std::fs::write(&config, text).expect("write config");
     let log = dir.join("stderr.log");
-    let child = Command::new(BIN)
-        .args(["--log-format", format, "run", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("create the log file"))
-        .spawn()
-        .expect("spawn the gateway");
-    let mut gw = Gateway { child, addr, config };
-    wait_healthy(addr, &mut gw.child).await;
+    let file = std::fs::File::create(&log).expect("create the log file");
+    let gw = Gateway::start_log_format(addr, config, format, file.into(), &[("RUST_LOG", "trace")]).await;
     (gw, tls, log)
 }
 

@@ -242,8 +242,19 @@ impl Gateway {
 
     /// Starts with the log going to `log` and extra environment variables.
     pub async fn start_logging(addr: SocketAddr, config: PathBuf, log: Stdio, env: &[(&str, &str)]) -> Gateway {
+        Gateway::start_log_format(addr, config, "text", log, env).await
+    }
+
+    /// `start_logging` with `--log-format format` (text or json).
+    pub async fn start_log_format(
+        addr: SocketAddr,
+        config: PathBuf,
+        format: &str,
+        log: Stdio,
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let child = Command::new(BIN)
-            .args(["run", "--config"])
+            .args(["--log-format", format, "run", "--config"])
             .arg(&config)
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
