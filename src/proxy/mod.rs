@@ -15,7 +15,6 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::HeaderValue;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -25,7 +24,6 @@ use crate::cookies::{self, SetCookieEffect};
 use crate::directory::Due;
 use crate::drain::InFlight;
 use crate::gateway::{EndReason, Gateway};
-use crate::lookalike;
 use crate::pages::{self, html::Frame};
 use crate::policy::{self, ClientKind, Decision, DueFacts, Facts, Forward, OwnRoute, Routes, SessionFacts, UserFacts};
 use crate::session::{Found, Lookup};
@@ -226,7 +224,7 @@ impl ProxyHttp for GatewayProxy {
         ctx.kind = ClientKind::classify(
             wire::header(req, http::header::ACCEPT),
             req.headers.contains_key(&X_REQUESTED_WITH),
-            is_websocket(req),
+            wire::is_websocket(req),
         );
         let session_facts = match &ctx.found {
             None => SessionFacts::None,
@@ -347,17 +345,17 @@ impl ProxyHttp for GatewayProxy {
         // `insert_header` replaces every earlier value. Values are given
         // owned where they are built here, so Pingora need not copy them.
         match cookie {
-            Some(c) => up.insert_header(COOKIE, header_value(c)?)?,
+            Some(c) => up.insert_header(COOKIE, wire::header_value(c)?)?,
             None => {
                 up.remove_header(&http::header::COOKIE);
             }
         }
-        strip_reserved(up, cfg.user_header.as_ref().map(http::HeaderName::as_str));
+        wire::strip_reserved(up, cfg.user_header.as_ref().map(http::HeaderName::as_str));
         if let (Some(name), true, Some(f)) = (&self.user_header, forward.as_user, &ctx.found) {
             up.insert_header(name.clone(), f.session.user_id.as_ref())?;
         }
         if let Some(ip) = &ctx.client {
-            up.insert_header(X_FORWARDED_FOR, header_value(ip.clone())?)?;
+            up.insert_header(X_FORWARDED_FOR, wire::header_value(ip.clone())?)?;
         }
         Ok(())
     }
@@ -521,28 +519,4 @@ fn sole_session_cookies(cfg: &crate::config::Config, req: &RequestHeader, f: &Fo
         return false;
     };
     cookies::sole(pairs(), &cfg.cookie.name, token) && cookies::sole(pairs(), &cfg.upstream.session_cookie, upstream)
-}
-
-/// Removes every spelling of the headers the gateway sets or trusts (the
-/// user header, the client address headers): a CGI-style dashboard reads
-/// `X_Tfa_User` as `X-Tfa-User` (see `lookalike`).
-fn strip_reserved(up: &mut RequestHeader, user_header: Option<&str>) {
-    // Nearly every request has none: look before allocating.
-    let is_reserved = |n: &http::HeaderName| lookalike::reserved_header(n.as_str(), user_header);
-    if !up.headers.keys().any(is_reserved) {
-        return;
-    }
-    let names: Vec<http::HeaderName> = up.headers.keys().filter(|n| is_reserved(n)).cloned().collect();
-    for name in names {
-        up.remove_header(&name);
-    }
-}
-
-/// A header value from text built for it, without copying it again.
-fn header_value(text: String) -> Result<HeaderValue> {
-    HeaderValue::try_from(text).or_err(ErrorType::InvalidHTTPHeader, "a header value the gateway built")
-}
-
-fn is_websocket(req: &RequestHeader) -> bool {
-    wire::header(req, http::header::UPGRADE).is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
 }

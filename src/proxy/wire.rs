@@ -2,6 +2,7 @@
 //! facts out of a Pingora session, and writing a `pages::Reply` to it.
 
 use bytes::Bytes;
+use http::HeaderValue;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::Session;
@@ -102,4 +103,28 @@ pub async fn read_body(session: &mut Session, limit: usize) -> Result<Option<Byt
         body.extend_from_slice(&chunk);
     }
     Ok(Some(Bytes::from(body)))
+}
+
+/// Removes every spelling of the headers the gateway sets or trusts (the
+/// user header, the client address headers): a CGI-style dashboard reads
+/// `X_Tfa_User` as `X-Tfa-User` (see `lookalike`).
+pub fn strip_reserved(up: &mut RequestHeader, user_header: Option<&str>) {
+    // Nearly every request has none: look before allocating.
+    let is_reserved = |n: &http::HeaderName| crate::lookalike::reserved_header(n.as_str(), user_header);
+    if !up.headers.keys().any(is_reserved) {
+        return;
+    }
+    let names: Vec<http::HeaderName> = up.headers.keys().filter(|n| is_reserved(n)).cloned().collect();
+    for name in names {
+        up.remove_header(&name);
+    }
+}
+
+/// A header value from text built for it, without copying it again.
+pub fn header_value(text: String) -> Result<HeaderValue> {
+    HeaderValue::try_from(text).or_err(ErrorType::InvalidHTTPHeader, "a header value the gateway built")
+}
+
+pub fn is_websocket(req: &RequestHeader) -> bool {
+    header(req, http::header::UPGRADE).is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
 }
