@@ -17,8 +17,8 @@ pub fn pairs<'a>(headers: impl IntoIterator<Item = &'a str>) -> Vec<(&'a str, &'
 /// As `pairs`, without collecting: the per-request path reads cookies
 /// without allocating.
 ///
-/// Every request reads its cookies three times (the token, the dashboard
-/// cookie, the header sent on), so this splits and trims bytewise: `str`'s
+/// Every request reads its cookies through it (`jar`, and the header sent
+/// on when other cookies came), so this splits and trims bytewise: `str`'s
 /// `split(';')` and `trim()` cost a pattern searcher and a Unicode decode
 /// per call. It reads exactly as they would (a test holds it to them).
 pub fn pairs_iter<'a>(headers: impl IntoIterator<Item = &'a str>) -> impl Iterator<Item = (&'a str, &'a str)> {

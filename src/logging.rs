@@ -75,27 +75,30 @@ where
     N: for<'a> FormatFields<'a> + 'static,
 {
     fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
-        // The line is built in a `String` of this thread's and handed on in
-        // one write: each of the thirty-odd pieces through `Writer` (a
-        // `dyn fmt::Write`) cost an indirect call. A `Debug` value that logs
-        // while being formatted finds the buffer taken and gets a new one.
-        LINE.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut line) => {
-                line.clear();
-                format_line(&mut line, event)?;
-                w.write_str(&line)
-            }
-            Err(_) => {
-                let mut line = String::new();
-                format_line(&mut line, event)?;
-                w.write_str(&line)
-            }
+        // The line is built in a `String` and handed on in one write: each
+        // of the thirty-odd pieces through `Writer` (a `dyn fmt::Write`)
+        // cost an indirect call.
+        with_line(|line| {
+            format_line(line, event)?;
+            w.write_str(line)
         })
     }
 }
 
 thread_local! {
     static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Runs `f` with this thread's line buffer, emptied. A line formatted while
+/// another is (a `Debug` value that logs) finds it taken and gets its own.
+fn with_line<R>(f: impl FnOnce(&mut String) -> R) -> R {
+    LINE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut line) => {
+            line.clear();
+            f(&mut line)
+        }
+        Err(_) => f(&mut String::new()),
+    })
 }
 
 fn format_line(w: &mut String, event: &Event<'_>) -> fmt::Result {

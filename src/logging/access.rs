@@ -6,7 +6,6 @@
 //! decides whether it is written. With the JSON format, or any subscriber
 //! but the one `init` installs, it goes through tracing as any event.
 
-use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,14 +41,7 @@ impl Access<'_> {
         if !tracing::enabled!(target: TARGET, tracing::Level::INFO) {
             return;
         }
-        LINE.with(|cell| {
-            let mut fresh = String::new();
-            let mut taken = cell.try_borrow_mut();
-            let line = match &mut taken {
-                Ok(line) => &mut **line,
-                Err(_) => &mut fresh,
-            };
-            line.clear();
+        super::with_line(|line| {
             let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
             if self.write(line, now.as_secs(), now.subsec_micros()).is_ok() {
                 // One write per line, as tracing's writer makes it; a full
@@ -96,10 +88,6 @@ impl Access<'_> {
         }
         w.write_char('\n')
     }
-}
-
-thread_local! {
-    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 #[cfg(test)]
