@@ -10,7 +10,9 @@ both and is not counted. Started by benches/load/instructions.sh.
 
 Settings: CG_REQUESTS (default 3000), CG_KEEP=1 keeps the callgrind files
 for callgrind_annotate, CG_NGINX=1 also counts nginx's proxy_pass (c),
-CG_SKIP_PG=1 leaves out dpg.
+CG_SKIP_PG=1 leaves out dpg, CG_B_SET="no-modules read-buffer=0" gives b
+the Pingora settings the gateway changes from their defaults (settings.py,
+bench_passthrough.rs's `--set`), so that d - b compares like with like.
 """
 import glob
 import os
@@ -116,7 +118,9 @@ def measure_all(work):
     port = H.free_port()
     p = real_start(VALGRIND + [os.path.join(H.RELEASE, "examples", "bench_passthrough"), "--listen",
                                f"127.0.0.1:{port}", "--upstream", f"127.0.0.1:{up_port}", "--threads", "1",
-                               "--dir", os.path.join(work, "passthrough")], os.path.join(work, "b.log"))
+                               "--dir", os.path.join(work, "passthrough")]
+                   + [a for s in os.environ.get("CG_B_SET", "").split() for a in ("--set", s)],
+                   os.path.join(work, "b.log"))
     H.wait_for(port, "/", p, limit=120)
     b_cookie = None if os.environ.get("CG_B_COOKIE") == "0" else cookie
     b, b_file = count("b", p, port, work, b_cookie)
