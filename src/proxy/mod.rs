@@ -142,6 +142,12 @@ impl ProxyHttp for GatewayProxy {
         }
     }
 
+    /// Pingora's default adds a response compression module, disabled,
+    /// which still costs each request a box and two calls (1,700
+    /// instructions, BENCHMARKS.md "Pingora's settings"). The gateway never
+    /// compresses: the dashboard's answers pass as they come.
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+
     /// Pingora's default forwards everything. Here every request is checked
     /// and decided; `Ok(true)` means the gateway answered it itself.
     ///
