@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::ServerConf;
 use pingora::server::{ExecutionPhase, RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
@@ -184,7 +185,16 @@ pub fn build(config: Config, env: Env, start: Start) -> Result<(Server, Arc<Gate
     for l in &gw.config.listeners {
         let addr = l.address.to_string();
         match &l.tls {
-            None => proxy.add_tcp(&addr),
+            // No read buffer in front of the socket on plain listeners:
+            // Pingora's request reader has its own, and its 64 KiB one
+            // only copied each request once more (1,300 instructions a
+            // request, the same system calls: BENCHMARKS.md "Pingora's
+            // settings"), and held 64 KiB per idle connection. TLS keeps
+            // it: rustls reads in small records.
+            None => proxy.add_listener(ListenerConfig::tcp(addr).l4_buffer(L4BufferSettings {
+                read: Some(0),
+                write: None,
+            })),
             Some(tls) => proxy
                 .add_tls(
                     &addr,
