@@ -189,8 +189,9 @@ pub fn build(config: Config, env: Env, start: Start) -> Result<(Server, Arc<Gate
             // Pingora's request reader has its own, and its 64 KiB one
             // only copied each request once more (1,300 instructions a
             // request, the same system calls: BENCHMARKS.md "Pingora's
-            // settings"), and held 64 KiB per idle connection. TLS keeps
-            // it: rustls reads in small records.
+            // settings"), and an idle keep-alive connection held 17 to 28
+            // KiB more of memory. TLS keeps it: rustls reads in small
+            // records.
             None => proxy.add_listener(ListenerConfig::tcp(addr).l4_buffer(L4BufferSettings {
                 read: Some(0),
                 write: None,
