@@ -21,9 +21,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
-use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::ServerConf;
 
 struct Passthrough {
@@ -41,7 +41,9 @@ impl ProxyHttp for Passthrough {
     fn init_downstream_modules(&self, modules: &mut pingora::modules::http::HttpModules) {
         if self.modules {
             // Pingora's default: a disabled compression module.
-            modules.add_module(pingora::modules::http::compression::ResponseCompressionBuilder::enable(0));
+            modules.add_module(pingora::modules::http::compression::ResponseCompressionBuilder::enable(
+                0,
+            ));
         }
     }
 
@@ -88,12 +90,20 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         upgrade_sock: dir.join("upgrade.sock").display().to_string(),
         ..ServerConf::default()
     };
-    let mut app = Passthrough { peer, modules: true, timeouts: false };
+    let mut app = Passthrough {
+        peer,
+        modules: true,
+        timeouts: false,
+    };
     let mut buffers = L4BufferSettings::default();
     let mut keepalive_limit = None;
     for s in &settings {
         let (name, value) = s.split_once('=').unwrap_or((s, ""));
-        let number = || value.parse::<usize>().map_err(|_| format!("--set {name} needs a number"));
+        let number = || {
+            value
+                .parse::<usize>()
+                .map_err(|_| format!("--set {name} needs a number"))
+        };
         match name {
             "no-modules" => app.modules = false,
             "no-steal" => conf.work_stealing = false,
