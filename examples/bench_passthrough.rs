@@ -26,6 +26,11 @@ use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::server::configuration::ServerConf;
 
+// The gateway's allocator, so that d - b compares like with like.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Passthrough {
     peer: SocketAddr,
     modules: bool,
