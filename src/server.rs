@@ -310,7 +310,8 @@ impl BackgroundService for Handover {
             );
         }
         // Activity since the last sweep is saved, as the sweep would.
-        let since = self.gw.env.now().saturating_sub(SWEEP_EVERY.as_secs() + 1);
+        let every = self.gw.config.session.sweep_every().as_secs();
+        let since = self.gw.env.now().saturating_sub(every + 1);
         self.gw.sweep(since).await;
         if let Err(e) = self.gw.store.release(grace).await {
             e.log("cannot let go of the store");
@@ -341,13 +342,16 @@ impl BackgroundService for Follower {
     }
 }
 
-/// How often sessions are swept and their activity saved.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How often the failure counters, SMS codes and sign-in limits are swept.
+const TIDY_EVERY: u64 = 60;
 
-/// Every so many sweeps, the whole store's sessions are swept too.
-const STORE_SWEEP_EVERY: u64 = 10;
+/// How often the whole store's sessions are swept, and abandoned ceremonies
+/// and the session index tidied.
+const STORE_SWEEP_EVERY: u64 = 600;
 
-/// Every minute: drop expired sessions, save recent activity.
+/// Drops expired sessions and saves recent activity (`sweep_every`: each
+/// minute, or sooner for a short idle timeout), and now and then tidies
+/// the rest.
 struct Sweeper {
     gw: Arc<Gateway>,
 }
@@ -356,8 +360,10 @@ struct Sweeper {
 impl BackgroundService for Sweeper {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let mut since = self.gw.env.now();
-        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        let every = self.gw.config.session.sweep_every();
+        let mut tick = tokio::time::interval(every);
         tick.tick().await;
+        let ticks_per = |secs: u64| (secs / every.as_secs()).max(1);
         let mut ticks: u64 = 0;
         loop {
             tokio::select! {
@@ -365,8 +371,9 @@ impl BackgroundService for Sweeper {
                 _ = tick.tick() => {
                     let now = self.gw.env.now();
                     self.gw.sweep(since).await;
+                    since = now;
                     ticks += 1;
-                    if ticks.is_multiple_of(STORE_SWEEP_EVERY) {
+                    if ticks.is_multiple_of(ticks_per(STORE_SWEEP_EVERY)) {
                         self.gw.sweep_store().await;
                         // Abandoned security-key ceremonies (a prompt closed).
                         if let Err(e) = self.gw.store.forget_old_ceremonies(now).await {
@@ -375,6 +382,9 @@ impl BackgroundService for Sweeper {
                         if let Err(e) = self.gw.store.sweep_session_index().await {
                             e.log("cannot tidy the index of users' sessions");
                         }
+                    }
+                    if !ticks.is_multiple_of(ticks_per(TIDY_EVERY)) {
+                        continue;
                     }
                     if let Err(e) = self.gw.throttle.sweep(now).await {
                         e.log("cannot forget stale failure counters");
@@ -385,7 +395,6 @@ impl BackgroundService for Sweeper {
                         }
                     }
                     self.gw.sign_ins.sweep(now);
-                    since = now;
                 }
             }
         }

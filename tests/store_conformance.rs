@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tfa_gateway::identity::{Identity, Membership, Role};
 
-use tfa_gateway::store::{AuditEvent, Change, FactorsRecord, SessionRecord, Store, StoreError, Table, TotpFactor};
+use tfa_gateway::store::{
+    AuditEvent, Change, FactorsRecord, SessionChange, SessionRecord, Store, StoreError, Table, TotpFactor,
+};
 
 use common::pg::Postgres;
 
@@ -62,10 +64,12 @@ async fn raw_conditional_writes(s: &Store, t: Table) {
     let b = s.backend();
     assert_eq!(b.get(t, b"k").await.unwrap(), None);
     assert!(
-        !b.replace(t, b"k", b"v0".to_vec()).await.unwrap(),
-        "replace needs a record"
+        !b.swap(t, b"k", Some(b"v0".to_vec()), Some(b"v1".to_vec()), None)
+            .await
+            .unwrap(),
+        "a change needs a record"
     );
-    assert_eq!(b.get(t, b"k").await.unwrap(), None, "a refused replace writes nothing");
+    assert_eq!(b.get(t, b"k").await.unwrap(), None, "a refused swap writes nothing");
     assert!(
         b.swap(t, b"k", None, Some(b"v1".to_vec()), None).await.unwrap(),
         "insert if absent"
@@ -85,7 +89,10 @@ async fn raw_conditional_writes(s: &Store, t: Table) {
         .await
         .unwrap());
     assert_eq!(b.get(t, b"k").await.unwrap(), Some(b"v2".to_vec()));
-    assert!(b.replace(t, b"k", b"v3".to_vec()).await.unwrap());
+    assert!(b
+        .swap(t, b"k", Some(b"v2".to_vec()), Some(b"v3".to_vec()), None)
+        .await
+        .unwrap());
     assert!(
         !b.swap(t, b"k", Some(b"v2".to_vec()), None, None).await.unwrap(),
         "stale delete"
@@ -130,8 +137,10 @@ async fn a_user_and_their_factors_are_apart(s: &Store) {
         [b"u-1".to_vec()]
     );
     assert!(
-        !b.replace(users, b"u-2", b"\x01no".to_vec()).await.unwrap(),
-        "no user u-2 to replace"
+        !b.swap(users, b"u-2", Some(b"\x01no".to_vec()), None, None)
+            .await
+            .unwrap(),
+        "no user u-2 to remove"
     );
     assert_eq!(
         b.scan_page(users, None, 5).await.unwrap().len(),
@@ -201,13 +210,28 @@ async fn users_accounts_and_sessions(s: &Store) {
 
     s.put_session(&session(1, "u-bob")).await.unwrap();
     s.put_session(&session(2, "u-bob")).await.unwrap();
+    assert!(s.update_session(&[1; 32], SessionChange::Activity(150)).await.unwrap());
+    // Changes are merged into the record as stored, never written over it:
+    // a replica's older activity or confirmation undoes nothing, and its
+    // activity leaves the dashboard session another replica followed.
+    assert!(s.update_session(&[1; 32], SessionChange::Confirmed(120)).await.unwrap());
+    let rebound = SessionChange::Rebound {
+        upstream_cookie_hash: [7; 32],
+        sealed_upstream_cookie: Some(b"sealed".to_vec()),
+    };
+    assert!(s.update_session(&[1; 32], rebound).await.unwrap());
+    assert!(s.update_session(&[1; 32], SessionChange::Activity(140)).await.unwrap());
+    assert!(s.update_session(&[1; 32], SessionChange::Confirmed(110)).await.unwrap());
     let mut touched = session(1, "u-bob");
     touched.last_seen = 150;
-    s.touch_session(&touched).await.unwrap();
+    touched.confirmed_at = 120;
+    touched.upstream_cookie_hash = [7; 32];
+    touched.sealed_upstream_cookie = Some(b"sealed".to_vec());
     s.delete_sessions(&[[2; 32]]).await.unwrap();
-    let mut late = session(2, "u-bob");
-    late.last_seen = 160;
-    s.touch_session(&late).await.unwrap();
+    assert!(
+        !s.update_session(&[2; 32], SessionChange::Activity(160)).await.unwrap(),
+        "an ended session is not updated"
+    );
     let (sessions, bad) = s.sessions().await.unwrap();
     assert!(bad.is_empty());
     assert_eq!(

@@ -24,6 +24,17 @@ pub struct SessionSettings {
     pub max_pending_per_user: usize,
 }
 
+impl SessionSettings {
+    /// How often a gateway sweeps its sessions and saves their activity: a
+    /// minute, or a quarter of the idle timeout where that is shorter.
+    /// Another replica asks the store before it ends a session it saw idle,
+    /// so the activity saved there must never be so old that a session in
+    /// use looks idle (see `Gateway::idle_everywhere`).
+    pub fn sweep_every(&self) -> std::time::Duration {
+        std::time::Duration::from_secs((self.idle_timeout_secs / 4).clamp(1, 60))
+    }
+}
+
 /// Every timeout at least a minute (a shorter one ends sessions while a
 /// person reads a page); the caps from 1 to 1,000.
 pub(super) fn validate(raw: &RawSession) -> Result<SessionSettings, (&'static str, String)> {

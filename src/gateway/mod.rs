@@ -16,7 +16,7 @@ use crate::secretbox::SecretKey;
 use crate::session::{Ended, Found, Session, SessionTable, Stage, TokenHash};
 use crate::sign_in_limit::SignInLimit;
 use crate::sms::SmsService;
-use crate::store::{AuditEvent, Store, StoreError};
+use crate::store::{AuditEvent, SessionChange, Store, StoreError};
 use crate::throttle::Throttle;
 
 mod rotation;
@@ -469,8 +469,9 @@ impl Gateway {
     pub async fn confirm_password(&self, found: &Found, now: crate::env::UnixSeconds) -> Result<(), StoreError> {
         found.session.confirm_password(now);
         self.store
-            .touch_session(&found.session.to_record(found.token_hash))
+            .update_session(&found.token_hash, SessionChange::Confirmed(now))
             .await
+            .map(drop)
     }
 
     /// Whether the password was confirmed recently in this session, through

@@ -43,10 +43,10 @@ impl Gateway {
             }
         }
         if let Some(session) = self.sessions.rebind(&self.env, &found.token_hash, upstream_cookie) {
-            let record = session.to_record(found.token_hash);
+            let (hash, change) = (found.token_hash, session.rebound());
             let gw = self.clone();
             tokio::spawn(async move {
-                if let Err(e) = gw.store.touch_session(&record).await {
+                if let Err(e) = gw.store.update_session(&hash, change).await {
                     e.log("cannot save a rotated session");
                 }
             });

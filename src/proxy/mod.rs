@@ -181,6 +181,13 @@ impl ProxyHttp for GatewayProxy {
                 false => Lookup::None,
             };
         }
+        if let Lookup::Expired((hash, session)) = &lookup {
+            // Idle here, perhaps not through another replica: the store
+            // says (one read, at most once per session).
+            if gw.sessions.idled_out(session, now) && Box::pin(gw.adopt_session(*hash)).await {
+                lookup = gw.sessions.lookup(token, candidates(), now);
+            }
+        }
         // The jar borrows the request, which an answer below needs mutably.
         drop(jar);
         // Enforcement needs the user's memberships and factors, read once

@@ -26,7 +26,6 @@ use subtle::ConstantTimeEq;
 use crate::config::SessionSettings;
 use crate::env::{Env, UnixSeconds};
 use crate::secretbox::SecretKey;
-use crate::store::SessionRecord;
 
 pub use about::{browser_summary, About};
 use stored::held_context;
@@ -137,30 +136,20 @@ impl Session {
         matches!(self.stage, Stage::Pending { .. })
     }
 
+    /// An expired session that ended only for want of use here: signed in,
+    /// its lifetime not over. Another replica may have used it meanwhile,
+    /// which only the store (where each saves its sessions' activity every
+    /// `SessionSettings::sweep_every`) can say.
+    fn idled_out(&self, now: UnixSeconds, s: &SessionSettings) -> bool {
+        self.stage == Stage::Authenticated && now < self.created + s.lifetime_secs
+    }
+
     fn expired(&self, now: UnixSeconds, s: &SessionSettings) -> bool {
         let deadline = match self.stage {
             Stage::Pending { .. } => self.created + s.pending_timeout_secs,
             Stage::Authenticated => (self.created + s.lifetime_secs).min(self.last_seen() + s.idle_timeout_secs),
         };
         now >= deadline
-    }
-
-    pub fn to_record(&self, token_hash: TokenHash) -> SessionRecord {
-        SessionRecord {
-            token_hash,
-            user_id: self.user_id.to_string(),
-            upstream_cookie_hash: self.upstream_cookie_hash,
-            created: self.created,
-            last_seen: self.last_seen(),
-            sealed_upstream_cookie: self.sealed_cookie.as_deref().map(<[u8]>::to_vec),
-            sealed_held: self.sealed_held.as_deref().map(<[u8]>::to_vec),
-            confirmed_at: self.confirmed_at.load(Ordering::Relaxed),
-            client: self.about.client.as_deref().map(str::to_string),
-            user_agent: self.about.user_agent.as_deref().map(str::to_string),
-            factor_at: self.about.factor_at(),
-            signed_in_at: self.about.signed_in_at,
-            passwordless: self.about.passwordless,
-        }
     }
 }
 
@@ -172,8 +161,12 @@ pub type Ended = (TokenHash, Arc<Session>);
 pub struct Swept {
     /// Sessions that expired: delete them from the store.
     pub gone: Vec<TokenHash>,
-    /// Signed-in sessions used since the last sweep: save their activity.
-    pub active: Vec<SessionRecord>,
+    /// Signed-in sessions that idled out here (`Session::idled_out`): out
+    /// of memory; ended only if no replica used them meanwhile.
+    pub idle: Vec<Ended>,
+    /// Signed-in sessions used since the last sweep, and when last: save
+    /// their activity.
+    pub active: Vec<(TokenHash, UnixSeconds)>,
     /// The dashboard cookies of every session that expired, signed in or
     /// still waiting for its second factor: sign those dashboard sessions out.
     pub sign_out: Vec<Arc<str>>,
@@ -268,6 +261,12 @@ impl SessionTable {
             session,
             upstream_cookie,
         })
+    }
+
+    /// Whether a session `lookup` found expired only idled out here (see
+    /// `Session::idled_out`): worth asking the store about before ending it.
+    pub fn idled_out(&self, session: &Session, now: UnixSeconds) -> bool {
+        session.idled_out(now, &self.settings)
     }
 
     /// `lookup`, for callers that only want a live session; an expired one
@@ -501,13 +500,17 @@ impl SessionTable {
         let mut removed = Vec::new();
         self.map.retain(|h, s| {
             if s.expired(now, &self.settings) {
-                swept.gone.push(*h);
-                swept.sign_out.extend(s.upstream_cookie.clone());
+                if s.idled_out(now, &self.settings) {
+                    swept.idle.push((*h, s.clone()));
+                } else {
+                    swept.gone.push(*h);
+                    swept.sign_out.extend(s.upstream_cookie.clone());
+                }
                 removed.push((s.user_id.clone(), *h));
                 return false;
             }
             if s.stage == Stage::Authenticated && s.last_seen() > since {
-                swept.active.push(s.to_record(*h));
+                swept.active.push((*h, s.last_seen()));
             }
             true
         });

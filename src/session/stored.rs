@@ -1,15 +1,46 @@
 //! Sessions as the store keeps them: taken into the table at start-up or
 //! on first sight through another replica (`adopt`), remembered as absent
 //! when the store has none, judged expired without being taken in (for the
-//! store-wide sweep), and resealed under a new key.
+//! store-wide sweep), resealed under a new key, and what a replica writes
+//! of a session it holds (`to_record`, `rebound`).
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::{token, About, Session, SessionTable, Stage, TokenHash, ABSENT_CAP};
 use crate::env::{Env, UnixSeconds};
 use crate::secretbox::SecretKey;
-use crate::store::SessionRecord;
+use crate::store::{SessionChange, SessionRecord};
+
+impl Session {
+    /// What `Store::update_session` merges in after `rebind`: the new
+    /// dashboard session, and nothing else this replica holds.
+    pub fn rebound(&self) -> SessionChange {
+        SessionChange::Rebound {
+            upstream_cookie_hash: self.upstream_cookie_hash,
+            sealed_upstream_cookie: self.sealed_cookie.as_deref().map(<[u8]>::to_vec),
+        }
+    }
+
+    /// The record the store keeps of this session, as this replica holds it.
+    pub fn to_record(&self, token_hash: TokenHash) -> SessionRecord {
+        SessionRecord {
+            token_hash,
+            user_id: self.user_id.to_string(),
+            upstream_cookie_hash: self.upstream_cookie_hash,
+            created: self.created,
+            last_seen: self.last_seen(),
+            sealed_upstream_cookie: self.sealed_cookie.as_deref().map(<[u8]>::to_vec),
+            sealed_held: self.sealed_held.as_deref().map(<[u8]>::to_vec),
+            confirmed_at: self.confirmed_at.load(Ordering::Relaxed),
+            client: self.about.client.as_deref().map(str::to_string),
+            user_agent: self.about.user_agent.as_deref().map(str::to_string),
+            factor_at: self.about.factor_at(),
+            signed_in_at: self.about.signed_in_at,
+            passwordless: self.about.passwordless,
+        }
+    }
+}
 
 impl SessionTable {
     /// Puts back a session read from the store at start-up, unless expired.

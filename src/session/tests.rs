@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::env::testing::env_at;
+use crate::store::SessionRecord;
 
 fn settings() -> SessionSettings {
     SessionSettings {
@@ -154,10 +155,10 @@ fn a_forced_enrollment_is_noted_once_per_session_even_across_a_rebind() {
 }
 
 #[test]
-fn sweep_reports_expired_and_recently_used_sessions() {
+fn sweep_reports_expired_idle_and_recently_used_sessions() {
     let (env, _) = env_at(1000);
     let t = table(&env);
-    let (a, _, _) = t.start(&env, "u-a", "x", Stage::Authenticated);
+    let (a, ha, _) = t.start(&env, "u-a", "x", Stage::Authenticated);
     let (_, hb, _) = t.start(&env, "u-b", "y", Stage::Authenticated);
     t.check(Some(&a), [], 1500);
     let (_, hc, _) = t.start(
@@ -168,20 +169,28 @@ fn sweep_reports_expired_and_recently_used_sessions() {
             held_set_cookies: vec!["held".into()],
         },
     );
-    let mut swept = t.sweep(1650, 1400);
-    swept.gone.sort();
-    let mut gone = vec![hb, hc];
-    gone.sort();
-    assert_eq!(swept.gone, gone, "pending sessions are stored too");
-    assert_eq!(swept.active.len(), 1);
-    let mut signed_out: Vec<&str> = swept.sign_out.iter().map(|c| &**c).collect();
-    signed_out.sort();
-    assert_eq!(
-        signed_out,
-        ["y", "z"],
-        "the expired session's and the abandoned sign-in's"
-    );
+    let swept = t.sweep(1650, 1400);
+    assert_eq!(swept.gone, [hc], "the abandoned sign-in is stored too");
+    let signed_out: Vec<&str> = swept.sign_out.iter().map(|c| &**c).collect();
+    assert_eq!(signed_out, ["z"], "the abandoned sign-in's");
+    // Unused here for the idle timeout, within its lifetime: another
+    // replica may have used it, so it is not ended yet, only let go.
+    let idle: Vec<_> = swept
+        .idle
+        .iter()
+        .map(|(h, s)| (*h, s.upstream_cookie().cloned()))
+        .collect();
+    assert_eq!(idle, [(hb, Some(Arc::from("y")))]);
+    assert_eq!(swept.active, [(ha, 1500)]);
     assert_eq!(t.len(), 1);
+
+    // Past its lifetime, a session ends however recently it was used.
+    for at in (2000..=4500).step_by(500) {
+        assert!(t.check(Some(&a), [], at).is_some(), "in use at {at}");
+    }
+    let swept = t.sweep(4600, 4400);
+    assert_eq!((swept.gone, swept.idle.len()), (vec![ha], 0));
+    assert_eq!(t.len(), 0);
 }
 
 #[test]

@@ -90,9 +90,6 @@ pub trait Backend: Send + Sync + 'static {
     /// Writes all of `entries` in one commit.
     async fn put_many(&self, table: Table, entries: Vec<Entry>) -> Result<(), StoreError>;
 
-    /// Replaces a record only if it exists; `false` if it did not.
-    async fn replace(&self, table: Table, key: &[u8], value: Vec<u8>) -> Result<bool, StoreError>;
-
     /// Removes the records of `keys` (absent ones are no error), in one
     /// commit with the announcement of `announce`.
     async fn delete(&self, table: Table, keys: Vec<Vec<u8>>, announce: Vec<Change>) -> Result<(), StoreError>;

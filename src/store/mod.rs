@@ -21,6 +21,7 @@ mod record;
 use record::Record;
 mod ceremonies;
 mod session_index;
+mod sessions;
 mod sled;
 mod sms;
 
@@ -33,6 +34,7 @@ pub use factors::{
     FactorEntry, FactorsRecord, PendingTotp, RecoveryCode, RecoveryCodes, RememberedDevice, RememberedDevices, Slot,
     SmsFactor, TotpFactor, WebauthnKey, WebauthnKeys,
 };
+pub use sessions::{SessionChange, SessionRecord};
 pub use sms::{SmsCodeRecord, SmsSends};
 
 use std::path::Path;
@@ -116,50 +118,6 @@ impl AccountRecord {
     }
 }
 
-/// A fully signed-in session as it survives a restart. Only hashes of the
-/// browser's tokens are kept, so a copy of the data folder opens no session;
-/// the dashboard's cookie, needed to sign its session out when this one
-/// ends, is kept sealed under the secret key and bound to the token hash.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionRecord {
-    pub token_hash: [u8; 32],
-    pub user_id: String,
-    pub upstream_cookie_hash: [u8; 32],
-    pub created: UnixSeconds,
-    pub last_seen: UnixSeconds,
-    /// Absent in records written before it was kept: such a session still
-    /// works, but its dashboard session is left to the dashboard's expiry.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sealed_upstream_cookie: Option<Vec<u8>>,
-    /// Present while the sign-in waits for its second factor: the
-    /// dashboard's Set-Cookie headers held back until then, sealed like the
-    /// cookie (they are the dashboard session itself).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sealed_held: Option<Vec<u8>>,
-    /// When the user last confirmed their password in this session (0:
-    /// never), so a confirmation made through one replica counts on all.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub confirmed_at: UnixSeconds,
-    /// The address the session signed in from (see `session::About`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<String>,
-    /// When it last passed a second factor (0: never).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub factor_at: UnixSeconds,
-    /// When the user signed in (0: the record's `created`).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub signed_in_at: UnixSeconds,
-    /// The user has no password (single sign-on).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub passwordless: bool,
-}
-
-fn is_zero(n: &UnixSeconds) -> bool {
-    *n == 0
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
     pub at: UnixSeconds,
@@ -184,10 +142,6 @@ impl Record for UserRecord {
 }
 
 impl Record for AccountRecord {
-    const VERSION: u8 = 1;
-}
-
-impl Record for SessionRecord {
     const VERSION: u8 = 1;
 }
 
@@ -421,79 +375,6 @@ impl Store {
 
     pub async fn account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
         self.get(Table::Accounts, id.as_bytes()).await
-    }
-
-    pub async fn put_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
-        // Indexed first: an entry without its session is dropped later; a
-        // session without its entry would be missing from the user's list.
-        self.index_session(&s.user_id, &s.token_hash).await?;
-        self.backend
-            .put(Table::Sessions, &s.token_hash, record::encode(s)?)
-            .await
-    }
-
-    /// One stored session, by its token's hash.
-    pub async fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
-        self.get(Table::Sessions, token_hash).await
-    }
-
-    /// Updates a stored session only if it is still there, so activity saved
-    /// late can never bring back a session that was ended meanwhile.
-    pub async fn touch_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
-        self.backend
-            .replace(Table::Sessions, &s.token_hash, record::encode(s)?)
-            .await
-            .map(drop)
-    }
-
-    pub async fn delete_sessions(&self, token_hashes: &[[u8; 32]]) -> Result<(), StoreError> {
-        if token_hashes.is_empty() {
-            return Ok(());
-        }
-        let keys = token_hashes.iter().map(|h| h.to_vec()).collect();
-        let ended = token_hashes.iter().map(|h| Change::SessionEnded(*h)).collect();
-        self.backend.delete(Table::Sessions, keys, ended).await
-    }
-
-    /// Removes a stored session if it is still there, atomically: of two
-    /// replicas releasing one pending sign-in, only one gets `true`.
-    pub async fn take_session(&self, token_hash: &[u8; 32]) -> Result<bool, StoreError> {
-        self.count_read();
-        let Some(old) = self.backend.get(Table::Sessions, token_hash).await? else {
-            return Ok(false);
-        };
-        let ended = Some(Change::SessionEnded(*token_hash));
-        self.backend
-            .swap(Table::Sessions, token_hash, Some(old), None, ended)
-            .await
-    }
-
-    /// Which of `token_hashes` still have a stored session.
-    pub async fn sessions_present(&self, token_hashes: &[[u8; 32]]) -> Result<Vec<[u8; 32]>, StoreError> {
-        self.count_read();
-        let keys = token_hashes.iter().map(|h| h.to_vec()).collect();
-        Ok(self
-            .backend
-            .present(Table::Sessions, keys)
-            .await?
-            .into_iter()
-            .filter_map(|k| k.try_into().ok())
-            .collect())
-    }
-
-    /// Every stored session; unreadable ones are skipped and reported, since
-    /// one bad record must not keep the gateway from starting.
-    pub async fn sessions(&self) -> Result<(Vec<SessionRecord>, Vec<StoreError>), StoreError> {
-        self.count_read();
-        let mut ok = Vec::new();
-        let mut bad = Vec::new();
-        for (_, v) in self.backend.scan(Table::Sessions).await? {
-            match record::decode("sessions", &v) {
-                Ok(s) => ok.push(s),
-                Err(e) => bad.push(e),
-            }
-        }
-        Ok((ok, bad))
     }
 
     /// Appends an event to the audit trail.

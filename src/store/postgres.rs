@@ -372,11 +372,6 @@ impl Backend for PgBackend {
             .map(drop)
     }
 
-    async fn replace(&self, t: Table, k: &[u8], v: Vec<u8>) -> Result<bool, StoreError> {
-        let sql = format!("UPDATE {} SET body = $2 WHERE key = $1", table(t));
-        Ok(self.execute(sql, vec![key(k), body(v)]).await? == 1)
-    }
-
     async fn delete(&self, t: Table, keys: Vec<Vec<u8>>, announce: Vec<Change>) -> Result<(), StoreError> {
         if keys.is_empty() {
             return Ok(());

@@ -350,29 +350,6 @@ impl Backend for SledBackend {
         .await
     }
 
-    async fn replace(&self, table: Table, key: &[u8], value: Vec<u8>) -> Result<bool, StoreError> {
-        let key = key.to_vec();
-        self.write(move |b| {
-            let replaced = match b.tree(table) {
-                (tree, None) => tree.fetch_and_update(&key, |old| old.map(|_| value.clone()))?.is_some(),
-                (tree, Some(half)) => transact(tree, |tx| {
-                    let old = tx.get(&key)?;
-                    let there = match &old {
-                        Some(entry) => pair::get(entry, half).map_err(abort)?.is_some(),
-                        None => false,
-                    };
-                    if there {
-                        set_half(tx, half, &key, old.as_deref(), Some(&value))?;
-                    }
-                    Ok(there)
-                })?,
-            };
-            b.flush()?;
-            Ok(replaced)
-        })
-        .await
-    }
-
     async fn delete(&self, table: Table, keys: Vec<Vec<u8>>, _announce: Vec<Change>) -> Result<(), StoreError> {
         self.write(move |b| {
             match b.tree(table) {

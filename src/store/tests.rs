@@ -68,7 +68,10 @@ async fn touching_an_ended_session_does_not_bring_it_back() {
     };
     s.put_session(&r).await.unwrap();
     s.delete_sessions(&[r.token_hash]).await.unwrap();
-    s.touch_session(&SessionRecord { last_seen: 9, ..r }).await.unwrap();
+    assert!(!s
+        .update_session(&r.token_hash, SessionChange::Activity(9))
+        .await
+        .unwrap());
     assert!(s.sessions().await.unwrap().0.is_empty());
 }
 

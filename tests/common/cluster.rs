@@ -16,6 +16,7 @@ pub struct Cluster {
     pub replicas: Vec<Gateway>,
     pub pg: Postgres,
     pub dashboard: SocketAddr,
+    settings: Vec<(String, String)>,
     dir: tempfile::TempDir,
 }
 
@@ -26,6 +27,13 @@ pub const ORIGIN: &str = "http://localhost:8443";
 /// `n` gateways sharing one database and one key, each with its own data
 /// folder (pid file, admin token), in front of one demo dashboard.
 pub async fn cluster(n: usize) -> Cluster {
+    cluster_with(n, &[]).await
+}
+
+/// `cluster`, with `settings` changed in every replica's configuration
+/// (see `with_settings`), restarts included.
+pub async fn cluster_with(n: usize, settings: &[(&str, &str)]) -> Cluster {
+    let settings: Vec<(String, String)> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let pg = Postgres::start();
     pg.create_database("tfa");
     let dashboard = super::start_dashboard();
@@ -42,23 +50,25 @@ pub async fn cluster(n: usize) -> Cluster {
                 std::fs::copy(first.join(file), data.join(file)).unwrap();
             }
         }
-        replicas.push(start_replica(&pg, dashboard, &data).await);
+        replicas.push(start_replica(&pg, dashboard, &data, &settings).await);
     }
     Cluster {
         replicas,
         pg,
         dashboard,
+        settings,
         dir,
     }
 }
 
 /// A gateway on `pg`'s database with its data in `data`; its log (info
 /// level) goes to `gateway.log` beside `data`, so a test can read it.
-pub async fn start_replica(pg: &Postgres, dashboard: SocketAddr, data: &Path) -> Gateway {
+async fn start_replica(pg: &Postgres, dashboard: SocketAddr, data: &Path, settings: &[(String, String)]) -> Gateway {
     let addr = super::free_addr();
     let folder = data.parent().unwrap();
     let config = folder.join("gateway.toml");
-    let text = super::config_text(addr, dashboard, data).replace(
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let text = super::with_settings(&super::config_text(addr, dashboard, data), &settings).replace(
         &format!("\"http://localhost:{}\"", addr.port()),
         &format!("\"{ORIGIN}\""),
     );
@@ -86,7 +96,21 @@ impl Cluster {
     pub async fn restart(&mut self, i: usize) {
         assert!(self.replicas[i].child.kill().is_ok());
         let _ = self.replicas[i].child.wait();
-        self.replicas[i] = start_replica(&self.pg, self.dashboard, &self.data(i)).await;
+        self.replicas[i] = start_replica(&self.pg, self.dashboard, &self.data(i), &self.settings).await;
+    }
+
+    /// Stops replica `i` as an operator would (SIGTERM: requests finish,
+    /// activity is saved) and starts it again.
+    pub async fn stop_and_start(&mut self, i: usize) {
+        let pid = self.replicas[i].child.id().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = self.replicas[i].child.wait().unwrap();
+        assert!(status.success(), "replica {i} stopped with {status}");
+        self.replicas[i] = start_replica(&self.pg, self.dashboard, &self.data(i), &self.settings).await;
     }
 
     /// What replica `i` has logged so far.
