@@ -267,11 +267,28 @@ impl Store {
     /// error aborts without writing.
     async fn update<R, T, E>(
         &self,
-        (table, announce): (Table, Option<Change>),
+        at: (Table, Option<Change>),
         key: &[u8],
         fresh: impl Fn() -> R,
-        mut change: impl FnMut(&mut R) -> Result<T, E>,
+        change: impl FnMut(&mut R) -> Result<T, E>,
     ) -> Result<T, E>
+    where
+        R: Record + Serialize,
+        E: From<StoreError>,
+    {
+        let out = self.update_if(at, key, || Some(fresh()), change).await?;
+        Ok(out.expect("a fresh record is always there to change"))
+    }
+
+    /// `update`, where `fresh` may give no record: then an absent record
+    /// stays absent, `change` does not run, and the answer is `None`.
+    async fn update_if<R, T, E>(
+        &self,
+        (table, announce): (Table, Option<Change>),
+        key: &[u8],
+        fresh: impl Fn() -> Option<R>,
+        mut change: impl FnMut(&mut R) -> Result<T, E>,
+    ) -> Result<Option<T>, E>
     where
         R: Record + Serialize,
         E: From<StoreError>,
@@ -281,18 +298,22 @@ impl Store {
             let old = self.backend.get(table, key).await?;
             let mut rec = match &old {
                 Some(b) => record::decode(table.name(), b)?,
-                None => fresh(),
+                None => match fresh() {
+                    Some(rec) => rec,
+                    None => return Ok(None),
+                },
             };
             let out = change(&mut rec)?;
             let new = record::encode(&rec)?;
             if old.as_ref() == Some(&new) {
                 // Nothing changed: no write, and nothing for the other
                 // replicas to re-read (an identity refresh that learned
-                // nothing new, every minute for every signed-in user).
-                return Ok(out);
+                // nothing new, every minute for every signed-in user;
+                // activity another replica already saved).
+                return Ok(Some(out));
             }
             if self.backend.swap(table, key, old, Some(new), announce.clone()).await? {
-                return Ok(out);
+                return Ok(Some(out));
             }
         }
     }

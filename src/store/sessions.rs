@@ -112,27 +112,14 @@ impl Store {
     /// never undoes what another replica saved (a password confirmed
     /// there, a dashboard session it followed) with its own older copy.
     pub async fn update_session(&self, token_hash: &[u8; 32], change: SessionChange) -> Result<bool, StoreError> {
-        loop {
-            self.count_read();
-            let Some(old) = self.backend.get(Table::Sessions, token_hash).await? else {
-                return Ok(false);
-            };
-            let mut rec: SessionRecord = record::decode(Table::Sessions.name(), &old)?;
-            change.apply(&mut rec);
-            let new = record::encode(&rec)?;
-            if new == old {
-                // Nothing newer than the store has (activity another
-                // replica already saved): no write.
-                return Ok(true);
-            }
-            let swapped = self
-                .backend
-                .swap(Table::Sessions, token_hash, Some(old), Some(new), None)
-                .await?;
-            if swapped {
-                return Ok(true);
-            }
-        }
+        let merge = |r: &mut SessionRecord| {
+            change.apply(r);
+            Ok::<_, StoreError>(())
+        };
+        let merged = self
+            .update_if((Table::Sessions, None), token_hash, || None, merge)
+            .await?;
+        Ok(merged.is_some())
     }
 
     pub async fn delete_sessions(&self, token_hashes: &[[u8; 32]]) -> Result<(), StoreError> {
