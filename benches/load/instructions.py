@@ -13,6 +13,8 @@ for callgrind_annotate, CG_NGINX=1 also counts nginx's proxy_pass (c),
 CG_SKIP_PG=1 leaves out dpg, CG_B_SET="no-modules read-buffer=0" gives b
 the Pingora settings the gateway changes from their defaults (settings.py,
 bench_passthrough.rs's `--set`), so that d - b compares like with like.
+CG_BROWSER=1 sends the headers Chromium 156 sends with a same-origin
+`fetch()` of a dashboard's JSON API (BROWSER_HEADERS) where curl sends three.
 """
 import glob
 import os
@@ -32,9 +34,30 @@ H.REQUEST_TIMEOUT = 300  # the sign-in under valgrind: see harness.REQUEST_TIMEO
 VALGRIND = ["valgrind", "--tool=callgrind", "--dump-instr=no"]
 
 
+# What headless Chromium 156 sent with `fetch('/api/me')` from a page of the
+# same origin (captured on 2026-12-01 with a printing server), in its order;
+# curl adds Host, and the Cookie header is the session's, as without them.
+BROWSER_HEADERS = [
+    "Connection: keep-alive",
+    'sec-ch-ua-platform: "Linux"',
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36",
+    'sec-ch-ua: "Not:A-Brand";v="8", "Chromium";v="156"',
+    "sec-ch-ua-mobile: ?0",
+    "Accept: */*",
+    "Sec-Fetch-Site: same-origin",
+    "Sec-Fetch-Mode: cors",
+    "Sec-Fetch-Dest: empty",
+    "Referer: http://localhost/",
+    "Accept-Encoding: gzip, deflate, br, zstd",
+    "Accept-Language: en-US,en;q=0.9",
+]
+
+
 def curl(port, n, cookie=None):
     """n requests on one keep-alive connection (curl's URL globbing)."""
     args = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}\\n", f"http://127.0.0.1:{port}/bench?[1-{n}]"]
+    if os.environ.get("CG_BROWSER") == "1":
+        args += [a for h in BROWSER_HEADERS for a in ("-H", h)]
     if cookie:
         args += ["-H", f"Cookie: {cookie}"]
     codes = subprocess.run(args, capture_output=True, text=True, check=True).stdout.split()
