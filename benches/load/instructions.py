@@ -36,7 +36,8 @@ VALGRIND = ["valgrind", "--tool=callgrind", "--dump-instr=no"]
 
 # What headless Chromium 156 sent with `fetch('/api/me')` from a page of the
 # same origin (captured on 2026-12-01 with a printing server), in its order;
-# curl adds Host, and the Cookie header is the session's, as without them.
+# only the headers are copied (the path stays /bench); curl adds Host, and
+# the Cookie header is the session's, as without them.
 BROWSER_HEADERS = [
     "Connection: keep-alive",
     'sec-ch-ua-platform: "Linux"',

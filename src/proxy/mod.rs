@@ -400,7 +400,7 @@ impl ProxyHttp for GatewayProxy {
             return Ok(());
         }
         // Read here, past the early return: a clock read per answer is
-        // about 120 instructions that nearly every answer has no use for.
+        // about 180 instructions that nearly every answer has no use for.
         let now = gw.env.now();
         let set_cookies: Vec<_> = resp.headers.get_all(http::header::SET_COOKIE).iter().cloned().collect();
         let mut kept = Vec::with_capacity(set_cookies.len());
