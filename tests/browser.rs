@@ -133,6 +133,9 @@ async fn alice_turns_on_an_authenticator_app_signs_in_with_it_and_with_a_recover
     alice.visit("/_2fa/challenge").await;
     alice.expect_heading("Sign in").await;
     alice.sign_in("alice@acme.test", "alice-password").await;
+    // The click only starts the sign-in: wait for the page it leads to,
+    // or the field is looked for on the sign-in page still loading.
+    alice.expect_heading("Two-factor authentication").await;
     // The app's next code was used above; a recovery code does not wait.
     alice.fill("Continue", "Code from your app", &codes[2]).await;
     alice.press("Continue").await;
