@@ -273,9 +273,43 @@ impl Person {
             "{}: \"{text}\" is not visible",
             self.who
         );
+        // A submit button or a link starts a navigation that the click does
+        // not wait for: until the old document is gone, a heading the next
+        // page shares (a form shown again with its errors) would already
+        // match, and its fields would go stale while being read.
+        let navigates = match el.tag_name().await.expect("tag name").as_str() {
+            "a" => el
+                .attr("href")
+                .await
+                .expect("href")
+                .is_some_and(|h| !h.starts_with('#')),
+            "button" => el.attr("type").await.expect("type").as_deref() != Some("button"),
+            _ => false,
+        };
+        let old = self.client.find(Locator::Css("html")).await.expect("the page");
         el.click()
             .await
             .unwrap_or_else(|e| panic!("{} presses \"{text}\": {e}", self.who));
+        if navigates {
+            self.wait_until_gone(&old, text).await;
+        }
+    }
+
+    /// Waits for `old`, the document a press was made on, to be replaced.
+    async fn wait_until_gone(&self, old: &Element, text: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match old.tag_name().await {
+                Err(e) if e.is_stale_element_reference() => return,
+                _ if Instant::now() > deadline => panic!(
+                    "{} pressed \"{text}\" and stays on the same page {}:\n{}",
+                    self.who,
+                    self.path().await,
+                    self.page_text().await
+                ),
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
     }
 
     pub async fn has_button(&self, text: &str) -> bool {
