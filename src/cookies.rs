@@ -100,6 +100,8 @@ pub fn sole<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>, name: &str,
             if seen > 1 || n != name || v != value {
                 return false;
             }
+        } else if lookalike::cookie_read_as(n, v, name) {
+            return false;
         }
     }
     seen == 1
@@ -148,7 +150,7 @@ pub fn jar<'a>(
 
 /// Whether `upstream_header` keeps the pair as the browser sent it.
 fn goes_on(n: &str, v: &str, drop: &[&str]) -> bool {
-    !drop.iter().any(|d| lookalike::same(n, d)) && !n.contains(',') && !v.contains(',')
+    !drop.iter().any(|d| lookalike::cookie_read_as(n, v, d)) && !n.contains(',') && !v.contains(',')
 }
 
 /// `name=value`, the `Cookie` header of one pair.

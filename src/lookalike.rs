@@ -5,7 +5,8 @@
 //! cookie called `dash.session`, `dash session` or `dash[session` as
 //! `dash_session`. So whenever the gateway strips, sets or trusts a header or
 //! a cookie, it treats every name that is equal with case ignored and `-`,
-//! `_`, `.`, space and `[` taken as one character as that same name.
+//! `_`, `.`, space and `[` taken as one character as that same name. A
+//! cookie may hide its name in two more ways (`cookie_read_as`).
 
 /// The characters some server reads as `_` in a header or cookie name.
 fn folded(b: u8) -> u8 {
@@ -21,18 +22,62 @@ pub fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| folded(x) == folded(y))
 }
 
+/// Whether a dashboard's server may read the cookie pair `n=v` as one
+/// called `name`: `n` in another spelling (`same`) or percent-encoded (Rack
+/// before 2.1.4 and PHP before 7.2.34 decode cookie names), or a `name=`
+/// after white space inside the value: Python's `SimpleCookie` ends a value
+/// there and reads `theme=x dash_session=y` as two cookies.
+pub fn cookie_read_as(n: &str, v: &str, name: &str) -> bool {
+    let named = |n: &str| {
+        same(n, name)
+            || (memchr::memchr(b'%', n.as_bytes()).is_some()
+                && same(&percent_encoding::percent_decode_str(n).decode_utf8_lossy(), name))
+    };
+    named(n)
+        || (memchr::memchr2(b' ', b'\t', v.as_bytes()).is_some()
+            && v.split([' ', '\t'])
+                .skip(1)
+                .any(|p| p.split_once('=').is_some_and(|(h, _)| named(h))))
+}
+
 /// The request headers that say who the client is. The gateway sets
 /// `X-Forwarded-For` itself and believes none of these from a client that
 /// is not a trusted proxy, so every spelling of each is removed before a
-/// request goes upstream: a dashboard reading `X-Real-IP` or `Forwarded`
-/// must not see an address the client made up.
-pub const CLIENT_ADDRESS_HEADERS: &[&str] = &["x-forwarded-for", "forwarded", "x-real-ip"];
+/// request goes upstream: a dashboard reading `X-Real-IP`, `Forwarded` or
+/// `Client-IP` must not see an address the client made up. The list is
+/// every header that common client-address readers try (Rails, npm
+/// `request-ip`, the usual PHP `HTTP_CLIENT_IP` idiom, CDN headers).
+pub const CLIENT_ADDRESS_HEADERS: &[&str] = &[
+    "x-forwarded-for",
+    "forwarded",
+    "x-real-ip",
+    "x-client-ip",
+    "client-ip",
+    "true-client-ip",
+    "x-cluster-client-ip",
+    "cf-connecting-ip",
+    "cf-pseudo-ipv4",
+    "fastly-client-ip",
+    "x-forwarded",
+    "forwarded-for",
+    "x-originating-ip",
+    "appengine-user-ip",
+];
+
+/// Request headers that tell a server to route by another path than the
+/// request's (IIS rewrites, Zend and older Symfony read them): the gateway
+/// decides by the request's own path, so a client's are never passed on.
+pub const PATH_OVERRIDE_HEADERS: &[&str] = &["x-original-url", "x-rewrite-url"];
 
 /// Whether a request header called `name` must not reach the upstream as the
-/// client sent it: a spelling of the configured user header or of one of the
-/// client address headers.
+/// client sent it: a spelling of the configured user header, of one of the
+/// client address headers, or of a path override.
 pub fn reserved_header(name: &str, user_header: Option<&str>) -> bool {
-    user_header.is_some_and(|u| same(name, u)) || CLIENT_ADDRESS_HEADERS.iter().any(|h| same(name, h))
+    user_header.is_some_and(|u| same(name, u))
+        || CLIENT_ADDRESS_HEADERS
+            .iter()
+            .chain(PATH_OVERRIDE_HEADERS)
+            .any(|h| same(name, h))
 }
 
 #[cfg(test)]
@@ -71,6 +116,30 @@ mod tests {
     }
 
     #[test]
+    fn a_cookie_name_percent_encoded_or_hidden_in_a_value_is_read_as_the_name() {
+        for (n, v) in [
+            ("dash_session", "x"),
+            ("DASH.SESSION", "x"),
+            ("dash%5Fsession", "x"),
+            ("%64ash%2Esession", "x"),
+            ("theme", "dark dash_session=stolen"),
+            ("theme", "dark\tx=1 Dash-Session=stolen"),
+            ("theme", "dark dash%5fsession=stolen"),
+        ] {
+            assert!(cookie_read_as(n, v, "dash_session"), "{n}={v}");
+        }
+        for (n, v) in [
+            ("theme", "dark"),
+            ("theme", "dark blue"),
+            ("theme", "dark x=dash_session"),
+            ("dash%5Fsessions", "x"),
+            ("theme", "dash_session=x"),
+        ] {
+            assert!(!cookie_read_as(n, v, "dash_session"), "{n}={v}");
+        }
+    }
+
+    #[test]
     fn the_user_header_and_every_client_address_header_are_reserved() {
         let user = Some("x-tfa-user");
         for name in [
@@ -79,6 +148,11 @@ mod tests {
             "x_forwarded_for",
             "Forwarded",
             "x.real.ip",
+            "Client-IP",
+            "True-Client-IP",
+            "X_Client_IP",
+            "X-Original-URL",
+            "x_rewrite_url",
         ] {
             assert!(reserved_header(name, user), "{name}");
         }

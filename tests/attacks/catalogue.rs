@@ -211,6 +211,15 @@ pub fn lookalikes(who: &str, to: SocketAddr, c: &Cookies, alien: &str) -> Vec<At
         "X-Real-IP",
         "X_Real_IP",
         "x.real.ip",
+        "X-Client-IP",
+        "Client-IP",
+        "Client_IP",
+        "True-Client-IP",
+        "X-Cluster-Client-IP",
+        "CF-Connecting-IP",
+        "Fastly-Client-IP",
+        "X-Forwarded",
+        "Forwarded-For",
     ];
     let mut requests: Vec<(String, String, String)> = Vec::new();
     for name in user {
@@ -232,6 +241,29 @@ pub fn lookalikes(who: &str, to: SocketAddr, c: &Cookies, alien: &str) -> Vec<At
         own.clone(),
         format!("Forwarded: for={FORGED_ADDRESS}\r\n"),
     ));
+    // A path the dashboard would route by instead of the request's own.
+    for name in ["X-Original-URL", "X-Rewrite-URL", "X_Original_URL"] {
+        requests.push((
+            format!("{name} header"),
+            own.clone(),
+            format!("{name}: /settings/billing?{FORGED_USER}\r\n"),
+        ));
+    }
+    // A dashboard cookie inside another pair's value, which a server that
+    // ends a value at white space reads as a pair of its own.
+    for (name, cookie) in [
+        (
+            "hidden after a space",
+            format!("theme=dark dash_session={alien}; {own}"),
+        ),
+        ("hidden after a tab", format!("{own}; theme=dark\tdash_session={alien}")),
+        (
+            "hidden, percent-encoded",
+            format!("{own}; theme=dark dash%5Fsession={alien}"),
+        ),
+    ] {
+        requests.push((format!("a dashboard cookie {name}"), cookie, String::new()));
+    }
     for name in [
         "dash.session",
         "DASH_SESSION",
@@ -239,6 +271,9 @@ pub fn lookalikes(who: &str, to: SocketAddr, c: &Cookies, alien: &str) -> Vec<At
         "dash session",
         "dash[session",
         "TFA.SESSION",
+        // Percent-decoded by older Rack and PHP.
+        "dash%5Fsession",
+        "dash%2esession",
         // The remembered-device cookie is the gateway's too: never forwarded.
         "tfa_device",
         "TFA.DEVICE",

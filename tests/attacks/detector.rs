@@ -78,25 +78,28 @@ async fn found(attacks: &[Attack], judge: fn(&str) -> Option<String>) -> Vec<Str
 }
 
 /// What of the client's own making the dashboard's header echo shows: a
-/// header any CGI-style server reads as one the gateway sets, carrying a
-/// forged mark, or a session cookie in another spelling.
+/// header carrying a forged mark (user, address or path: the gateway must
+/// have removed or replaced every header that can carry one), or a session
+/// cookie in another spelling or hidden in another pair.
 pub fn forged_in_echo(answer: &str) -> Option<String> {
     let body = answer.split_once("\r\n\r\n")?.1;
     let echo: serde_json::Value = serde_json::from_str(body.trim()).ok()?;
-    let reserved = ["x-tfa-user", "x-forwarded-for", "x-real-ip", "forwarded"];
     for (name, value) in echo["headers"].as_object()? {
         let value = value.as_str().unwrap_or_default();
         let forged = value.contains(super::catalogue::FORGED_USER) || value.contains(super::catalogue::FORGED_ADDRESS);
-        if forged && reserved.iter().any(|r| tfa_gateway::lookalike::same(name, r)) {
+        // Any header at all with a mark: the gateway writes none of them.
+        if forged {
             return Some(format!("header {name}: {value}"));
         }
     }
     let cookie = echo["cookie"].as_str().unwrap_or_default();
     for pair in cookie.split(';') {
-        let name = pair.split('=').next().unwrap_or_default().trim();
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = name.trim();
         let session = ["dash_session", "tfa_session", "tfa_device"];
-        if session.iter().any(|s| tfa_gateway::lookalike::same(name, s)) && name != "dash_session" {
-            return Some(format!("cookie {name}"));
+        let read_as = |s: &&str| tfa_gateway::lookalike::cookie_read_as(name, value, s);
+        if session.iter().any(read_as) && (name != "dash_session" || value.contains([' ', '\t'])) {
+            return Some(format!("cookie {}", pair.trim()));
         }
     }
     None
