@@ -85,6 +85,8 @@ fn policy_decision(c: &mut Criterion) {
         target: "/reports/2026/q4?tab=summary",
         client: ClientKind::Navigation,
         host_missing: false,
+        target_unreadable: false,
+        asked_about: None,
         session: SessionFacts::Authenticated { upstream_cookie: true },
         user: UserFacts::UNKNOWN,
         factor_age: Some(60),

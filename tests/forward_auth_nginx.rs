@@ -122,6 +122,10 @@ async fn nginx_with_the_example_config_serves_only_the_sessions_own_dashboard_co
             "tfa_session={token}; dash_session={}; dash_session={bobs}",
             again.jar.get("dash_session").unwrap()
         ),
+        // Read as carol's by servers that percent-decode cookie names, or
+        // that end a value at white space (Python's SimpleCookie).
+        format!("tfa_session={token}; dash%5Fsession={carols}; dash_session={bobs}"),
+        format!("tfa_session={token}; dash_session={bobs}; theme=dark dash_session={carols}"),
     ];
     for cookie in &paired {
         for path in ["/", "/api/me", "/echo/headers"] {
@@ -158,4 +162,49 @@ async fn nginx_with_the_example_config_serves_only_the_sessions_own_dashboard_co
         .collect();
     assert_eq!(spellings.len(), 1, "{headers}");
     assert_eq!(spellings[0].1, "u-bob");
+
+    // Step-up holds behind nginx too (the demo's billing page, 300 s).
+    // alice turned TOTP on in her first session and never passed it there:
+    // nginx sends her to the challenge, which comes back to the page.
+    let asked = alice.get("/settings/billing?tab=cards").await;
+    assert_eq!(asked.status, StatusCode::FOUND, "{}", asked.text());
+    let to = asked.header("location").unwrap_or_default();
+    assert!(
+        to.ends_with("/_2fa/challenge?step_up=1&next=/settings/billing%3Ftab%3Dcards"),
+        "{to}"
+    );
+    assert_eq!(served_as(&alice.get("/settings/billing").await), None);
+    assert_eq!(
+        served_as(&alice.get("/settings/Billing/").await),
+        None,
+        "in any spelling"
+    );
+    assert_eq!(
+        served_as(&alice.get("/projects").await),
+        Some("alice@acme.test"),
+        "the rest is open"
+    );
+    // Her second session passed the challenge a moment ago.
+    let billing = again.get("/settings/billing").await;
+    assert_eq!(served_as(&billing), Some("alice@acme.test"), "{}", billing.text());
+    // A client's own X-Forwarded-Uri does not stand in for nginx's.
+    let claimed = alice
+        .get_with("/settings/billing", &[("x-forwarded-uri", "/projects")])
+        .await;
+    assert_eq!(served_as(&claimed), None, "{}", claimed.text());
+    // Nor do the client's own claims of address or path reach the dashboard.
+    let echo = bob
+        .get_with(
+            "/echo/headers",
+            &[
+                ("client-ip", "203.0.113.66"),
+                ("true-client-ip", "203.0.113.66"),
+                ("x-original-url", "/settings/billing"),
+            ],
+        )
+        .await;
+    assert_eq!(echo.status, StatusCode::OK, "{}", echo.text());
+    let headers = echo.json()["headers"].to_string();
+    assert!(!headers.contains("203.0.113.66"), "{headers}");
+    assert!(!headers.contains("/settings/billing"), "{headers}");
 }

@@ -16,7 +16,7 @@ async fn gateway_accepts(b: &Browser) -> bool {
     let mut b = b.clone();
     let json = [("accept", "application/json")];
     let status = b.get_with("/_2fa/api/status", &json).await.status;
-    let verify = b.get("/_2fa/verify").await.status;
+    let verify = b.get_with("/_2fa/verify", &[("x-original-uri", "/")]).await.status;
     let echo = b.get("/echo/headers").await.json();
     let forwarded = echo["cookie"].as_str().is_some_and(|c| c.contains("dash_session="));
     assert_eq!(

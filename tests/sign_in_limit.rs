@@ -54,6 +54,40 @@ async fn a_client_signing_in_in_a_loop_is_refused_past_its_allowance_without_rea
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_spelling_of_the_sign_in_route_is_a_sign_in_and_counts_against_the_allowance() {
+    let dir = tempfile::tempdir().unwrap();
+    let (upstream, rec) = Recorder::start().await;
+    let gw = Gateway::start_configured(upstream, dir.path(), &[("sign_ins_per_minute", "2")]).await;
+    for _ in 0..2 {
+        assert_eq!(sign_in(&gw, "127.0.0.1", &[]).await.0, StatusCode::OK);
+    }
+    // A dashboard's server may read each of these as its sign-in (Rails and
+    // Express ignore a trailing slash, Symfony upper-cases the method): a
+    // password guessed there would go uncounted, and a sign-in there would
+    // reach the browser without its second factor.
+    let form = "email=mallory%40example.test&password=guess";
+    for (method, target) in [
+        ("POST", "/login/"),
+        ("POST", "/LOGIN"),
+        ("POST", "/login;jsessionid=1"),
+        ("POST", "//login"),
+        ("POST", "/x/../login"),
+        ("POST", "/%6cogin"),
+        ("post", "/login"),
+    ] {
+        let request = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            gw.addr,
+            form.len()
+        );
+        let answer = common::tools::raw(gw.addr, request.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 429"), "{method} {target}: {answer}");
+    }
+    assert_eq!(rec.total(), 2, "no spelling reached the dashboard");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn behind_a_trusted_proxy_each_client_it_names_has_its_own_allowance() {
     let dir = tempfile::tempdir().unwrap();
     let (upstream, rec) = Recorder::start().await;

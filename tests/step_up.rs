@@ -8,6 +8,7 @@
 mod common;
 
 use common::api::enable_totp;
+use common::tools::raw;
 use common::{signed_in_as, start_dashboard, Browser, Gateway};
 use http::{Method, StatusCode};
 use serde_json::json;
@@ -53,6 +54,30 @@ async fn the_billing_page_asks_for_the_second_factor_again_and_lets_in_once_pass
         let r = page(&mut alice, spelling).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{spelling}");
         assert!(r.header("location").unwrap_or("").contains("step_up=1"), "{spelling}");
+    }
+    // A target that is not a path is read as one by some servers
+    // (`foo:/settings/billing` as `/settings/billing`): refused, never
+    // forwarded as the path `/`.
+    let cookie = alice.cookie_header().expect("alice's cookies");
+    for target in ["foo:/settings/billing", "x:/settings/billing?tab=1", "*"] {
+        let answer = raw(
+            gw.addr,
+            format!(
+                "GET {target} HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n",
+                gw.addr
+            )
+            .as_bytes(),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{target}: {answer}");
+        assert!(
+            answer.contains("The request target must be a path."),
+            "{target}: {answer}"
+        );
+        assert!(
+            !answer.to_ascii_lowercase().contains("x-demo-user"),
+            "{target}: {answer}"
+        );
     }
     // The rest of the dashboard is not held.
     assert_eq!(page(&mut alice, "/projects").await.status, StatusCode::OK);

@@ -596,6 +596,7 @@ VERIFY_LOCATIONS = """        location = /_tfa_verify {
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
             proxy_set_header X-Original-URI $request_uri;
+            proxy_set_header X-Original-URI $request_uri;
             proxy_set_header Host $http_host;
         }
         location ~ ^/(_2fa/|login$|logout$) {

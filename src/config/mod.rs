@@ -119,12 +119,6 @@ pub struct Route {
     pub path: String,
 }
 
-impl Route {
-    pub fn matches(&self, method: &Method, path: &str) -> bool {
-        self.method == method && self.path == path
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Upstream {
     pub address: SocketAddr,

@@ -2,6 +2,7 @@
 //! which route it is, what kind of client asks, and what the session check
 //! found. No I/O happens here, so every rule is unit-tested without a socket.
 
+mod paths;
 mod routes;
 pub mod step_up;
 
@@ -86,7 +87,15 @@ pub struct Facts<'a> {
     /// An HTTP/1.1 request that names no host, neither in `Host` nor in
     /// an absolute target: malformed (RFC 9112 §3.2), so not forwarded.
     pub host_missing: bool,
+    /// A request target that is neither a path nor an `http(s)://` URL
+    /// (`foo:/settings/billing`, `*`): the gateway would decide on `/` while
+    /// a lenient server reads a path in it, so it is not forwarded.
+    pub target_unreadable: bool,
     pub session: SessionFacts,
+    /// For forward authentication (`{prefix}/verify`): the target of the
+    /// request the proxy in front asks about (`X-Forwarded-Uri` or
+    /// `X-Original-URI`), so that its step-up rules hold there too.
+    pub asked_about: Option<&'a str>,
     pub user: UserFacts,
     /// Seconds since this session last passed a second factor; `None`:
     /// never (no 2FA at sign-in, or a remembered device).
@@ -121,6 +130,12 @@ pub enum Decision {
         error: &'static str,
         message: &'static str,
     },
+    /// Forward authentication: the request the proxy in front asks about
+    /// needs a fresh second factor. A 401 (`step_up_required`) whose
+    /// `Location` the proxy sends the browser to.
+    StepUpFirst {
+        location: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,13 +163,20 @@ pub fn decide(f: &Facts, r: &Routes) -> Decision {
             message: "An HTTP/1.1 request must name its host.",
         };
     }
+    if f.target_unreadable {
+        return Decision::Deny {
+            status: 400,
+            error: "bad_request",
+            message: "The request target must be a path.",
+        };
+    }
     if let Some(rest) = under_prefix(f.path, r.prefix) {
         return own(OwnRoute::find(f.method, rest), f, r);
     }
     // The password form, and any other route whose answer may sign
     // someone in (a single sign-on callback): the gateway sees the answer
     // first, and holds the dashboard's cookie back while a factor is due.
-    if r.login.matches(f.method, f.path) || r.sign_in.iter().any(|s| s.matches(f.method, f.path)) {
+    if on_route(r.login, f) || r.sign_in.iter().any(|s| on_route(s, f)) {
         return Decision::Login;
     }
     // The sign-in form stays reachable while a second factor or an
@@ -166,7 +188,7 @@ pub fn decide(f: &Facts, r: &Routes) -> Decision {
         SessionFacts::Pending if sign_in_form => Decision::Forward(ANONYMOUS),
         SessionFacts::Pending => to_challenge(f.client, f.target, r),
         SessionFacts::Authenticated { upstream_cookie } => {
-            let logout = upstream_cookie && r.logout.matches(f.method, f.path);
+            let logout = upstream_cookie && on_route(r.logout, f);
             let enroll_first = matches!(
                 (f.user.due, f.client),
                 (DueFacts::Required, _) | (DueFacts::Grace { acknowledged: false }, ClientKind::Navigation)
@@ -193,6 +215,13 @@ pub fn decide(f: &Facts, r: &Routes) -> Decision {
             })
         }
     }
+}
+
+/// Whether the request is for `route` as a lenient server reads it: any
+/// spelling of its path (see `paths`), and its method in any case, since
+/// some servers (Symfony) upper-case the method before routing.
+fn on_route(route: &Route, f: &Facts) -> bool {
+    route.method.as_str().eq_ignore_ascii_case(f.method.as_str()) && paths::same(f.path, &route.path)
 }
 
 fn to_enrollment(client: ClientKind, target: &str, r: &Routes) -> Decision {
@@ -227,6 +256,11 @@ fn own(route: OwnRoute, f: &Facts, r: &Routes) -> Decision {
     }
     if signed_in && f.user.due == DueFacts::Required && !route.enrollment() {
         return to_enrollment(client, f.target, r);
+    }
+    if route == OwnRoute::Verify && signed_in {
+        if let Some(refused) = step_up::asked_about(f, r) {
+            return refused;
+        }
     }
     match (route.access(), f.session) {
         (Access::Anyone, _) => Decision::Own(route),

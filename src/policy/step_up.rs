@@ -1,11 +1,11 @@
 //! Step-up: paths of the dashboard that need a second factor passed
 //! recently, whatever the session's age. A path is matched the way a
-//! dashboard's server may read it, not as sent: percent-decoded, `\` as
-//! `/`, `;params` dropped, dot segments resolved, repeated slashes merged,
-//! any case. Matching too much asks for a code once more; matching too
-//! little would let a spelling of the path through without one.
+//! dashboard's server may read it, not as sent (see `paths`). Matching too
+//! much asks for a code once more; matching too little would let a
+//! spelling of the path through without one.
 
-use super::{encode_component, ClientKind, Decision};
+use super::paths::{is_plain, segments};
+use super::{encode_component, ClientKind, Decision, Facts, Routes};
 use crate::config::StepUp;
 
 /// The longest age allowed for the first rule whose prefix holds `path`
@@ -35,6 +35,39 @@ pub fn max_age(rules: &[StepUp], path: &str) -> Option<u64> {
         .map(|r| r.max_age_secs)
 }
 
+/// Forward authentication: whether the request the proxy in front asks
+/// about (`Facts::asked_about`) may not pass yet. The proxy serves the
+/// dashboard itself, so unless it names that request's target, no step-up
+/// rule could hold there: with rules set, a user they would ask is refused
+/// until the proxy is set up to say (fail closed, and loudly).
+pub fn asked_about(f: &Facts, r: &Routes) -> Option<Decision> {
+    if r.step_up.is_empty() || !f.user.activated || !f.user.second_factor {
+        return None;
+    }
+    let Some(target) = f.asked_about else {
+        return Some(Decision::Deny {
+            status: 500,
+            error: "original_uri_missing",
+            message: "Step-up rules are set: the proxy must send the request's path and query in X-Forwarded-Uri or X-Original-URI.",
+        });
+    };
+    if !target.starts_with('/') {
+        return Some(Decision::Deny {
+            status: 400,
+            error: "bad_request",
+            message: "X-Forwarded-Uri and X-Original-URI must hold a path.",
+        });
+    }
+    let path = target.split(['?', '#']).next().unwrap_or(target);
+    let max = max_age(r.step_up, path)?;
+    if f.factor_age.is_some_and(|age| age <= max) {
+        return None;
+    }
+    Some(Decision::StepUpFirst {
+        location: format!("{}/challenge?step_up=1&next={}", r.prefix, encode_component(target)),
+    })
+}
+
 /// The answer to a request that needs a fresh second factor: the challenge
 /// for a browser, which comes back to `target` once passed; a status a
 /// script can act on otherwise.
@@ -49,54 +82,6 @@ pub fn answer(client: ClientKind, target: &str, prefix: &str) -> Decision {
             message: "This needs your second factor again: pass the challenge, then retry.",
         },
     }
-}
-
-/// A path a server reads as written: lowercase letters, digits, `-`, `_`
-/// and single slashes, no dot segment. Configured prefixes are lowercase.
-fn is_plain(path: &str) -> bool {
-    // One pass, with `//` caught on the way: `str::contains` would set up
-    // a substring searcher on every request (200 instructions).
-    let mut after_slash = false;
-    path.bytes().all(|b| {
-        let plain = match b {
-            b'/' => !after_slash,
-            _ => b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_',
-        };
-        after_slash = b == b'/';
-        plain
-    })
-}
-
-/// The path's segments as a lenient server resolves them.
-fn segments(path: &str) -> Vec<String> {
-    let mut text = path.to_string();
-    // Decoded until it stops changing: a server or a framework in front of
-    // it may decode `%252e` twice.
-    for _ in 0..3 {
-        let decoded = percent_encoding::percent_decode_str(&text)
-            .decode_utf8_lossy()
-            .into_owned();
-        if decoded == text {
-            break;
-        }
-        text = decoded;
-    }
-    let mut out: Vec<String> = Vec::new();
-    for raw in text.split(['/', '\\']) {
-        let segment = raw.split(';').next().unwrap_or("");
-        match segment {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            // Windows servers drop trailing dots and spaces.
-            s => match s.trim_end_matches(['.', ' ']) {
-                "" => {}
-                s => out.push(s.to_lowercase()),
-            },
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -37,6 +37,8 @@ fn facts<'a>(method: &'a Method, path: &'a str, client: ClientKind, session: Ses
         target: path,
         client,
         host_missing: false,
+        target_unreadable: false,
+        asked_about: None,
         session,
         user: UserFacts::UNKNOWN,
         factor_age: None,
@@ -455,6 +457,23 @@ fn clients_are_classified_by_headers() {
 }
 
 #[test]
+fn a_target_that_is_not_a_path_is_refused_whoever_sends_it() {
+    let (li, lo) = (login(), logout());
+    let r = routes(&li, &lo);
+    for session in [SessionFacts::None, SessionFacts::Pending, SIGNED_IN] {
+        // Pingora holds such a target as `/`, the path the decision sees.
+        let f = Facts {
+            target_unreadable: true,
+            ..facts(&Method::GET, "/", ClientKind::Navigation, session)
+        };
+        assert!(
+            matches!(decide(&f, &r), Decision::Deny { status: 400, .. }),
+            "{session:?}"
+        );
+    }
+}
+
+#[test]
 fn a_request_without_a_host_is_refused_whoever_sends_it() {
     let (li, lo) = (login(), logout());
     let r = routes(&li, &lo);
@@ -571,13 +590,18 @@ fn every_form_the_settings_page_shows_a_user_who_must_enroll_is_reachable() {
     );
 }
 
+/// The demo's step-up rule: billing needs a factor of the last 300 s.
+fn billing_rule() -> [crate::config::StepUp; 1] {
+    [crate::config::StepUp {
+        path_prefix: "/settings/billing".into(),
+        max_age_secs: 300,
+    }]
+}
+
 #[test]
 fn a_step_up_path_asks_a_signed_in_user_with_a_factor_for_it_again_when_it_is_old() {
     let (li, lo) = (login(), logout());
-    let rules = [crate::config::StepUp {
-        path_prefix: "/settings/billing".into(),
-        max_age_secs: 300,
-    }];
+    let rules = billing_rule();
     let r = Routes {
         step_up: &rules,
         ..routes(&li, &lo)
@@ -636,4 +660,91 @@ fn a_single_sign_on_callback_is_a_sign_in_the_gateway_sees_first() {
         at(&Method::GET, "/sso/callbackx", SessionFacts::None),
         Decision::Forward(_)
     ));
+    for spelling in ["/sso/callback/", "/SSO/Callback", "/sso//callback", "/sso/%63allback"] {
+        assert_eq!(
+            at(&Method::GET, spelling, SessionFacts::None),
+            Decision::Login,
+            "{spelling}: a server may read it as the callback"
+        );
+    }
+}
+
+#[test]
+fn every_spelling_of_the_sign_in_route_is_a_sign_in_the_gateway_sees_first() {
+    let (li, lo) = (login(), logout());
+    let r = routes(&li, &lo);
+    let post = Method::POST;
+    let lower = Method::from_bytes(b"post").unwrap();
+    for (method, path) in [
+        (&post, "/login/"),
+        (&post, "/LOGIN"),
+        (&post, "/login;x"),
+        (&post, "//login"),
+        (&post, "/x/../login"),
+        (&post, "/%6cogin"),
+        (&lower, "/login"),
+    ] {
+        let f = facts(method, path, ClientKind::Navigation, SessionFacts::None);
+        assert_eq!(decide(&f, &r), Decision::Login, "{method} {path}");
+    }
+    let f = facts(&post, "/logins", ClientKind::Navigation, SessionFacts::None);
+    assert!(matches!(decide(&f, &r), Decision::Forward(_)));
+    let f = facts(&post, "/Logout/", ClientKind::Navigation, SIGNED_IN);
+    assert!(
+        matches!(decide(&f, &r), Decision::Forward(Forward { ends_session: true, .. })),
+        "and of the sign-out"
+    );
+}
+
+#[test]
+fn forward_auth_holds_the_step_up_rules_of_the_request_it_is_asked_about() {
+    let (li, lo) = (login(), logout());
+    let rules = billing_rule();
+    let r = Routes {
+        step_up: &rules,
+        ..routes(&li, &lo)
+    };
+    let verify = |asked: Option<&'static str>, age: Option<u64>, second_factor: bool| {
+        let mut f = facts(&Method::GET, "/_2fa/verify", ClientKind::Navigation, SIGNED_IN);
+        f.user.second_factor = second_factor;
+        f.factor_age = age;
+        f.asked_about = asked;
+        decide(&f, &r)
+    };
+    let verified = Decision::Own(OwnRoute::Verify);
+    assert_eq!(verify(Some("/settings/billing"), Some(300), true), verified);
+    assert_eq!(verify(Some("/reports"), Some(301), true), verified);
+    assert_eq!(
+        verify(Some("/settings/billing?tab=1"), Some(301), true),
+        Decision::StepUpFirst {
+            location: "/_2fa/challenge?step_up=1&next=/settings/billing%3Ftab%3D1".into()
+        }
+    );
+    assert!(matches!(
+        verify(Some("/Settings//billing"), None, true),
+        Decision::StepUpFirst { .. }
+    ));
+    assert_eq!(
+        verify(Some("/settings/billing"), None, false),
+        verified,
+        "no factor to ask for"
+    );
+    assert_eq!(verify(None, None, false), verified, "nobody to ask: no need to know");
+    assert!(
+        matches!(verify(None, Some(1), true), Decision::Deny { status: 500, .. }),
+        "with rules set, a proxy that does not say is a set-up error, never a pass"
+    );
+    for odd in ["", "settings/billing", "http://gw/settings/billing"] {
+        assert!(
+            matches!(verify(Some(odd), Some(1), true), Decision::Deny { status: 400, .. }),
+            "{odd:?}"
+        );
+    }
+    let plain = Routes {
+        step_up: &[],
+        ..routes(&li, &lo)
+    };
+    let mut f = facts(&Method::GET, "/_2fa/verify", ClientKind::Navigation, SIGNED_IN);
+    f.user.second_factor = true;
+    assert_eq!(decide(&f, &plain), verified, "no rules: nothing to ask about");
 }

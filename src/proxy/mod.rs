@@ -6,6 +6,7 @@
 //! no retries beyond Pingora's own, upstream errors become 502).
 
 mod login;
+mod own;
 pub mod serving;
 mod wire;
 
@@ -51,64 +52,7 @@ const X_REQUESTED_WITH: http::HeaderName = http::HeaderName::from_static("x-requ
 const COOKIE: Bytes = Bytes::from_static(b"Cookie");
 const X_FORWARDED_FOR: Bytes = Bytes::from_static(b"X-Forwarded-For");
 
-/// Own endpoints take small bodies: a form or a JSON object of a few fields.
-const MAX_OWN_BODY: usize = 64 * 1024;
-
-impl GatewayProxy {
-    /// Reads what a request to one of our endpoints carries and answers it.
-    async fn own(
-        &self,
-        session: &mut Session,
-        ctx: &mut Ctx,
-        route: OwnRoute,
-        dashboard_reachable: bool,
-    ) -> Result<pages::Reply> {
-        let req = session.req_header();
-        let path = req.uri.path().to_string();
-        let query = req.uri.query().map(str::to_string);
-        let json = wire::header(req, http::header::CONTENT_TYPE).is_some_and(pages::is_json);
-        let found = match route {
-            OwnRoute::Verify => ctx
-                .found
-                .clone()
-                .filter(|f| sole_session_cookies(&self.gw.config, req, f)),
-            _ => ctx.found.clone(),
-        };
-        let changes_state = req.method != http::Method::GET && req.method != http::Method::HEAD;
-        if changes_state
-            && !pages::same_origin(
-                &req.headers,
-                wire::browser_scheme(session, self.gw.config.cookie.secure),
-            )
-        {
-            ctx.outcome = "deny";
-            return Ok(pages::json_error(
-                403,
-                "cross_origin",
-                "Requests from other sites are refused.",
-            ));
-        }
-        let body = if changes_state {
-            match wire::read_body(session, MAX_OWN_BODY).await? {
-                Some(b) => b,
-                None => return Ok(pages::json_error(413, "too_large", "The request body is too large.")),
-            }
-        } else {
-            bytes::Bytes::new()
-        };
-        let own = pages::OwnRequest {
-            route,
-            path,
-            query,
-            json,
-            body,
-            client: ctx.client.clone(),
-            found,
-            dashboard_reachable,
-        };
-        Ok(pages::handle(&self.gw, own).await)
-    }
-}
+const STEP_UP_FIRST: &str = "This needs your second factor again: pass the challenge at Location, then retry.";
 
 /// What one request carries from hook to hook.
 pub struct Ctx {
@@ -272,7 +216,14 @@ impl ProxyHttp for GatewayProxy {
             host_missing: req.version == http::Version::HTTP_11
                 && req.uri.authority().is_none()
                 && !req.headers.contains_key(http::header::HOST),
+            target_unreadable: !wire::readable_target(req.raw_path()),
             session: session_facts,
+            // Only forward authentication asks about another request: no
+            // header look-up for the rest.
+            asked_about: match path.strip_prefix(cfg.prefix.as_str()) {
+                Some("/verify") => wire::asked_about(req),
+                _ => None,
+            },
             user,
             factor_age: factor_age(ctx.found.as_ref(), now),
         };
@@ -317,6 +268,13 @@ impl ProxyHttp for GatewayProxy {
             Decision::Deny { status, error, message } => {
                 ctx.outcome = "deny";
                 Box::pin(wire::send(session, pages::json_error(status, error, message))).await?;
+                Ok(true)
+            }
+            Decision::StepUpFirst { location } => {
+                ctx.outcome = "deny";
+                let reply =
+                    pages::json_error(401, "step_up_required", STEP_UP_FIRST).with_header("location", &location);
+                Box::pin(wire::send(session, reply)).await?;
                 Ok(true)
             }
         }
@@ -514,24 +472,8 @@ impl ProxyHttp for GatewayProxy {
     }
 }
 
-/// For forward authentication: whether the request carries exactly one
-/// gateway token and exactly one dashboard cookie, the session's own. A
-/// proxy in front forwards every cookie to the dashboard, which may serve
-/// any of several session cookies: an approval with a second one would let
-/// one user's session carry another's dashboard cookie past the gateway.
 /// Seconds since the session last passed a second factor; `None`: never.
 fn factor_age(found: Option<&Found>, now: crate::env::UnixSeconds) -> Option<u64> {
     let at = found?.session.about.factor_at();
     (at != 0).then(|| now.saturating_sub(at))
-}
-
-fn sole_session_cookies(cfg: &crate::config::Config, req: &RequestHeader, f: &Found) -> bool {
-    let pairs = || cookies::pairs_iter(wire::cookie_headers(req));
-    let Some(upstream) = f.upstream_cookie.as_deref() else {
-        return false;
-    };
-    let Some(token) = cookies::values(pairs(), &cfg.cookie.name).next() else {
-        return false;
-    };
-    cookies::sole(pairs(), &cfg.cookie.name, token) && cookies::sole(pairs(), &cfg.upstream.session_cookie, upstream)
 }

@@ -125,6 +125,54 @@ pub fn header_value(text: String) -> Result<HeaderValue> {
     HeaderValue::try_from(text).or_err(ErrorType::InvalidHTTPHeader, "a header value the gateway built")
 }
 
+/// For forward authentication: the target of the request the proxy in
+/// front asks about, from `X-Forwarded-Uri` (Traefik, Caddy) or
+/// `X-Original-URI` (nginx). Every value of both must agree: the proxy sets
+/// its own, and a client's of the other name must not be taken instead.
+/// `Some("")` when they disagree, a target the policy refuses.
+pub fn asked_about(req: &RequestHeader) -> Option<&str> {
+    let mut values = req
+        .headers
+        .get_all("x-forwarded-uri")
+        .iter()
+        .chain(req.headers.get_all("x-original-uri"))
+        .map(|v| v.to_str().unwrap_or(""));
+    let first = values.next()?;
+    Some(if values.all(|v| v == first) { first } else { "" })
+}
+
+/// Whether the gateway reads the request target as the upstream will: a
+/// path (origin form), or an `http://` or `https://` URL, whose path Pingora
+/// parses. Any other form (`foo:/settings/billing`, `*`) Pingora holds as
+/// the path `/` but sends upstream as received, where a lenient server reads
+/// a path in it that the gateway never checked.
+pub fn readable_target(raw: &[u8]) -> bool {
+    let starts = |scheme: &[u8]| raw.len() >= scheme.len() && raw[..scheme.len()].eq_ignore_ascii_case(scheme);
+    raw.first() == Some(&b'/') || starts(b"http://") || starts(b"https://")
+}
+
 pub fn is_websocket(req: &RequestHeader) -> bool {
     header(req, http::header::UPGRADE).is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable_target;
+
+    #[test]
+    fn only_a_path_or_an_http_url_is_a_target_the_gateway_reads() {
+        for ok in [&b"/"[..], b"/settings/billing", b"http://gw/settings", b"HTTPS://gw/x"] {
+            assert!(readable_target(ok), "{}", ok.escape_ascii());
+        }
+        for odd in [
+            &b"foo:/settings/billing"[..],
+            b"*",
+            b"settings/billing",
+            b"ws://gw/settings",
+            b"http:/settings",
+            b"",
+        ] {
+            assert!(!readable_target(odd), "{}", odd.escape_ascii());
+        }
+    }
 }

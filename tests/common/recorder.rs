@@ -47,6 +47,11 @@ impl Recorder {
         self.seen.lock().unwrap().iter().filter(|(p, _)| p == path).count()
     }
 
+    /// How many requests arrived, for any path.
+    pub fn total(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
     /// The values of header `name` on the last request for `path`.
     pub fn last(&self, path: &str, name: &str) -> Vec<String> {
         let seen = self.seen.lock().unwrap();

@@ -129,3 +129,15 @@ pub fn self_signed_cert(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) 
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     (cert, key)
 }
+
+/// Sends `request` as written (the client closes after one answer) and
+/// returns all the gateway answered.
+pub async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(request).await.expect("send");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut answer));
+    read.await.expect("an answer within 10 s").expect("read the answer");
+    String::from_utf8_lossy(&answer).into_owned()
+}
