@@ -73,11 +73,26 @@ pub const PATH_OVERRIDE_HEADERS: &[&str] = &["x-original-url", "x-rewrite-url"];
 /// client sent it: a spelling of the configured user header, of one of the
 /// client address headers, or of a path override.
 pub fn reserved_header(name: &str, user_header: Option<&str>) -> bool {
-    user_header.is_some_and(|u| same(name, u))
-        || CLIENT_ADDRESS_HEADERS
-            .iter()
-            .chain(PATH_OVERRIDE_HEADERS)
-            .any(|h| same(name, h))
+    user_header.is_some_and(|u| same(name, u)) || reserved_of_length(name.len()).iter().any(|h| same(name, h))
+}
+
+/// `CLIENT_ADDRESS_HEADERS` and `PATH_OVERRIDE_HEADERS` by length, the first
+/// thing `same` compares. Every forwarded request's every header is checked,
+/// and most names (`host`, `accept`, `cookie`) have no reserved name of
+/// their length: one branch instead of sixteen comparisons. A test holds it
+/// to the lists.
+fn reserved_of_length(len: usize) -> &'static [&'static str] {
+    match len {
+        9 => &["forwarded", "x-real-ip", "client-ip"],
+        11 => &["x-client-ip", "x-forwarded"],
+        13 => &["forwarded-for", "x-rewrite-url"],
+        14 => &["true-client-ip", "cf-pseudo-ipv4", "x-original-url"],
+        15 => &["x-forwarded-for"],
+        16 => &["cf-connecting-ip", "fastly-client-ip", "x-originating-ip"],
+        17 => &["appengine-user-ip"],
+        19 => &["x-cluster-client-ip"],
+        _ => &[],
+    }
 }
 
 #[cfg(test)]
@@ -113,6 +128,25 @@ mod tests {
             assert!(same(name, "dash_session"), "{name}");
         }
         assert!(!same("dash_sessions", "dash_session"));
+    }
+
+    #[test]
+    fn the_table_by_length_holds_every_reserved_name_and_no_other() {
+        let listed: Vec<&str> = CLIENT_ADDRESS_HEADERS
+            .iter()
+            .chain(PATH_OVERRIDE_HEADERS)
+            .copied()
+            .collect();
+        for name in &listed {
+            assert!(reserved_of_length(name.len()).contains(name), "{name}");
+        }
+        let tabled: usize = (0..64).map(|len| reserved_of_length(len).len()).sum();
+        assert_eq!(tabled, listed.len(), "a name in the table that is in no list");
+        for len in 0..64 {
+            assert!(reserved_of_length(len)
+                .iter()
+                .all(|n| n.len() == len && listed.contains(n)));
+        }
     }
 
     #[test]
