@@ -140,7 +140,7 @@ async fn a_flood_of_wrong_codes_for_many_users_does_not_slow_signed_in_requests_
         "only {checked_meanwhile} codes were checked: no flood to measure against"
     );
     assert!(
-        median < hash / 2,
+        median < hash,
         "signed-in requests took {median:?} (median) while wrong codes were hashed; one hash is {hash:?}"
     );
 }

@@ -178,8 +178,25 @@ async fn unreadable_records_stop_nobody_from_starting_and_let_nobody_in() {
             .unwrap();
         db.flush().unwrap();
     }
-    // sled lets go of its lock file shortly after the handle is dropped.
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    // sled lets go of its lock (a flock on `db`) from a background thread,
+    // shortly after the handle is dropped: wait until it is free.
+    let lock = dir.path().join("data/store/db");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::process::Command::new("flock")
+        .arg("-n")
+        .arg(&lock)
+        .arg("true")
+        .status()
+        .expect("run flock (util-linux)")
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sled still holds {}",
+            lock.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 
     let gw = Gateway::start_with(addr, config).await;
     let mut b = Browser::new(gw.addr);

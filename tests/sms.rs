@@ -39,8 +39,10 @@ async fn enable_sms(dave: &mut Browser, outbox: &std::path::Path) {
 #[tokio::test(flavor = "multi_thread")]
 async fn dave_enrolls_sms_and_signs_in_with_a_code_from_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
-    // The default send limit (the demo allows more).
-    let settings = [("code_ttl_seconds", "2"), ("max_sends", "3")];
+    // The default send limit (the demo allows more). Expiry is counted in
+    // whole seconds, so a code lives at least TTL - 1 s: 4 s leaves each
+    // code 3 s for the steps that must come before it expires.
+    let settings = [("code_ttl_seconds", "4"), ("max_sends", "3")];
     let gw = Gateway::start_configured(start_dashboard(), dir.path(), &settings).await;
     let outbox = dir.path().join("data").join("sms-outbox.jsonl");
     let mut dave = Browser::new(gw.addr);
@@ -60,7 +62,7 @@ async fn dave_enrolls_sms_and_signs_in_with_a_code_from_the_outbox() {
 
     // An expired code is refused.
     let stale = last_code(&outbox, "+447400123456");
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(4100)).await;
     let csrf = csrf_token(&page);
     let late = dave
         .post_form("/_2fa/challenge", &format!("csrf_token={csrf}&next=%2F&code={stale}"))

@@ -446,8 +446,15 @@ async fn postgres_announces_changes_to_every_replica() {
         .await
         .unwrap();
     let mut heard = b.subscribe();
-    // The listener connects in the background; give it a moment.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Each store's listener connects in the background: wait until both
+    // have run their LISTEN (a connection's query is empty before its first).
+    let listening = "SELECT count(*) FROM pg_stat_activity \
+        WHERE application_name = 'tfa-gateway listener' AND query <> ''";
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while pg.psql("tfa", listening) != "2" {
+        assert!(std::time::Instant::now() < deadline, "the listeners never listened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     a.put_session(&session(1, "u-bob")).await.unwrap();
     a.delete_sessions(&[[1; 32]]).await.unwrap();
     a.update_factors::<_, StoreError>("u-bob", |_| Ok(())).await.unwrap();
@@ -459,9 +466,9 @@ async fn postgres_announces_changes_to_every_replica() {
     .unwrap();
     let mut got = Vec::new();
     while got.len() < 3 {
-        let change = tokio::time::timeout(Duration::from_secs(1), heard.recv())
+        let change = tokio::time::timeout(Duration::from_secs(10), heard.recv())
             .await
-            .expect("announced within a second")
+            .expect("announced within ten seconds")
             .unwrap();
         got.push(change);
     }

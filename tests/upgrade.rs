@@ -177,12 +177,12 @@ async fn upgrade_under_load(store: &StoreKind, dir: &Path, new_settings: &[(&str
     let late = tokio::net::TcpStream::connect(old.addr).await.unwrap();
     let old_pid = old.child.id();
     let pid = old_pid.to_string();
+    // Timed from just before the signal: the old process keeps reading
+    // until 5.5 s after it (close timeout 5 s, then LINGER), and a slow
+    // `kill` must not eat into that.
+    let quit = Instant::now();
     assert!(Command::new("kill").args(["-QUIT", &pid]).status().unwrap().success());
-    let late = tokio::spawn(late_request(
-        late,
-        cookie.clone(),
-        Instant::now() + Duration::from_millis(5_200),
-    ));
+    let late = tokio::spawn(late_request(late, cookie.clone(), quit + Duration::from_millis(5_100)));
     let at_quit = tally.ok.load(Ordering::Relaxed);
     tokio::task::spawn_blocking(move || wait_exit(&mut old.child, Duration::from_secs(30)))
         .await

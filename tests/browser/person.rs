@@ -185,21 +185,27 @@ impl Person {
         }
     }
 
-    /// The one element `xpath` names.
+    /// The one element `xpath` names, waiting (briefly) for the page to
+    /// show exactly one: the rest of a page may still be coming after its
+    /// heading.
     async fn only(&self, xpath: &str, what: &str) -> Element {
-        let found = self
-            .client
-            .find_all(Locator::XPath(xpath))
-            .await
-            .expect("find elements");
-        match found.len() {
-            1 => found.into_iter().next().unwrap(),
-            n => panic!(
-                "{} looks for {what} on {} and finds {n}:\n{}",
-                self.who,
-                self.path().await,
-                self.page_text().await
-            ),
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let found = self
+                .client
+                .find_all(Locator::XPath(xpath))
+                .await
+                .expect("find elements");
+            match found.len() {
+                1 => return found.into_iter().next().unwrap(),
+                n if Instant::now() > deadline => panic!(
+                    "{} looks for {what} on {} and finds {n}:\n{}",
+                    self.who,
+                    self.path().await,
+                    self.page_text().await
+                ),
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
         }
     }
 
@@ -268,11 +274,12 @@ impl Person {
             q = xq(text)
         );
         let el = self.only(&xpath, &format!("\"{text}\"")).await;
-        assert!(
-            el.is_displayed().await.unwrap_or(false),
-            "{}: \"{text}\" is not visible",
-            self.who
-        );
+        // A button a script reveals (a security key's) shows once it ran.
+        let deadline = Instant::now() + PATIENCE;
+        while !el.is_displayed().await.unwrap_or(false) {
+            assert!(Instant::now() < deadline, "{}: \"{text}\" is not visible", self.who);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         // A submit button or a link starts a navigation that the click does
         // not wait for: until the old document is gone, a heading the next
         // page shares (a form shown again with its errors) would already
