@@ -4,7 +4,8 @@
 //! `Set-Cookie` headers from the upstream. Checked, besides "no panic":
 //! the parsed pairs are well formed; the `Cookie` header sent upstream never
 //! carries the gateway's cookie nor a client-sent upstream session cookie,
-//! in any spelling a dashboard's server reads as the same name, only the one
+//! in any spelling a dashboard's server reads as the same name (percent-
+//! encoded, or hidden after white space in a value too), only the one
 //! the gateway chose to keep; forward authentication's "exactly one, the
 //! session's own" holds only when it is so; a session is found only by its
 //! own token, and it claims only its own upstream cookie.
@@ -16,7 +17,7 @@ use libfuzzer_sys::fuzz_target;
 use tfa_gateway::config::SessionSettings;
 use tfa_gateway::cookies::{effect, pairs, sole, upstream_header, values, values_set, SetCookieEffect};
 use tfa_gateway::env::Env;
-use tfa_gateway::lookalike::same;
+use tfa_gateway::lookalike::{cookie_read_as, same};
 use tfa_gateway::secretbox::SecretKey;
 use tfa_gateway::session::{SessionTable, Stage};
 
@@ -77,7 +78,7 @@ fuzz_target!(|data: &[u8]| {
         let sent = upstream_header(p.iter().copied(), &drop, keep);
         let mut expected: Vec<&str> = p
             .iter()
-            .filter(|(n, v)| !drop.iter().any(|d| same(n, d)) && !n.contains(',') && !v.contains(','))
+            .filter(|(n, v)| !drop.iter().any(|d| cookie_read_as(n, v, d)) && !n.contains(',') && !v.contains(','))
             .map(|(n, _)| *n)
             .collect();
         expected.extend(keep.map(|(n, _)| n));
@@ -90,6 +91,12 @@ fuzz_target!(|data: &[u8]| {
                     expected,
                     "upstream would read other cookies from {h:?}"
                 );
+                // Nor one hidden in another pair, or percent-encoded.
+                let hidden = seen
+                    .iter()
+                    .filter(|(n, v)| drop.iter().any(|d| cookie_read_as(n, v, d)))
+                    .count();
+                assert_eq!(hidden, usize::from(keep.is_some()), "a session cookie in disguise in {h:?}");
                 // Read the old way, splitting on commas too: still only ours.
                 let legacy = pairs(h.split(','));
                 let session_cookies = legacy.iter().filter(|(n, _)| drop.iter().any(|d| same(n, d))).count();
@@ -102,11 +109,12 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // Forward authentication: one cookie of that name in any spelling, the
-    // session's own, or no approval.
+    // session's own, none hidden in another pair, or no approval.
     let spelled = p.iter().filter(|(n, _)| same(n, name)).count();
+    let disguised = p.iter().any(|(n, v)| !same(n, name) && cookie_read_as(n, v, name));
     assert_eq!(
         sole(p.iter().copied(), name, BOUND_UPSTREAM_COOKIE),
-        spelled == 1 && candidates == [BOUND_UPSTREAM_COOKIE],
+        spelled == 1 && candidates == [BOUND_UPSTREAM_COOKIE] && !disguised,
         "sole disagrees about {p:?}"
     );
 
