@@ -58,7 +58,10 @@ pub fn segments(path: &str) -> Vec<String> {
             // Windows servers drop trailing dots and spaces.
             s => match s.trim_end_matches(['.', ' ']) {
                 "" => {}
-                s => out.push(s.to_lowercase()),
+                // Upper case first: Java's equalsIgnoreCase and .NET's
+                // OrdinalIgnoreCase compare upper-cased letters, and `ı` and
+                // `ſ` upper-case to `I` and `S`, which lower-case does not see.
+                s => out.push(s.to_uppercase().to_lowercase()),
             },
         }
     }
@@ -83,6 +86,7 @@ mod tests {
             "/login;jsessionid=1",
             "/login.",
             "\\login",
+            "/log%C4%B1n",
         ] {
             assert!(same(spelling, "/login"), "{spelling}");
         }

@@ -128,6 +128,8 @@ mod tests {
             "/settings\\billing",
             "/settings/billing;jsessionid=1",
             "/settings/billing.",
+            "/settings/b%C4%B1lling",
+            "/%C5%BFettings/billing",
             "/x/../../settings/billing",
         ] {
             assert_eq!(max_age(&r, spelling), Some(300), "{spelling}");
