@@ -174,6 +174,48 @@ async fn websocket_echo_works_through_the_gateway_when_signed_in() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_websocket_ends_with_its_session() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (addr, data) = (common::free_addr(), dir.path().join("data"));
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, common::config_text(addr, start_dashboard(), &data)).unwrap();
+    common::write_secrets(&data);
+    let log = dir.path().join("stderr.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let gw = Gateway::start_logging(addr, config, file.into(), &[("RUST_LOG", "info")]).await;
+    let mut bob = Browser::new(gw.addr);
+    bob.login("bob@acme.test", "bob-password").await;
+    let mut request = format!("ws://{}/ws", gw.addr).into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", bob.cookie_header().unwrap().parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket through the gateway");
+    ws.send(Message::Text("before".into())).await.unwrap();
+    let echoed = ws.next().await.expect("an echo").expect("a message");
+    assert_eq!(echoed, Message::Text("before".into()));
+
+    // bob signs out in another tab. The dashboard's echo does not check its
+    // session again once open: only the gateway can end the tunnel.
+    let mut tab = bob.clone();
+    let out = tab.send(Method::POST, "/logout", &[], Bytes::new()).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let _ = ws.send(Message::Text("after".into())).await;
+    let next = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+        .await
+        .expect("the tunnel ends within 5 s");
+    assert!(
+        !matches!(next, Some(Ok(Message::Text(_)))),
+        "a frame passed after the session ended: {next:?}"
+    );
+    drop(gw);
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("tunnel_ended"), "its access line says why:\n{log}");
+    assert!(!log.contains("Fail to proxy"), "an ended tunnel is no failure:\n{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sessions_survive_a_crash_and_a_graceful_restart() {
     let dir = tempfile::tempdir().unwrap();
     let dashboard = start_dashboard();

@@ -43,6 +43,21 @@ impl GatewayProxy {
         let user_header = gw.config.user_header.as_ref().map(|h| wire::case_name(h.as_str()));
         GatewayProxy { gw, peer, user_header }
     }
+
+    /// A WebSocket ends with its session: signed out, revoked, ended by an
+    /// admin, expired and swept, or ended on another replica. The session
+    /// table holds only live sessions, so a look-up per frame is the whole
+    /// check; an idle tunnel ends at its next frame (a ping, say).
+    fn tunnel_open(&self, ctx: &mut Ctx) -> Result<()> {
+        match &ctx.tunnel {
+            Some(hash) if self.gw.sessions.get(hash).is_none() => {
+                ctx.tunnel = None;
+                ctx.outcome = "tunnel_ended";
+                Error::e_explain(ErrorType::ConnectionClosed, "the WebSocket's session ended")
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 const X_REQUESTED_WITH: http::HeaderName = http::HeaderName::from_static("x-requested-with");
@@ -67,6 +82,9 @@ pub struct Ctx {
     other_cookies: bool,
     /// Counted until the answer is done, for a hand-over (`drain`).
     in_flight: Option<InFlight>,
+    /// A WebSocket of a signed-in session: the session it lives by. Every
+    /// frame, either way, checks that it still exists (`tunnel_open`).
+    tunnel: Option<crate::session::TokenHash>,
 }
 
 #[async_trait]
@@ -83,6 +101,7 @@ impl ProxyHttp for GatewayProxy {
             outcome: "forward",
             other_cookies: true,
             in_flight: Some(self.gw.drain.enter()),
+            tunnel: None,
         }
     }
 
@@ -280,6 +299,29 @@ impl ProxyHttp for GatewayProxy {
         }
     }
 
+    /// By default a request's body passes as it comes. Here a WebSocket's
+    /// frames from the browser pass only while its session lasts.
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        self.tunnel_open(ctx)
+    }
+
+    /// As `request_body_filter`, for the frames from the dashboard.
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<std::time::Duration>> {
+        self.tunnel_open(ctx).map(|()| None)
+    }
+
     async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         Ok(Box::new(HttpPeer::new(self.peer, false, String::new())))
     }
@@ -349,8 +391,10 @@ impl ProxyHttp for GatewayProxy {
             _ => None,
         };
         if resp.status == http::StatusCode::SWITCHING_PROTOCOLS {
-            // A WebSocket needs no store, and may outlive a hand-over.
+            // A WebSocket needs no store, and may outlive a hand-over; it
+            // may not outlive its session.
             ctx.in_flight = None;
+            ctx.tunnel = signed_in.map(|(f, _)| f.token_hash);
         }
         let ends = signed_in.is_some_and(|(_, fw)| fw.ends_session);
         if !ends && !resp.headers.contains_key(http::header::SET_COOKIE) {
@@ -412,7 +456,13 @@ impl ProxyHttp for GatewayProxy {
         if matches!(code, 502..=504) {
             crate::metrics::Metrics::inc(&self.gw.metrics.upstream_errors);
         }
-        if code > 0 {
+        // After the answer's head (a body cut short, a WebSocket ended),
+        // the browser has its answer: writing a page now would put its
+        // bytes into the body or the tunnel. Pingora's own rule.
+        let answered = session
+            .response_written()
+            .is_some_and(|r| !r.status.is_informational() || r.status == http::StatusCode::SWITCHING_PROTOCOLS);
+        if code > 0 && !answered {
             let (title, message) = match code {
                 502..=504 => (
                     "The dashboard is not reachable",
@@ -443,6 +493,12 @@ impl ProxyHttp for GatewayProxy {
         }
     }
 
+    fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, _error: &Error) -> bool {
+        // A WebSocket ended with its session did what it should: its access
+        // line says `tunnel_ended`, and Pingora's "Fail to proxy" is not for it.
+        ctx.outcome == "tunnel_ended"
+    }
+
     /// Pingora's default summary, used in its error logs, includes the query
     /// string, which may carry secrets; ours is the method and path only.
     fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
@@ -455,6 +511,7 @@ impl ProxyHttp for GatewayProxy {
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         self.gw.metrics.decision(match ctx.outcome {
             "health" | "not_found" => "own",
+            "tunnel_ended" => "forward",
             other => other,
         });
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
