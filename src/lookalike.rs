@@ -23,21 +23,38 @@ pub fn same(a: &str, b: &str) -> bool {
 }
 
 /// Whether a dashboard's server may read the cookie pair `n=v` as one
-/// called `name`: `n` in another spelling (`same`) or percent-encoded (Rack
-/// before 2.1.4 and PHP before 7.2.34 decode cookie names), or a `name=`
-/// after white space inside the value: Python's `SimpleCookie` ends a value
-/// there and reads `theme=x dash_session=y` as two cookies.
+/// called `name`: `n` in another spelling (`same`), or decoded as PHP and
+/// older Rack decode cookie names (`%5F`, and `+` as a space, which PHP then
+/// reads as `_`), or a `name=` after white space inside the value: Python's
+/// `SimpleCookie` ends a value there and reads `theme=x dash_session=y`, or
+/// `theme=x dash_session = y`, as two cookies.
 pub fn cookie_read_as(n: &str, v: &str, name: &str) -> bool {
-    let named = |n: &str| {
-        same(n, name)
-            || (memchr::memchr(b'%', n.as_bytes()).is_some()
-                && same(&percent_encoding::percent_decode_str(n).decode_utf8_lossy(), name))
-    };
-    named(n)
-        || (memchr::memchr2(b' ', b'\t', v.as_bytes()).is_some()
-            && v.split([' ', '\t'])
-                .skip(1)
-                .any(|p| p.split_once('=').is_some_and(|(h, _)| named(h))))
+    let named = |n: &str| same(n, name) || (n.bytes().any(|b| b == b'%' || b == b'+') && same(&decoded_name(n), name));
+    named(n) || (memchr::memchr2(b' ', b'\t', v.as_bytes()).is_some() && hidden_names(v).any(named))
+}
+
+/// A cookie name as PHP and older Rack decode it.
+fn decoded_name(n: &str) -> String {
+    percent_encoding::percent_decode_str(&n.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// The names a server that ends a value at white space reads in it: each
+/// word's part before `=`, or a word followed by one that starts with `=`
+/// (white space around `=` is allowed there).
+fn hidden_names(v: &str) -> impl Iterator<Item = &str> {
+    let mut words = v.split([' ', '\t']).filter(|w| !w.is_empty()).peekable();
+    std::iter::from_fn(move || loop {
+        let word = words.next()?;
+        match word.split_once('=') {
+            Some((n, _)) if !n.is_empty() => return Some(n),
+            // `=y`: its name was the word before, looked at then.
+            Some(_) => continue,
+            None if words.peek().is_some_and(|next| next.starts_with('=')) => return Some(word),
+            None => continue,
+        }
+    })
 }
 
 /// The request headers that say who the client is. The gateway sets
@@ -46,7 +63,7 @@ pub fn cookie_read_as(n: &str, v: &str, name: &str) -> bool {
 /// request goes upstream: a dashboard reading `X-Real-IP`, `Forwarded` or
 /// `Client-IP` must not see an address the client made up. The list is
 /// every header that common client-address readers try (Rails, npm
-/// `request-ip`, the usual PHP `HTTP_CLIENT_IP` idiom, CDN headers).
+/// `request-ip`, the usual PHP and Java snippets, CDN headers).
 pub const CLIENT_ADDRESS_HEADERS: &[&str] = &[
     "x-forwarded-for",
     "forwarded",
@@ -62,6 +79,12 @@ pub const CLIENT_ADDRESS_HEADERS: &[&str] = &[
     "forwarded-for",
     "x-originating-ip",
     "appengine-user-ip",
+    "x-appengine-user-ip",
+    "proxy-client-ip",
+    "wl-proxy-client-ip",
+    // Java's usual snippet reads the CGI names as headers, literally.
+    "http-client-ip",
+    "http-x-forwarded-for",
 ];
 
 /// Request headers that tell a server to route by another path than the
@@ -79,18 +102,20 @@ pub fn reserved_header(name: &str, user_header: Option<&str>) -> bool {
 /// `CLIENT_ADDRESS_HEADERS` and `PATH_OVERRIDE_HEADERS` by length, the first
 /// thing `same` compares. Every forwarded request's every header is checked,
 /// and most names (`host`, `accept`, `cookie`) have no reserved name of
-/// their length: one branch instead of sixteen comparisons. A test holds it
+/// their length: one branch instead of twenty comparisons. A test holds it
 /// to the lists.
 fn reserved_of_length(len: usize) -> &'static [&'static str] {
     match len {
         9 => &["forwarded", "x-real-ip", "client-ip"],
         11 => &["x-client-ip", "x-forwarded"],
         13 => &["forwarded-for", "x-rewrite-url"],
-        14 => &["true-client-ip", "cf-pseudo-ipv4", "x-original-url"],
-        15 => &["x-forwarded-for"],
+        14 => &["true-client-ip", "cf-pseudo-ipv4", "x-original-url", "http-client-ip"],
+        15 => &["x-forwarded-for", "proxy-client-ip"],
         16 => &["cf-connecting-ip", "fastly-client-ip", "x-originating-ip"],
         17 => &["appengine-user-ip"],
-        19 => &["x-cluster-client-ip"],
+        18 => &["wl-proxy-client-ip"],
+        19 => &["x-cluster-client-ip", "x-appengine-user-ip"],
+        20 => &["http-x-forwarded-for"],
         _ => &[],
     }
 }
@@ -159,6 +184,11 @@ mod tests {
             ("theme", "dark dash_session=stolen"),
             ("theme", "dark\tx=1 Dash-Session=stolen"),
             ("theme", "dark dash%5fsession=stolen"),
+            ("theme", "dark dash_session =stolen"),
+            ("theme", "dark dash_session = stolen"),
+            ("theme", "dark dash_session= stolen"),
+            ("dash+session", "x"),
+            ("theme", "dark dash+session=stolen"),
         ] {
             assert!(cookie_read_as(n, v, "dash_session"), "{n}={v}");
         }
@@ -168,6 +198,8 @@ mod tests {
             ("theme", "dark x=dash_session"),
             ("dash%5Fsessions", "x"),
             ("theme", "dash_session=x"),
+            ("theme", "a = b dash_session"),
+            ("theme", "dash_session x"),
         ] {
             assert!(!cookie_read_as(n, v, "dash_session"), "{n}={v}");
         }

@@ -77,6 +77,8 @@ async fn verify_admits_only_a_session_that_passed_its_second_factor() {
         ("dash%5Fsession", "someone-elses".to_string()),
         ("theme", "dark dash_session=someone-elses".to_string()),
         ("theme", "dark\ttfa_session=someone-elses".to_string()),
+        ("theme", "dark dash_session = someone-elses".to_string()),
+        ("dash+session", "someone-elses".to_string()),
     ] {
         let mut hidden = again.clone();
         hidden.jar.insert(name.into(), value.clone());

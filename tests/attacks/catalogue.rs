@@ -261,6 +261,14 @@ pub fn lookalikes(who: &str, to: SocketAddr, c: &Cookies, alien: &str) -> Vec<At
             "hidden, percent-encoded",
             format!("{own}; theme=dark dash%5Fsession={alien}"),
         ),
+        (
+            "hidden, a space before =",
+            format!("{own}; theme=dark dash_session ={alien}"),
+        ),
+        (
+            "hidden, spaces around =",
+            format!("theme=dark dash_session = {alien}; {own}"),
+        ),
     ] {
         requests.push((format!("a dashboard cookie {name}"), cookie, String::new()));
     }
@@ -274,6 +282,8 @@ pub fn lookalikes(who: &str, to: SocketAddr, c: &Cookies, alien: &str) -> Vec<At
         // Percent-decoded by older Rack and PHP.
         "dash%5Fsession",
         "dash%2esession",
+        // `+` is a space to PHP's decoding, and a space `_` to its names.
+        "dash+session",
         // The remembered-device cookie is the gateway's too: never forwarded.
         "tfa_device",
         "TFA.DEVICE",
