@@ -151,7 +151,9 @@ async fn open_redirects(gw: &Gateway, recovery: &[String], attacks: &mut Vec<Att
     .iter()
     .zip(recovery)
     {
-        let mut b = Browser::new(gw.addr);
+        // From an address of its own: the attacks, from 127.0.0.1, spent
+        // that address's sign-in allowance on spellings of the callback.
+        let mut b = Browser::from_ip(gw.addr, "127.0.0.2");
         b.login("alice@acme.test", "alice-password").await;
         let page = b.get("/_2fa/challenge").await.text();
         let form = format!("csrf_token={}&code={code}&next={}", csrf_token(&page), enc(next));

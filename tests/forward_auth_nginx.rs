@@ -187,11 +187,25 @@ async fn nginx_with_the_example_config_serves_only_the_sessions_own_dashboard_co
     // Her second session passed the challenge a moment ago.
     let billing = again.get("/settings/billing").await;
     assert_eq!(served_as(&billing), Some("alice@acme.test"), "{}", billing.text());
-    // A client's own X-Forwarded-Uri does not stand in for nginx's.
+    // A client's own X-Forwarded-Uri does not stand in for nginx's: nginx
+    // clears it (were it passed on, the gateway would refuse the two names'
+    // disagreement, and /projects would not be served either).
     let claimed = alice
-        .get_with("/settings/billing", &[("x-forwarded-uri", "/projects")])
+        .get_with("/projects", &[("x-forwarded-uri", "/settings/billing")])
         .await;
-    assert_eq!(served_as(&claimed), None, "{}", claimed.text());
+    assert_eq!(served_as(&claimed), Some("alice@acme.test"), "{}", claimed.text());
+    // Spellings of the sign-in and sign-out reach the dashboard only
+    // through the gateway: nginx routes their exact spelling there, and
+    // verify refuses the rest.
+    for path in ["/LOGIN", "/login/", "/Logout", "/logout;x"] {
+        let r = bob.get(path).await;
+        assert_eq!(served_as(&r), None, "{path}: {}", r.text());
+    }
+    assert_eq!(
+        served_as(&bob.get("/").await),
+        Some("bob@acme.test"),
+        "bob is still signed in"
+    );
     // Nor do the client's own claims of address or path reach the dashboard.
     let echo = bob
         .get_with(
@@ -199,6 +213,8 @@ async fn nginx_with_the_example_config_serves_only_the_sessions_own_dashboard_co
             &[
                 ("client-ip", "203.0.113.66"),
                 ("true-client-ip", "203.0.113.66"),
+                ("wl-proxy-client-ip", "203.0.113.66"),
+                ("http-client-ip", "203.0.113.66"),
                 ("x-original-url", "/settings/billing"),
             ],
         )

@@ -221,7 +221,60 @@ pub fn decide(f: &Facts, r: &Routes) -> Decision {
 /// spelling of its path (see `paths`), and its method in any case, since
 /// some servers (Symfony) upper-case the method before routing.
 fn on_route(route: &Route, f: &Facts) -> bool {
-    route.method.as_str().eq_ignore_ascii_case(f.method.as_str()) && paths::same(f.path, &route.path)
+    let method = f.method.as_str();
+    // Servers run a GET route's handler for HEAD too (Rails, Express, Go).
+    let head_as_get = route.method == Method::GET && method == "HEAD";
+    (head_as_get || route.method.as_str().eq_ignore_ascii_case(method)) && paths::same(f.path, &route.path)
+}
+
+/// Forward authentication (`{prefix}/verify`): whether the request the
+/// proxy in front asks about (`Facts::asked_about`) may not pass yet.
+///
+/// - Its target must be a path as a browser sends it (no fragment: nginx
+///   passes one on, where a server may resolve `#/../` in it).
+/// - A spelling of the sign-in, single sign-on or sign-out routes never
+///   passes: those go through the gateway, which must see them, and a proxy
+///   routing only their exact spelling there would hand the rest to the
+///   dashboard.
+/// - Step-up rules hold for it. The proxy serves the dashboard itself, so
+///   unless it names the request, no rule could: with rules set, a user
+///   they would ask is refused until the proxy says (fail closed, loudly).
+fn verify_refusal(f: &Facts, r: &Routes) -> Option<Decision> {
+    if let Some(target) = f.asked_about {
+        if !target.starts_with('/') || target.contains('#') {
+            return Some(Decision::Deny {
+                status: 400,
+                error: "bad_request",
+                message: "X-Forwarded-Uri and X-Original-URI must hold a path, without a fragment.",
+            });
+        }
+        let path = target.split('?').next().unwrap_or(target);
+        let routes = [r.login, r.logout].into_iter().chain(r.sign_in);
+        if routes.into_iter().any(|route| paths::same(path, &route.path)) {
+            return Some(Decision::Deny {
+                status: 401,
+                error: "gateway_route",
+                message: "The sign-in and sign-out go through the gateway itself.",
+            });
+        }
+    }
+    if r.step_up.is_empty() || !f.user.activated || !f.user.second_factor {
+        return None;
+    }
+    let Some(target) = f.asked_about else {
+        return Some(Decision::Deny {
+            status: 500,
+            error: "original_uri_missing",
+            message: "Step-up rules are set: the proxy must send the request's path and query in X-Forwarded-Uri or X-Original-URI.",
+        });
+    };
+    let max = step_up::max_age(r.step_up, target.split('?').next().unwrap_or(target))?;
+    if f.factor_age.is_some_and(|age| age <= max) {
+        return None;
+    }
+    Some(Decision::StepUpFirst {
+        location: format!("{}/challenge?step_up=1&next={}", r.prefix, encode_component(target)),
+    })
 }
 
 fn to_enrollment(client: ClientKind, target: &str, r: &Routes) -> Decision {
@@ -258,7 +311,7 @@ fn own(route: OwnRoute, f: &Facts, r: &Routes) -> Decision {
         return to_enrollment(client, f.target, r);
     }
     if route == OwnRoute::Verify && signed_in {
-        if let Some(refused) = step_up::asked_about(f, r) {
+        if let Some(refused) = verify_refusal(f, r) {
             return refused;
         }
     }

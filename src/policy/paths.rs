@@ -58,14 +58,25 @@ pub fn segments(path: &str) -> Vec<String> {
             // Windows servers drop trailing dots and spaces.
             s => match s.trim_end_matches(['.', ' ']) {
                 "" => {}
-                // Upper case first: Java's equalsIgnoreCase and .NET's
-                // OrdinalIgnoreCase compare upper-cased letters, and `ı` and
-                // `ſ` upper-case to `I` and `S`, which lower-case does not see.
-                s => out.push(s.to_uppercase().to_lowercase()),
+                s => out.push(fold(s)),
             },
         }
     }
     out
+}
+
+/// A segment with letters compared as Java's `equalsIgnoreCase` and .NET's
+/// `OrdinalIgnoreCase` compare them: each upper-cased, then lower-cased, one
+/// character to one (`ı` and `ſ` upper-case to `I` and `S`, and `İ`
+/// lower-cases to `i`, which a lower-casing alone does not see).
+fn fold(segment: &str) -> String {
+    segment
+        .chars()
+        .map(|c| {
+            let upper = c.to_uppercase().next().unwrap_or(c);
+            upper.to_lowercase().next().unwrap_or(upper)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -87,6 +98,7 @@ mod tests {
             "/login.",
             "\\login",
             "/log%C4%B1n",
+            "/LOG%C4%B0N",
         ] {
             assert!(same(spelling, "/login"), "{spelling}");
         }

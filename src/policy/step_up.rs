@@ -5,7 +5,7 @@
 //! spelling of the path through without one.
 
 use super::paths::{is_plain, segments};
-use super::{encode_component, ClientKind, Decision, Facts, Routes};
+use super::{encode_component, ClientKind, Decision};
 use crate::config::StepUp;
 
 /// The longest age allowed for the first rule whose prefix holds `path`
@@ -33,39 +33,6 @@ pub fn max_age(rules: &[StepUp], path: &str) -> Option<u64> {
             read.len() >= prefix.len() && read[..prefix.len()] == prefix[..]
         })
         .map(|r| r.max_age_secs)
-}
-
-/// Forward authentication: whether the request the proxy in front asks
-/// about (`Facts::asked_about`) may not pass yet. The proxy serves the
-/// dashboard itself, so unless it names that request's target, no step-up
-/// rule could hold there: with rules set, a user they would ask is refused
-/// until the proxy is set up to say (fail closed, and loudly).
-pub fn asked_about(f: &Facts, r: &Routes) -> Option<Decision> {
-    if r.step_up.is_empty() || !f.user.activated || !f.user.second_factor {
-        return None;
-    }
-    let Some(target) = f.asked_about else {
-        return Some(Decision::Deny {
-            status: 500,
-            error: "original_uri_missing",
-            message: "Step-up rules are set: the proxy must send the request's path and query in X-Forwarded-Uri or X-Original-URI.",
-        });
-    };
-    if !target.starts_with('/') {
-        return Some(Decision::Deny {
-            status: 400,
-            error: "bad_request",
-            message: "X-Forwarded-Uri and X-Original-URI must hold a path.",
-        });
-    }
-    let path = target.split(['?', '#']).next().unwrap_or(target);
-    let max = max_age(r.step_up, path)?;
-    if f.factor_age.is_some_and(|age| age <= max) {
-        return None;
-    }
-    Some(Decision::StepUpFirst {
-        location: format!("{}/challenge?step_up=1&next={}", r.prefix, encode_component(target)),
-    })
 }
 
 /// The answer to a request that needs a fresh second factor: the challenge
@@ -129,6 +96,7 @@ mod tests {
             "/settings/billing;jsessionid=1",
             "/settings/billing.",
             "/settings/b%C4%B1lling",
+            "/settings/b%C4%B0lling",
             "/%C5%BFettings/billing",
             "/x/../../settings/billing",
         ] {

@@ -660,6 +660,11 @@ fn a_single_sign_on_callback_is_a_sign_in_the_gateway_sees_first() {
         at(&Method::GET, "/sso/callbackx", SessionFacts::None),
         Decision::Forward(_)
     ));
+    assert_eq!(
+        at(&Method::HEAD, "/sso/callback", SessionFacts::None),
+        Decision::Login,
+        "servers run a GET route for HEAD"
+    );
     for spelling in ["/sso/callback/", "/SSO/Callback", "/sso//callback", "/sso/%63allback"] {
         assert_eq!(
             at(&Method::GET, spelling, SessionFacts::None),
@@ -734,7 +739,25 @@ fn forward_auth_holds_the_step_up_rules_of_the_request_it_is_asked_about() {
         matches!(verify(None, Some(1), true), Decision::Deny { status: 500, .. }),
         "with rules set, a proxy that does not say is a set-up error, never a pass"
     );
-    for odd in ["", "settings/billing", "http://gw/settings/billing"] {
+    for route in ["/login", "/LOGIN/", "/logout;x", "/Login?next=/"] {
+        assert!(
+            matches!(
+                verify(Some(route), Some(1), false),
+                Decision::Deny {
+                    status: 401,
+                    error: "gateway_route",
+                    ..
+                }
+            ),
+            "{route}: the sign-in and sign-out go through the gateway"
+        );
+    }
+    for odd in [
+        "",
+        "settings/billing",
+        "http://gw/settings/billing",
+        "/projects#/../settings/billing",
+    ] {
         assert!(
             matches!(verify(Some(odd), Some(1), true), Decision::Deny { status: 400, .. }),
             "{odd:?}"

@@ -50,7 +50,7 @@ impl GatewayProxy {
     /// check; an idle tunnel ends at its next frame (a ping, say).
     fn tunnel_open(&self, ctx: &mut Ctx) -> Result<()> {
         match &ctx.tunnel {
-            Some(hash) if self.gw.sessions.get(hash).is_none() => {
+            Some(hash) if !self.gw.sessions.contains(hash) => {
                 ctx.tunnel = None;
                 ctx.outcome = "tunnel_ended";
                 Error::e_explain(ErrorType::ConnectionClosed, "the WebSocket's session ended")

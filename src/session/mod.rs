@@ -444,6 +444,11 @@ impl SessionTable {
         self.map.get(token_hash).map(|s| s.value().clone())
     }
 
+    /// Whether the session is in the table (not ended), without a clone.
+    pub fn contains(&self, token_hash: &TokenHash) -> bool {
+        self.map.contains_key(token_hash)
+    }
+
     /// The hashes of every session in the table.
     pub fn hashes(&self) -> Vec<TokenHash> {
         self.map.iter().map(|e| *e.key()).collect()
