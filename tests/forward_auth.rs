@@ -147,7 +147,7 @@ async fn verify_holds_the_step_up_rules_of_the_request_it_is_asked_about() {
     ];
     assert_eq!(
         verify_for(&mut bob, &both).await.status,
-        StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
         "two names that disagree: a client's own may be one of them"
     );
 

@@ -230,7 +230,7 @@ fn on_route(route: &Route, f: &Facts) -> bool {
 /// Forward authentication (`{prefix}/verify`): whether the request the
 /// proxy in front asks about (`Facts::asked_about`) may not pass yet.
 ///
-/// - Its target must be a path as a browser sends it (no fragment: nginx
+/// - Its target must be one path as a browser sends it (no fragment: nginx
 ///   passes one on, where a server may resolve `#/../` in it).
 /// - A spelling of the sign-in, single sign-on or sign-out routes never
 ///   passes: those go through the gateway, which must see them, and a proxy
@@ -242,10 +242,12 @@ fn on_route(route: &Route, f: &Facts) -> bool {
 fn verify_refusal(f: &Facts, r: &Routes) -> Option<Decision> {
     if let Some(target) = f.asked_about {
         if !target.starts_with('/') || target.contains('#') {
+            // 401, not 400: to the proxy, "not approved"; a 400 would
+            // reach the browser as nginx's 500.
             return Some(Decision::Deny {
-                status: 400,
-                error: "bad_request",
-                message: "X-Forwarded-Uri and X-Original-URI must hold a path, without a fragment.",
+                status: 401,
+                error: "forwarded_uri_unclear",
+                message: "X-Forwarded-Uri and X-Original-URI must name one path, without a fragment.",
             });
         }
         let path = target.split('?').next().unwrap_or(target);

@@ -759,7 +759,7 @@ fn forward_auth_holds_the_step_up_rules_of_the_request_it_is_asked_about() {
         "/projects#/../settings/billing",
     ] {
         assert!(
-            matches!(verify(Some(odd), Some(1), true), Decision::Deny { status: 400, .. }),
+            matches!(verify(Some(odd), Some(1), false), Decision::Deny { status: 401, .. }),
             "{odd:?}"
         );
     }

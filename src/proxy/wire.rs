@@ -129,13 +129,15 @@ pub fn header_value(text: String) -> Result<HeaderValue> {
 /// front asks about, from `X-Forwarded-Uri` (Traefik, Caddy) or
 /// `X-Original-URI` (nginx). Every value of both must agree: the proxy sets
 /// its own, and a client's of the other name must not be taken instead.
-/// `Some("")` when they disagree, a target the policy refuses.
+/// `Some("")` when they disagree, a target the policy refuses. An empty
+/// value names nothing, as if the header were not sent.
 pub fn asked_about(req: &RequestHeader) -> Option<&str> {
     let mut values = req
         .headers
         .get_all("x-forwarded-uri")
         .iter()
         .chain(req.headers.get_all("x-original-uri"))
+        .filter(|v| !v.is_empty())
         .map(|v| v.to_str().unwrap_or(""));
     let first = values.next()?;
     Some(if values.all(|v| v == first) { first } else { "" })
