@@ -73,6 +73,7 @@ async fn a_spelling_of_the_sign_in_route_is_a_sign_in_and_counts_against_the_all
         ("POST", "//login"),
         ("POST", "/x/../login"),
         ("POST", "/%6cogin"),
+        ("POST", "/login.json"),
         ("post", "/login"),
     ] {
         let request = format!(

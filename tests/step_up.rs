@@ -50,6 +50,7 @@ async fn the_billing_page_asks_for_the_second_factor_again_and_lets_in_once_pass
         "/settings/%62illing",
         "/settings/billing;v=1",
         "/settings/billing/",
+        "/settings/billing.json",
     ] {
         let r = page(&mut alice, spelling).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{spelling}");

@@ -1,8 +1,9 @@
 //! Paths as a dashboard's server may read them, not as sent: percent-decoded,
 //! `\` as `/`, `;params` dropped, dot segments resolved, repeated slashes
-//! merged, any case. Wherever the gateway decides by a path (a step-up
-//! prefix, the sign-in and sign-out routes), a spelling that some server
-//! reads as that path must get the same decision.
+//! merged, any case, a format suffix (`.json`) on the last segment dropped.
+//! Wherever the gateway decides by a path (a step-up prefix, the sign-in
+//! and sign-out routes), a spelling that some server reads as that path must
+//! get the same decision.
 
 /// Whether a lenient server may read `path` as the route path `route`.
 pub fn same(path: &str, route: &str) -> bool {
@@ -62,6 +63,17 @@ pub fn segments(path: &str) -> Vec<String> {
             },
         }
     }
+    // Rails routes `/login(.:format)`: `/login.json` is the sign-in, and
+    // `/settings/billing.html` the billing page. The last segment is read
+    // without such a suffix (reading too much only asks once more).
+    if let Some(last) = out.last_mut() {
+        if let Some((stem, format)) = last.rsplit_once('.') {
+            let format_like = (1..=10).contains(&format.len()) && format.bytes().all(|b| b.is_ascii_alphanumeric());
+            if !stem.is_empty() && format_like {
+                last.truncate(stem.len());
+            }
+        }
+    }
     out
 }
 
@@ -99,6 +111,8 @@ mod tests {
             "\\login",
             "/log%C4%B1n",
             "/LOG%C4%B0N",
+            "/login.json",
+            "/Login.HTML",
         ] {
             assert!(same(spelling, "/login"), "{spelling}");
         }
@@ -106,7 +120,15 @@ mod tests {
             same("/account/login", "/Account/Login"),
             "a route configured in capitals"
         );
-        for other in ["/logins", "/login/x", "/", "/log/in", "/x/login"] {
+        for other in [
+            "/logins",
+            "/login/x",
+            "/",
+            "/log/in",
+            "/x/login",
+            "/login.json/x",
+            "/.login",
+        ] {
             assert!(!same(other, "/login"), "{other}");
         }
     }

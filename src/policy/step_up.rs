@@ -97,6 +97,8 @@ mod tests {
             "/settings/billing.",
             "/settings/b%C4%B1lling",
             "/settings/b%C4%B0lling",
+            "/settings/billing.html",
+            "/settings/billing.json",
             "/%C5%BFettings/billing",
             "/x/../../settings/billing",
         ] {
