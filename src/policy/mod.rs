@@ -8,7 +8,7 @@ pub mod step_up;
 
 use http::Method;
 
-pub use routes::{account_of, item_of, Access, Allow, OwnRoute};
+pub use routes::{account_of, item_of, Access, Allow, OwnRoute, VERIFY};
 
 use crate::config::{Route, StepUp};
 
@@ -240,7 +240,10 @@ fn on_route(route: &Route, f: &Facts) -> bool {
 ///   unless it names the request, no rule could: with rules set, a user
 ///   they would ask is refused until the proxy says (fail closed, loudly).
 fn verify_refusal(f: &Facts, r: &Routes) -> Option<Decision> {
-    if let Some(target) = f.asked_about {
+    let asked = f
+        .asked_about
+        .map(|target| (target, target.split('?').next().unwrap_or(target)));
+    if let Some((target, path)) = asked {
         if !target.starts_with('/') || target.contains('#') {
             // 401, not 400: to the proxy, "not approved"; a 400 would
             // reach the browser as nginx's 500.
@@ -250,7 +253,6 @@ fn verify_refusal(f: &Facts, r: &Routes) -> Option<Decision> {
                 message: "X-Forwarded-Uri and X-Original-URI must name one path, without a fragment.",
             });
         }
-        let path = target.split('?').next().unwrap_or(target);
         let routes = [r.login, r.logout].into_iter().chain(r.sign_in);
         if routes.into_iter().any(|route| paths::same(path, &route.path)) {
             return Some(Decision::Deny {
@@ -263,19 +265,19 @@ fn verify_refusal(f: &Facts, r: &Routes) -> Option<Decision> {
     if r.step_up.is_empty() || !f.user.activated || !f.user.second_factor {
         return None;
     }
-    let Some(target) = f.asked_about else {
+    let Some((target, path)) = asked else {
         return Some(Decision::Deny {
             status: 500,
             error: "original_uri_missing",
             message: "Step-up rules are set: the proxy must send the request's path and query in X-Forwarded-Uri or X-Original-URI.",
         });
     };
-    let max = step_up::max_age(r.step_up, target.split('?').next().unwrap_or(target))?;
+    let max = step_up::max_age(r.step_up, path)?;
     if f.factor_age.is_some_and(|age| age <= max) {
         return None;
     }
     Some(Decision::StepUpFirst {
-        location: format!("{}/challenge?step_up=1&next={}", r.prefix, encode_component(target)),
+        location: step_up::challenge(r.prefix, target),
     })
 }
 

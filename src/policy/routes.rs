@@ -5,6 +5,10 @@ use http::Method;
 
 use crate::factors::{self, Action, Kind, Verb};
 
+/// Forward authentication's path under the prefix; the proxy reads the
+/// request asked about only for it.
+pub const VERIFY: &str = "/verify";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnRoute {
     Health,
@@ -153,7 +157,7 @@ impl OwnRoute {
             ("/switch-user", _, true) => SwitchUser,
             ("/health", true, _) => Health,
             ("/api/openapi.json", true, _) => OpenApi,
-            ("/verify", true, _) => Verify,
+            (VERIFY, true, _) => Verify,
             ("/assets/copy.js", true, _) => CopyScript,
             ("/assets/webauthn.js", true, _) => WebauthnScript,
             ("/challenge", true, _) => ChallengeForm,

@@ -14,25 +14,31 @@ pub fn max_age(rules: &[StepUp], path: &str) -> Option<u64> {
     if rules.is_empty() {
         return None;
     }
-    if is_plain(path) {
-        // Nothing to decode or resolve (most requests): no allocation.
-        return rules
-            .iter()
-            .find(|r| {
-                let prefix = r.path_prefix.trim_end_matches('/');
-                path.strip_prefix(prefix)
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-            })
-            .map(|r| r.max_age_secs);
-    }
-    let read = segments(path);
+    let plain = is_plain(path);
+    let mut read = None;
     rules
         .iter()
         .find(|r| {
+            if plain && is_plain(&r.path_prefix) {
+                // Nothing to decode or resolve on either side (most
+                // requests): no allocation.
+                let prefix = r.path_prefix.trim_end_matches('/');
+                return path
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+            }
+            // A prefix that is not plain (`/export.csv`) is read as a
+            // server reads it too, and so is the path, once.
+            let read: &Vec<String> = read.get_or_insert_with(|| segments(path));
             let prefix = segments(&r.path_prefix);
             read.len() >= prefix.len() && read[..prefix.len()] == prefix[..]
         })
         .map(|r| r.max_age_secs)
+}
+
+/// The step-up challenge, which comes back to `target` once passed.
+pub fn challenge(prefix: &str, target: &str) -> String {
+    format!("{prefix}/challenge?step_up=1&next={}", encode_component(target))
 }
 
 /// The answer to a request that needs a fresh second factor: the challenge
@@ -41,7 +47,7 @@ pub fn max_age(rules: &[StepUp], path: &str) -> Option<u64> {
 pub fn answer(client: ClientKind, target: &str, prefix: &str) -> Decision {
     match client {
         ClientKind::Navigation => Decision::Redirect {
-            location: format!("{prefix}/challenge?step_up=1&next={}", encode_component(target)),
+            location: challenge(prefix, target),
         },
         ClientKind::Api | ClientKind::WebSocket => Decision::Deny {
             status: 401,
@@ -78,6 +84,16 @@ mod tests {
         assert_eq!(max_age(&r, "/settings/billingx"), None);
         assert_eq!(max_age(&r, "/settings"), None);
         assert_eq!(max_age(&[], "/settings/billing"), None);
+        let csv = [StepUp {
+            path_prefix: "/export.csv".into(),
+            max_age_secs: 60,
+        }];
+        assert_eq!(
+            max_age(&csv, "/export"),
+            Some(60),
+            "a plain path, a prefix with a format"
+        );
+        assert_eq!(max_age(&csv, "/Export"), Some(60));
     }
 
     #[test]

@@ -240,7 +240,7 @@ impl ProxyHttp for GatewayProxy {
             // Only forward authentication asks about another request: no
             // header look-up for the rest.
             asked_about: match path.strip_prefix(cfg.prefix.as_str()) {
-                Some("/verify") => wire::asked_about(req),
+                Some(policy::VERIFY) => wire::asked_about(req),
                 _ => None,
             },
             user,
