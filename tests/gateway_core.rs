@@ -145,19 +145,30 @@ async fn logout_ends_both_sessions() {
     assert_eq!(replay.get("/").await.status, StatusCode::SEE_OTHER);
 }
 
+/// The demo dashboard's echo WebSocket through the gateway, with `b`'s cookies.
+async fn open_websocket(
+    addr: std::net::SocketAddr,
+    b: &Browser,
+) -> (
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    tokio_tungstenite::tungstenite::handshake::client::Response,
+) {
+    let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", b.cookie_header().unwrap().parse().unwrap());
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket through the gateway")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn websocket_echo_works_through_the_gateway_when_signed_in() {
     let (gw, _dir) = gateway().await;
     let mut bob = Browser::new(gw.addr);
     bob.login("bob@acme.test", "bob-password").await;
 
-    let mut request = format!("ws://{}/ws", gw.addr).into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("cookie", bob.cookie_header().unwrap().parse().unwrap());
-    let (mut ws, resp) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("websocket through the gateway");
+    let (mut ws, resp) = open_websocket(gw.addr, &bob).await;
     assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
     ws.send(Message::Text("hello through the gateway".into()))
         .await
@@ -185,13 +196,7 @@ async fn a_websocket_ends_with_its_session() {
     let gw = Gateway::start_logging(addr, config, file.into(), &[("RUST_LOG", "info")]).await;
     let mut bob = Browser::new(gw.addr);
     bob.login("bob@acme.test", "bob-password").await;
-    let mut request = format!("ws://{}/ws", gw.addr).into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("cookie", bob.cookie_header().unwrap().parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("websocket through the gateway");
+    let (mut ws, _) = open_websocket(gw.addr, &bob).await;
     ws.send(Message::Text("before".into())).await.unwrap();
     let echoed = ws.next().await.expect("an echo").expect("a message");
     assert_eq!(echoed, Message::Text("before".into()));
